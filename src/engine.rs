@@ -1,0 +1,178 @@
+//! The embedding entry point: an [`Engine`] compiles SQL into [`Query`] objects.
+
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, RecordBatchReader};
+use arrow::datatypes::SchemaRef;
+
+use crate::config::QueryOptions;
+use crate::error::{Error, Result};
+use crate::exec::{PhysicalPlan, Query};
+use crate::plan::{explain::explain_logical, plan_query};
+use crate::sql::parse_sql;
+
+/// Compiles and runs streaming SQL queries.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow::array::{Float64Array, RecordBatch};
+/// use arrow::datatypes::{DataType, Field, Schema};
+/// use velostream::{Engine, QueryOptions};
+///
+/// let schema = Arc::new(Schema::new(vec![Field::new("price", DataType::Float64, false)]));
+/// let engine = Engine::with_partitions(1);
+/// let mut q = engine.query("SELECT price * 2 AS twice FROM trades WHERE price > 1",
+///                          &[("trades", schema.clone())], QueryOptions::default())?;
+/// let batch = RecordBatch::try_new(schema, vec![Arc::new(Float64Array::from(vec![0.5, 3.0]))])?;
+/// let out = q.push("trades", batch)?;
+/// assert_eq!(out[0].num_rows(), 1);
+/// q.finish()?;
+/// # Ok::<(), velostream::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Engine {
+    partitions: usize,
+    /// `None` when no worker threads could be started: queries then run on the
+    /// caller's thread.
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl Default for Engine {
+    /// One partition per available core.
+    fn default() -> Self {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Engine::with_partitions(n)
+    }
+}
+
+impl Engine {
+    /// An engine that runs each query on `partitions` threads (at least 1).
+    pub fn with_partitions(partitions: usize) -> Self {
+        let partitions = partitions.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(partitions)
+            .thread_name(|i| format!("velo-worker-{i}"))
+            .build()
+            .map(Arc::new)
+            .ok();
+        Engine { partitions, pool }
+    }
+
+    /// The number of partitions (threads) queries run on.
+    pub fn partitions(&self) -> usize {
+        self.partitions
+    }
+
+    /// Compiles `sql` against the given input schemas.
+    ///
+    /// # Errors
+    /// [`Error::Sql`] with line and column, [`Error::Plan`], [`Error::NotSupported`].
+    pub fn query(
+        &self,
+        sql: &str,
+        inputs: &[(&str, SchemaRef)],
+        options: QueryOptions,
+    ) -> Result<Query> {
+        let parsed = parse_sql(sql)?;
+        let inputs: Vec<(String, SchemaRef)> = inputs
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.clone()))
+            .collect();
+        let plan = plan_query(&parsed, &inputs, &options)?;
+        let physical = PhysicalPlan::from_logical(&plan)?;
+        Ok(Query::new(plan, physical, self.pool.clone(), self.partitions))
+    }
+
+    /// The logical and physical plans of `sql`, as text.
+    ///
+    /// # Errors
+    /// As [`Engine::query`].
+    pub fn explain(
+        &self,
+        sql: &str,
+        inputs: &[(&str, SchemaRef)],
+        options: QueryOptions,
+    ) -> Result<String> {
+        let q = self.query(sql, inputs, options)?;
+        let physical = PhysicalPlan::from_logical(q.plan())?;
+        Ok(format!(
+            "== Logical plan ==\n{}\n== Physical plan ==\n{}",
+            explain_logical(q.plan()),
+            physical.explain(self.partitions)
+        ))
+    }
+
+    /// Runs `sql` over every batch of `reader` (registered as `input`) and returns an
+    /// iterator over the result batches, flushing at the end of the input.
+    ///
+    /// # Errors
+    /// Compilation errors immediately; reader and execution errors as iterator items.
+    pub fn execute_reader<R>(
+        &self,
+        sql: &str,
+        input: &str,
+        reader: R,
+        options: QueryOptions,
+    ) -> Result<ResultIter<R>>
+    where
+        R: RecordBatchReader,
+    {
+        let schema = reader.schema();
+        let query = self.query(sql, &[(input, schema)], options)?;
+        Ok(ResultIter {
+            query,
+            input: input.to_string(),
+            reader: Some(reader),
+            pending: std::collections::VecDeque::new(),
+        })
+    }
+}
+
+/// Iterator over the results of [`Engine::execute_reader`].
+pub struct ResultIter<R> {
+    query: Query,
+    input: String,
+    reader: Option<R>,
+    pending: std::collections::VecDeque<RecordBatch>,
+}
+
+impl<R> ResultIter<R> {
+    /// The query (for its schema and metrics).
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+}
+
+impl<R: RecordBatchReader> Iterator for ResultIter<R> {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Some(Ok(b));
+            }
+            let reader = self.reader.as_mut()?;
+            let step = match reader.next() {
+                Some(Ok(batch)) if !self.query.is_done() => self.query.push(&self.input, batch),
+                Some(Ok(_)) => Ok(Vec::new()),
+                Some(Err(e)) => {
+                    self.reader = None;
+                    return Some(Err(Error::Arrow(e)));
+                }
+                None => {
+                    self.reader = None;
+                    self.query.finish()
+                }
+            };
+            match step {
+                Ok(out) => self.pending.extend(out),
+                Err(e) => {
+                    self.reader = None;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}

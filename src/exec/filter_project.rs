@@ -1,0 +1,199 @@
+//! The stateless stage: WHERE then the SELECT list, one batch at a time.
+//!
+//! ```text
+//!  batch ─▶ predicate mask (one kernel pass per operator)
+//!        ─▶ filter only the columns the SELECT list reads (the filter is prepared once,
+//!           then applied to each column)
+//!        ─▶ evaluate the SELECT expressions on that narrow batch
+//! ```
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::compute::FilterBuilder;
+use arrow::datatypes::{Schema, SchemaRef};
+
+use crate::error::Result;
+use crate::expr::Expr;
+
+/// WHERE + SELECT over one batch.
+#[derive(Debug, Clone)]
+pub struct FilterProject {
+    predicate: Option<Expr>,
+    /// Input columns the projections read, in the order of the narrow batch.
+    needed: Vec<usize>,
+    narrow_schema: SchemaRef,
+    /// Projections over the narrow batch.
+    projections: Vec<Expr>,
+    schema: SchemaRef,
+}
+
+impl FilterProject {
+    /// Builds the stage. `projections` refer to `input` column indices.
+    pub fn new(
+        input: &SchemaRef,
+        predicate: Option<Expr>,
+        projections: Vec<Expr>,
+        schema: SchemaRef,
+    ) -> Self {
+        let mut needed = Vec::new();
+        for p in &projections {
+            p.column_indices(&mut needed);
+        }
+        needed.sort_unstable();
+        let mut map = vec![usize::MAX; input.fields().len()];
+        for (pos, &i) in needed.iter().enumerate() {
+            map[i] = pos;
+        }
+        let narrow_schema = Arc::new(Schema::new(
+            needed.iter().map(|&i| input.field(i).clone()).collect::<Vec<_>>(),
+        ));
+        let projections = projections.into_iter().map(|p| remap(p, &map)).collect();
+        FilterProject {
+            predicate,
+            needed,
+            narrow_schema,
+            projections,
+            schema,
+        }
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The WHERE predicate, if any.
+    pub fn predicate(&self) -> Option<&Expr> {
+        self.predicate.as_ref()
+    }
+
+    /// Applies WHERE and SELECT to one batch.
+    ///
+    /// # Errors
+    /// Data-dependent expression failures (overflow, failed casts).
+    pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let mut rows = batch.num_rows();
+        let columns: Vec<ArrayRef> = match &self.predicate {
+            None => self.needed.iter().map(|&i| batch.column(i).clone()).collect(),
+            Some(pred) => {
+                let mask = pred.evaluate_mask(batch)?;
+                let selected = true_count_non_null(&mask);
+                if selected == rows {
+                    self.needed.iter().map(|&i| batch.column(i).clone()).collect()
+                } else if selected == 0 {
+                    return Ok(RecordBatch::new_empty(self.schema.clone()));
+                } else {
+                    let mut builder = FilterBuilder::new(&mask);
+                    if self.needed.len() > 1 {
+                        builder = builder.optimize();
+                    }
+                    let filter = builder.build();
+                    rows = selected;
+                    self.needed
+                        .iter()
+                        .map(|&i| filter.filter(batch.column(i).as_ref()))
+                        .collect::<std::result::Result<_, _>>()?
+                }
+            }
+        };
+        let narrow = RecordBatch::try_new_with_options(
+            self.narrow_schema.clone(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?;
+        let outputs = self
+            .projections
+            .iter()
+            .map(|p| p.evaluate(&narrow)?.into_array(rows))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            outputs,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?)
+    }
+}
+
+/// Rows where the mask is true (NULL counts as false).
+fn true_count_non_null(mask: &arrow::array::BooleanArray) -> usize {
+    match mask.nulls() {
+        Some(n) if n.null_count() > 0 => (mask.values() & n.inner()).count_set_bits(),
+        _ => mask.true_count(),
+    }
+}
+
+/// Rewrites column indices through `map` (input index → narrow index).
+fn remap(e: Expr, map: &[usize]) -> Expr {
+    let r = |b: Box<Expr>| Box::new(remap(*b, map));
+    match e {
+        Expr::Column {
+            index,
+            name,
+            data_type,
+        } => Expr::Column {
+            index: map[index],
+            name,
+            data_type,
+        },
+        Expr::Literal(v) => Expr::Literal(v),
+        Expr::Binary {
+            op,
+            left,
+            right,
+            data_type,
+        } => Expr::Binary {
+            op,
+            left: r(left),
+            right: r(right),
+            data_type,
+        },
+        Expr::Not(x) => Expr::Not(r(x)),
+        Expr::Negative(x) => Expr::Negative(r(x)),
+        Expr::IsNull { expr, negated } => Expr::IsNull {
+            expr: r(expr),
+            negated,
+        },
+        Expr::Like {
+            negated,
+            case_insensitive,
+            expr,
+            pattern,
+        } => Expr::Like {
+            negated,
+            case_insensitive,
+            expr: r(expr),
+            pattern: r(pattern),
+        },
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => Expr::InList {
+            expr: r(expr),
+            list: list.into_iter().map(|x| remap(x, map)).collect(),
+            negated,
+        },
+        Expr::Case {
+            when_then,
+            else_expr,
+            data_type,
+        } => Expr::Case {
+            when_then: when_then
+                .into_iter()
+                .map(|(w, t)| (remap(w, map), remap(t, map)))
+                .collect(),
+            else_expr: else_expr.map(r),
+            data_type,
+        },
+        Expr::Cast { expr, to, mode } => Expr::Cast {
+            expr: r(expr),
+            to,
+            mode,
+        },
+        Expr::Function { func, args } => Expr::Function {
+            func,
+            args: args.into_iter().map(|x| remap(x, map)).collect(),
+        },
+    }
+}

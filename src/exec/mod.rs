@@ -1,0 +1,17 @@
+//! Execution: physical operators over record batches, the query object that drives
+//! them, metrics, and the job runner used by the CLI.
+//!
+//! ```text
+//!  push(batch) ─▶ schema check ─▶ FilterProject (rayon across batches when several
+//!                                 arrive together; output order kept) ─▶ Limit ─▶ out
+//! ```
+
+pub mod filter_project;
+pub mod metrics;
+pub mod physical;
+pub mod query;
+
+pub use filter_project::FilterProject;
+pub use metrics::Metrics;
+pub use physical::PhysicalPlan;
+pub use query::Query;

@@ -1,0 +1,235 @@
+//! A running query: push input batches, take result batches.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, SchemaRef};
+use rayon::prelude::*;
+
+use super::metrics::Metrics;
+use super::physical::PhysicalPlan;
+use crate::error::{Error, Result};
+use crate::expr::types::sql_type_name;
+use crate::plan::QueryPlan;
+
+/// A compiled, running query. Created by [`crate::Engine::query`].
+///
+/// Batches go in with [`Query::push`] (or several at once with
+/// [`Query::push_batches`], which runs the stateless stage on all of them in parallel)
+/// and results come out in input order.
+pub struct Query {
+    plan: QueryPlan,
+    physical: PhysicalPlan,
+    pool: Option<Arc<rayon::ThreadPool>>,
+    partitions: usize,
+    metrics: Metrics,
+    started: Instant,
+    /// Rows still to skip for OFFSET.
+    skip_left: usize,
+    /// Rows still allowed by LIMIT.
+    fetch_left: Option<usize>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("input", &self.plan.input)
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Query {
+    pub(crate) fn new(
+        plan: QueryPlan,
+        physical: PhysicalPlan,
+        pool: Option<Arc<rayon::ThreadPool>>,
+        partitions: usize,
+    ) -> Self {
+        let (skip_left, fetch_left) = match physical.limit {
+            Some(l) => (l.skip, l.fetch),
+            None => (0, None),
+        };
+        Query {
+            plan,
+            physical,
+            pool,
+            partitions,
+            metrics: Metrics::default(),
+            started: Instant::now(),
+            skip_left,
+            fetch_left,
+            finished: false,
+        }
+    }
+
+    /// The schema of every result batch.
+    pub fn output_schema(&self) -> SchemaRef {
+        self.physical.stage.schema().clone()
+    }
+
+    /// The schema the query expects for its input.
+    pub fn input_schema(&self) -> SchemaRef {
+        self.physical.input_schema.clone()
+    }
+
+    /// Name of the input the query reads.
+    pub fn input_name(&self) -> &str {
+        &self.plan.input
+    }
+
+    /// The logical plan.
+    pub fn plan(&self) -> &QueryPlan {
+        &self.plan
+    }
+
+    /// Number of partitions (threads) the query runs on.
+    pub fn partitions(&self) -> usize {
+        self.partitions
+    }
+
+    /// True once a LIMIT is satisfied: further input cannot change the result.
+    pub fn is_done(&self) -> bool {
+        self.fetch_left == Some(0)
+    }
+
+    /// Processes one input batch and returns the result batches it produces.
+    ///
+    /// # Errors
+    /// Unknown input name, a batch whose schema differs from the registered one,
+    /// data-dependent expression failures, or a push after [`Query::finish`].
+    pub fn push(&mut self, input: &str, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+        self.push_batches(input, vec![batch])
+    }
+
+    /// Processes several input batches (in parallel on the query's threads) and returns
+    /// their results in input order.
+    ///
+    /// # Errors
+    /// As [`Query::push`].
+    pub fn push_batches(
+        &mut self,
+        input: &str,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>> {
+        if self.finished {
+            return Err(Error::execution("push after finish(): the query has ended"));
+        }
+        if input != self.plan.input && !input.eq_ignore_ascii_case(&self.plan.input) {
+            return Err(Error::execution(format!(
+                "unknown input \"{input}\": this query reads \"{}\"",
+                self.plan.input
+            )));
+        }
+        for b in &batches {
+            self.check_schema(b)?;
+            self.metrics.rows_in += b.num_rows() as u64;
+            self.metrics.batches_in += 1;
+        }
+        if self.is_done() {
+            return Ok(Vec::new());
+        }
+        let stage = &self.physical.stage;
+        let results: Vec<RecordBatch> = if let Some(pool) =
+            self.pool.as_ref().filter(|_| batches.len() > 1 && self.partitions > 1)
+        {
+            pool.install(|| {
+                batches
+                    .par_iter()
+                    .map(|b| stage.apply(b))
+                    .collect::<Result<Vec<_>>>()
+            })?
+        } else {
+            batches
+                .iter()
+                .map(|b| stage.apply(b))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            if let Some(r) = self.apply_limit(r) {
+                self.metrics.rows_out += r.num_rows() as u64;
+                self.metrics.batches_out += 1;
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ends the input: flushes whatever the operators still hold.
+    ///
+    /// # Errors
+    /// None for stateless queries.
+    pub fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        self.finished = true;
+        self.metrics.elapsed = self.started.elapsed();
+        Ok(Vec::new())
+    }
+
+    /// Advances the event-time watermark explicitly (for idle inputs) and returns what
+    /// that closes. A query without windows has nothing to close.
+    ///
+    /// # Errors
+    /// None for stateless queries.
+    pub fn advance_watermark(&mut self, _ts_ms: i64) -> Result<Vec<RecordBatch>> {
+        Ok(Vec::new())
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> Metrics {
+        let mut m = self.metrics.clone();
+        if !self.finished {
+            m.elapsed = self.started.elapsed();
+        }
+        m
+    }
+
+    fn check_schema(&self, batch: &RecordBatch) -> Result<()> {
+        let expected = &self.physical.input_schema;
+        let got = batch.schema();
+        let same = got.fields().len() == expected.fields().len()
+            && got
+                .fields()
+                .iter()
+                .zip(expected.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        if same {
+            return Ok(());
+        }
+        let describe = |s: &SchemaRef| {
+            s.fields()
+                .iter()
+                .map(|f| format!("{} {}", f.name(), type_text(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Err(Error::execution(format!(
+            "schema mismatch on input \"{}\": batch {} has columns ({}) but the query was planned for ({})",
+            self.plan.input,
+            self.metrics.batches_in + 1,
+            describe(&got),
+            describe(expected)
+        )))
+    }
+
+    /// Applies OFFSET/LIMIT to one result batch.
+    fn apply_limit(&mut self, mut batch: RecordBatch) -> Option<RecordBatch> {
+        if self.skip_left > 0 {
+            let n = batch.num_rows().min(self.skip_left);
+            self.skip_left -= n;
+            batch = batch.slice(n, batch.num_rows() - n);
+        }
+        if let Some(left) = self.fetch_left.as_mut() {
+            let n = batch.num_rows().min(*left);
+            *left -= n;
+            batch = batch.slice(0, n);
+        }
+        (batch.num_rows() > 0).then_some(batch)
+    }
+}
+
+fn type_text(t: &DataType) -> String {
+    sql_type_name(t)
+}

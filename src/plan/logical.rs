@@ -1,0 +1,81 @@
+//! The logical plan: a small tree of relational nodes over one streaming input.
+
+use arrow::datatypes::SchemaRef;
+
+use crate::expr::Expr;
+use crate::sql::EmitMode;
+
+/// A node of the logical plan.
+#[derive(Debug, Clone)]
+pub enum LogicalPlan {
+    /// The streaming input.
+    Scan {
+        /// Registered input name.
+        table: String,
+        /// Its schema.
+        schema: SchemaRef,
+    },
+    /// Keeps the rows where `predicate` is true.
+    Filter {
+        /// Input node.
+        input: Box<LogicalPlan>,
+        /// A BOOLEAN expression over the input's columns.
+        predicate: Expr,
+    },
+    /// Computes the output columns.
+    Projection {
+        /// Input node.
+        input: Box<LogicalPlan>,
+        /// One expression per output column.
+        exprs: Vec<Expr>,
+        /// Output schema (names from aliases or expression text).
+        schema: SchemaRef,
+    },
+    /// `LIMIT fetch OFFSET skip` over the whole output stream.
+    Limit {
+        /// Input node.
+        input: Box<LogicalPlan>,
+        /// Rows skipped first.
+        skip: usize,
+        /// Rows kept after that (None: all).
+        fetch: Option<usize>,
+    },
+}
+
+impl LogicalPlan {
+    /// The schema of the rows this node produces.
+    pub fn schema(&self) -> SchemaRef {
+        match self {
+            LogicalPlan::Scan { schema, .. } | LogicalPlan::Projection { schema, .. } => {
+                schema.clone()
+            }
+            LogicalPlan::Filter { input, .. } | LogicalPlan::Limit { input, .. } => input.schema(),
+        }
+    }
+}
+
+/// Options after merging the query's `WITH (...)`, the caller's options and defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolvedOptions {
+    /// Emission mode, when the query aggregates.
+    pub emit: Option<EmitMode>,
+    /// Event-time column.
+    pub event_time: Option<String>,
+    /// Watermark delay in milliseconds.
+    pub watermark_delay_ms: i64,
+    /// `_op` column on EMIT CHANGES output.
+    pub changelog: bool,
+    /// State memory limit.
+    pub memory_limit_bytes: Option<usize>,
+}
+
+/// A planned query.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    /// The plan tree.
+    pub root: LogicalPlan,
+    /// The input the query reads.
+    pub input: String,
+    /// Resolved options.
+    pub options: ResolvedOptions,
+}

@@ -1,0 +1,382 @@
+//! The planner: one parsed query plus the registered input schemas → [`QueryPlan`].
+//!
+//! It resolves the FROM input, plans WHERE and the SELECT list through the expression
+//! planner, resolves the `WITH (...)` options against the caller's, and names what is
+//! recognised but not available yet.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use sqlparser::ast::{
+    self, Expr as SqlExpr, GroupByExpr, LimitClause, SelectItem, SetExpr, TableFactor,
+};
+
+use super::expr_planner::{ExprPlanner, position_of};
+use super::logical::{LogicalPlan, QueryPlan, ResolvedOptions};
+use super::scope::{Scope, closest, did_you_mean};
+use crate::config::QueryOptions;
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::sql::duration::parse_duration_ms;
+use crate::sql::{EmitMode, ParsedQuery, QueryOption};
+
+/// Query option keys accepted in `WITH (...)`.
+pub const OPTION_KEYS: &[&str] = &[
+    "event.time.field",
+    "watermark.max_out_of_orderness",
+    "emit.changelog",
+];
+
+/// Plans a parsed query against the registered inputs.
+///
+/// # Errors
+/// [`Error::Sql`] (unknown names with suggestions, type errors, each with a position),
+/// [`Error::NotSupported`] for features that are recognised but not available.
+pub fn plan_query(
+    parsed: &ParsedQuery,
+    inputs: &[(String, SchemaRef)],
+    options: &QueryOptions,
+) -> Result<QueryPlan> {
+    let query = &parsed.query;
+    if query.with.is_some() {
+        return Err(Error::not_supported("WITH common table expressions"));
+    }
+    if query.fetch.is_some() || !query.locks.is_empty() {
+        return Err(Error::not_supported("FETCH / FOR UPDATE"));
+    }
+    let select = match query.body.as_ref() {
+        SetExpr::Select(s) => s,
+        SetExpr::SetOperation { .. } => {
+            return Err(Error::not_supported("UNION / INTERSECT / EXCEPT"));
+        }
+        SetExpr::Values(_) => return Err(Error::not_supported("VALUES as a query")),
+        _ => return Err(Error::not_supported("this kind of query body")),
+    };
+    if select.distinct.is_some() {
+        return Err(Error::not_supported("SELECT DISTINCT"));
+    }
+    if select.qualify.is_some() || !select.named_window.is_empty() {
+        return Err(Error::not_supported(
+            "QUALIFY / named WINDOW definitions (ROWS-window analytics are not supported yet)",
+        ));
+    }
+
+    // FROM: exactly one registered input
+    let (table, alias, table_node) = match select.from.as_slice() {
+        [] => {
+            return Err(Error::sql(
+                "a query needs a FROM clause naming its input",
+                position_of(&select.select_token.0),
+            ));
+        }
+        [twj] => {
+            if let Some(j) = twj.joins.first() {
+                return Err(Error::not_supported(format!(
+                    "JOIN (stream-table joins are not supported yet): {}",
+                    j.relation
+                )));
+            }
+            match &twj.relation {
+                TableFactor::Table {
+                    name, alias, args, ..
+                } => {
+                    if args.is_some() {
+                        return Err(Error::not_supported(format!("table function {name}")));
+                    }
+                    (
+                        name.to_string(),
+                        alias.as_ref().map(|a| a.name.value.clone()),
+                        &twj.relation,
+                    )
+                }
+                other => {
+                    return Err(Error::not_supported(format!(
+                        "FROM {other} (only a registered input name is supported)"
+                    )));
+                }
+            }
+        }
+        _ => {
+            return Err(Error::not_supported(
+                "several inputs in FROM (joins are not supported yet)",
+            ));
+        }
+    };
+    let (input_name, schema) = resolve_input(&table, inputs)
+        .map_err(|m| Error::sql(m, position_of(table_node)))?;
+    let qualifier = alias.clone().unwrap_or_else(|| input_name.clone());
+    let scope = Scope::from_schema(&schema, Some(&qualifier));
+    let ep = ExprPlanner { scope: &scope };
+
+    // streaming clauses recognised but planned by later operators
+    if let Some(w) = &parsed.streaming.window {
+        return Err(Error::not_supported(format!(
+            "event-time window {} (windows are not supported yet)",
+            w.kind
+        )));
+    }
+    let has_group_by = !matches!(&select.group_by, GroupByExpr::Expressions(v, _) if v.is_empty());
+    if has_group_by || select.having.is_some() {
+        return Err(Error::not_supported(
+            "GROUP BY / HAVING (aggregation is not supported yet)",
+        ));
+    }
+    let emit = parsed.streaming.emit;
+    if let Some((EmitMode::Final, at)) = emit {
+        return Err(Error::sql(
+            "EMIT FINAL needs a GROUP BY or a window: a plain SELECT emits each row as it arrives",
+            at,
+        ));
+    }
+
+    let mut root = LogicalPlan::Scan {
+        table: input_name.clone(),
+        schema: schema.clone(),
+    };
+    if let Some(w) = &select.selection {
+        let predicate = ep.plan(w)?;
+        let t = predicate.data_type();
+        if !matches!(t, arrow::datatypes::DataType::Boolean) {
+            return Err(Error::sql(
+                format!(
+                    "WHERE needs a BOOLEAN condition, got {}",
+                    crate::expr::types::sql_type_name(&t)
+                ),
+                position_of(w),
+            ));
+        }
+        root = LogicalPlan::Filter {
+            input: Box::new(root),
+            predicate,
+        };
+    }
+
+    // SELECT list
+    let mut exprs: Vec<Expr> = Vec::new();
+    let mut fields: Vec<Field> = Vec::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::Wildcard(opts) => {
+                reject_wildcard_options(opts)?;
+                for (i, f) in schema.fields().iter().enumerate() {
+                    exprs.push(column_expr(i, f));
+                    fields.push(f.as_ref().clone());
+                }
+            }
+            SelectItem::QualifiedWildcard(kind, opts) => {
+                reject_wildcard_options(opts)?;
+                let q = kind.to_string();
+                if !q.eq_ignore_ascii_case(&qualifier) {
+                    return Err(Error::sql(
+                        format!("unknown table \"{q}\" in {q}.* (the input is \"{qualifier}\")"),
+                        position_of(item),
+                    ));
+                }
+                for (i, f) in schema.fields().iter().enumerate() {
+                    exprs.push(column_expr(i, f));
+                    fields.push(f.as_ref().clone());
+                }
+            }
+            SelectItem::UnnamedExpr(e) => {
+                let planned = ep.plan(e)?;
+                let name = output_name(e);
+                fields.push(output_field(&planned, name, &schema));
+                exprs.push(planned);
+            }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                let planned = ep.plan(expr)?;
+                fields.push(output_field(&planned, alias.value.clone(), &schema));
+                exprs.push(planned);
+            }
+            SelectItem::ExprWithAliases { .. } => {
+                return Err(Error::not_supported("multiple aliases for one SELECT item"));
+            }
+        }
+    }
+    let out_schema = Arc::new(Schema::new(fields));
+    root = LogicalPlan::Projection {
+        input: Box::new(root),
+        exprs,
+        schema: out_schema,
+    };
+
+    if let Some(order) = &query.order_by {
+        return Err(Error::not_supported(format!(
+            "{order} on a query without GROUP BY (a stream's rows leave in arrival order; ORDER BY sorts the emissions of an aggregation, which is not supported yet)"
+        )));
+    }
+    if let Some(limit) = &query.limit_clause {
+        let (skip, fetch) = match limit {
+            LimitClause::LimitOffset {
+                limit,
+                offset,
+                limit_by,
+            } => {
+                if !limit_by.is_empty() {
+                    return Err(Error::not_supported("LIMIT BY"));
+                }
+                let fetch = limit.as_ref().map(count_literal).transpose()?;
+                let skip = offset.as_ref().map(|o| count_literal(&o.value)).transpose()?;
+                (skip.unwrap_or(0), fetch)
+            }
+            LimitClause::OffsetCommaLimit { offset, limit } => {
+                (count_literal(offset)?, Some(count_literal(limit)?))
+            }
+        };
+        root = LogicalPlan::Limit {
+            input: Box::new(root),
+            skip,
+            fetch,
+        };
+    }
+
+    let options = resolve_options(&parsed.streaming.options, options, emit.map(|e| e.0))?;
+    if let Some(et) = &options.event_time
+        && schema.index_of(et).is_err()
+    {
+        return Err(Error::plan(format!(
+            "event-time column \"{et}\" is not a column of {input_name}{}",
+            did_you_mean(closest(et, schema.fields().iter().map(|f| f.name().as_str())))
+        )));
+    }
+    Ok(QueryPlan {
+        root,
+        input: input_name,
+        options,
+    })
+}
+
+fn reject_wildcard_options(opts: &ast::WildcardAdditionalOptions) -> Result<()> {
+    if opts.opt_exclude.is_some()
+        || opts.opt_except.is_some()
+        || opts.opt_replace.is_some()
+        || opts.opt_rename.is_some()
+        || opts.opt_ilike.is_some()
+    {
+        return Err(Error::not_supported("SELECT * EXCLUDE/EXCEPT/REPLACE/RENAME"));
+    }
+    Ok(())
+}
+
+fn column_expr(index: usize, f: &Field) -> Expr {
+    Expr::Column {
+        index,
+        name: f.name().clone(),
+        data_type: f.data_type().clone(),
+    }
+}
+
+/// DuckDB names an unaliased column by its SQL text (a bare column by its name).
+fn output_name(e: &SqlExpr) -> String {
+    match e {
+        SqlExpr::Identifier(id) => id.value.clone(),
+        SqlExpr::CompoundIdentifier(parts) => {
+            parts.last().map(|p| p.value.clone()).unwrap_or_default()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn output_field(e: &Expr, name: String, input: &Schema) -> Field {
+    let nullable = match e {
+        Expr::Column { index, .. } => input.field(*index).is_nullable(),
+        _ => true,
+    };
+    Field::new(name, e.data_type(), nullable)
+}
+
+/// A non-negative integer literal (LIMIT / OFFSET).
+fn count_literal(e: &SqlExpr) -> Result<usize> {
+    match e {
+        SqlExpr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => n.parse::<usize>().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Error::sql(
+            format!("LIMIT/OFFSET needs a non-negative integer, got {e}"),
+            position_of(e),
+        )
+    })
+}
+
+/// Finds an input by name (exact, then case-insensitive), or says which exist.
+fn resolve_input(name: &str, inputs: &[(String, SchemaRef)]) -> Result<(String, SchemaRef), String> {
+    let found = inputs
+        .iter()
+        .find(|(n, _)| n == name)
+        .or_else(|| inputs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)));
+    match found {
+        Some((n, s)) => Ok((n.clone(), s.clone())),
+        None => {
+            let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+            let registered = if names.is_empty() {
+                "no inputs are registered".to_string()
+            } else {
+                format!("registered inputs: {}", names.join(", "))
+            };
+            Err(format!(
+                "unknown table \"{name}\"{} ({registered})",
+                did_you_mean(closest(name, names.iter().copied()))
+            ))
+        }
+    }
+}
+
+/// Merges `WITH (...)` options with the caller's (the caller's win) and defaults.
+fn resolve_options(
+    with: &[QueryOption],
+    caller: &QueryOptions,
+    emit: Option<EmitMode>,
+) -> Result<ResolvedOptions> {
+    let mut out = ResolvedOptions {
+        emit,
+        ..Default::default()
+    };
+    for opt in with {
+        match opt.key.as_str() {
+            "event.time.field" => out.event_time = Some(opt.value.clone()),
+            "watermark.max_out_of_orderness" => {
+                out.watermark_delay_ms = parse_duration_ms(&opt.value)
+                    .map_err(|m| Error::sql(format!("option '{}': {m}", opt.key), opt.position))?;
+            }
+            "emit.changelog" => {
+                out.changelog = match opt.value.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(Error::sql(
+                            format!("option 'emit.changelog' must be 'true' or 'false', got '{}'", opt.value),
+                            opt.position,
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(Error::sql(
+                    format!(
+                        "unknown query option '{other}'{}; valid options: {}",
+                        did_you_mean(closest(other, OPTION_KEYS.iter().copied())),
+                        OPTION_KEYS.join(", ")
+                    ),
+                    opt.position,
+                ));
+            }
+        }
+    }
+    if let Some(et) = &caller.event_time {
+        out.event_time = Some(et.clone());
+    }
+    if let Some(d) = caller.watermark_delay_ms {
+        if d < 0 {
+            return Err(Error::plan("watermark delay must not be negative"));
+        }
+        out.watermark_delay_ms = d;
+    }
+    out.changelog |= caller.changelog;
+    out.memory_limit_bytes = caller.memory_limit_bytes;
+    Ok(out)
+}
+

@@ -10,6 +10,7 @@ pub mod filter_project;
 pub mod metrics;
 pub mod physical;
 pub mod query;
+pub mod runner;
 
 pub use filter_project::FilterProject;
 pub use metrics::Metrics;

@@ -1,0 +1,89 @@
+//! The job runner: source → (re-chunk) → query → sink, with progress. The CLI, the
+//! SQL golden tests and `velo bench` all run queries through this one path.
+//!
+//! ```text
+//!  BatchSource ─▶ Rechunker (--batch-size) ─▶ groups of `partitions` batches
+//!      ─▶ Query::push_batches (parallel, order kept) ─▶ Sink::write … Query::finish ─▶ Sink
+//! ```
+
+use indicatif::ProgressBar;
+
+use super::query::Query;
+use crate::error::Result;
+use crate::io::{BatchSource, Sink, rechunk};
+
+/// How to feed a query.
+#[derive(Debug, Clone, Default)]
+pub struct RunSettings {
+    /// Re-chunk the input into batches of exactly this many rows.
+    pub batch_size: Option<usize>,
+    /// Progress bar to advance by input rows.
+    pub progress: Option<ProgressBar>,
+}
+
+/// Runs `query` over all of `source`, writing every result batch to `sink`, then
+/// finishes the query (flushing open state). The sink is not finished here: the caller
+/// decides (so a failed run can drop it and leave no output file).
+///
+/// # Errors
+/// Input, execution and output errors, as they happen.
+pub fn run_to_sink(
+    query: &mut Query,
+    source: Box<dyn BatchSource>,
+    settings: &RunSettings,
+    sink: &mut dyn Sink,
+) -> Result<()> {
+    let schema = source.schema();
+    let input = query.input_name().to_string();
+    let group = query.partitions().max(1);
+    let mut batches: Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>>> =
+        match settings.batch_size {
+            Some(n) => Box::new(rechunk(source, schema, n)),
+            None => Box::new(source),
+        };
+    let mut pending = Vec::with_capacity(group);
+    loop {
+        pending.clear();
+        while pending.len() < group {
+            match batches.next() {
+                Some(b) => pending.push(b?),
+                None => break,
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let rows: u64 = pending.iter().map(|b| b.num_rows() as u64).sum();
+        for out in query.push_batches(&input, std::mem::take(&mut pending))? {
+            sink.write(&out)?;
+        }
+        if let Some(p) = &settings.progress {
+            p.inc(rows);
+        }
+        if query.is_done() {
+            break;
+        }
+    }
+    for out in query.finish()? {
+        sink.write(&out)?;
+    }
+    Ok(())
+}
+
+/// A sink that keeps every batch in memory (for tests and embedding).
+#[derive(Debug, Default)]
+pub struct CollectSink {
+    /// The batches written so far.
+    pub batches: Vec<arrow::array::RecordBatch>,
+}
+
+impl Sink for CollectSink {
+    fn write(&mut self, batch: &arrow::array::RecordBatch) -> Result<()> {
+        self.batches.push(batch.clone());
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}

@@ -58,7 +58,8 @@ pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod expr;
-pub mod gen;
+#[path = "gen/mod.rs"]
+pub mod datagen;
 pub mod io;
 pub mod plan;
 pub mod sql;

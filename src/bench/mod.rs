@@ -16,8 +16,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::exec::metrics::human_rate;
 use crate::exec::runner::{CollectSink, RunSettings, run_to_sink};
-use crate::gen::TradesGenerator;
-use crate::io::{self, Format, Sink};
+use crate::datagen::TradesGenerator;
+use crate::io::{self, Format};
 
 /// A benchmark scenario of SPEC §9.
 #[derive(Debug, Clone, Copy)]

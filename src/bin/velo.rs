@@ -363,7 +363,7 @@ fn gen_data(dataset: GenDataset) -> Result<(), Failure> {
             let progress = std::io::stderr()
                 .is_terminal()
                 .then(|| progress_bar(Some(rows)));
-            let written = velostream::gen::write_trades(
+            let written = velostream::datagen::write_trades(
                 &output,
                 format,
                 rows,

@@ -1,0 +1,148 @@
+//! CSV input: a header row, column types inferred from the first rows, read batch by
+//! batch.
+//!
+//! ```text
+//!   file ─▶ infer schema (first INFER_SCHEMA_ROWS rows) ─▶ rewind ─▶ arrow-csv decoder ─▶ batches
+//!   stdin ─▶ buffer the first rows ─▶ infer ─▶ (buffered rows ++ rest of stdin) ─▶ decoder
+//! ```
+//! Inference is arrow-csv's: integers, floats, booleans, dates and ISO-8601 timestamps
+//! (`2023-11-14T22:13:20.001`) are recognised; anything else is a string; every column is
+//! nullable.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::csv::reader::Format as CsvFormat;
+use arrow::csv::{Reader, ReaderBuilder};
+use arrow::datatypes::SchemaRef;
+
+use super::source::BatchSource;
+use super::{arrow_error, io_error};
+use crate::error::{Error, Result};
+
+/// Rows read to infer the column types. Arrow's own default is all rows; 1000 keeps
+/// start-up instant on large files while seeing past a few leading empty values.
+pub const INFER_SCHEMA_ROWS: usize = 1000;
+
+/// Reads a CSV file with a header row.
+pub struct CsvSource {
+    path: PathBuf,
+    reader: Reader<Box<dyn Read + Send>>,
+    schema: SchemaRef,
+    done: bool,
+}
+
+impl std::fmt::Debug for CsvSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvSource")
+            .field("path", &self.path)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CsvSource {
+    /// Opens the CSV file at `path`, inferring its schema.
+    ///
+    /// # Errors
+    /// [`Error::Input`] if the file is missing, unreadable, empty or malformed.
+    pub fn open(path: impl AsRef<Path>, batch_size: usize) -> Result<Self> {
+        let path = path.as_ref();
+        let mut file = File::open(path).map_err(|e| io_error(path, "", e))?;
+        let (schema, _) = infer(path, &mut file)?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| io_error(path, "cannot rewind", e))?;
+        Self::build(path, schema, Box::new(file), batch_size)
+    }
+
+    /// Reads CSV from `reader` (e.g. stdin), buffering the first rows to infer the
+    /// schema; `path` names the input in errors.
+    ///
+    /// # Errors
+    /// As for [`CsvSource::open`].
+    pub fn from_reader(
+        path: impl AsRef<Path>,
+        reader: Box<dyn Read + Send>,
+        batch_size: usize,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let mut reader = BufReader::new(reader);
+        let sample =
+            read_lines(&mut reader, INFER_SCHEMA_ROWS + 1).map_err(|e| io_error(path, "", e))?;
+        let (schema, _) = infer(path, Cursor::new(&sample))?;
+        let input: Box<dyn Read + Send> = Box::new(Cursor::new(sample).chain(reader));
+        Self::build(path, schema, input, batch_size)
+    }
+
+    fn build(
+        path: &Path,
+        schema: arrow::datatypes::Schema,
+        input: Box<dyn Read + Send>,
+        batch_size: usize,
+    ) -> Result<Self> {
+        let schema = SchemaRef::new(schema);
+        let reader = ReaderBuilder::new(schema.clone())
+            .with_header(true)
+            .with_batch_size(batch_size.max(1))
+            .build(input)
+            .map_err(|e| arrow_error(path, "cannot read CSV", e))?;
+        Ok(CsvSource {
+            path: path.to_path_buf(),
+            reader,
+            schema,
+            done: false,
+        })
+    }
+}
+
+/// Infers the schema from the header and the first [`INFER_SCHEMA_ROWS`] rows.
+fn infer(path: &Path, input: impl Read) -> Result<(arrow::datatypes::Schema, usize)> {
+    let (schema, rows) = CsvFormat::default()
+        .with_header(true)
+        .infer_schema(input, Some(INFER_SCHEMA_ROWS))
+        .map_err(|e| arrow_error(path, "cannot read CSV header", e))?;
+    if schema.fields().is_empty() {
+        return Err(Error::input(path, "file is empty (no CSV header row)"));
+    }
+    Ok((schema, rows))
+}
+
+/// Reads up to `lines` lines (with their newlines) into memory.
+pub(crate) fn read_lines(reader: &mut impl BufRead, lines: usize) -> std::io::Result<Vec<u8>> {
+    let mut sample = Vec::new();
+    for _ in 0..lines {
+        if reader.read_until(b'\n', &mut sample)? == 0 {
+            break;
+        }
+    }
+    Ok(sample)
+}
+
+impl Iterator for CsvSource {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.reader.next()? {
+            Ok(batch) => Some(Ok(batch)),
+            Err(e) => {
+                self.done = true;
+                Some(Err(arrow_error(&self.path, "malformed CSV", e)))
+            }
+        }
+    }
+}
+
+impl BatchSource for CsvSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn total_rows(&self) -> Option<u64> {
+        None
+    }
+}

@@ -1,0 +1,71 @@
+//! Where a sink's bytes go: stdout, or an [`AtomicFile`] renamed onto its target when the
+//! sink finishes.
+
+use std::io::{self, BufWriter, Stdout, Write};
+use std::path::Path;
+
+use super::atomic_file::AtomicFile;
+use crate::error::Result;
+
+/// Stdout buffer size: big writes, few syscalls, still streaming for pipelines.
+const STDOUT_BUFFER_BYTES: usize = 1 << 16;
+
+/// The destination of an encoded output.
+#[derive(Debug)]
+pub enum Output {
+    /// Standard output (`-`, or no path).
+    Stdout(BufWriter<Stdout>),
+    /// A file, committed on [`Output::commit`].
+    File(AtomicFile),
+}
+
+impl Output {
+    /// Standard output, buffered.
+    pub fn stdout() -> Self {
+        Output::Stdout(BufWriter::with_capacity(STDOUT_BUFFER_BYTES, io::stdout()))
+    }
+
+    /// A file at `path`, written atomically.
+    ///
+    /// # Errors
+    /// See [`AtomicFile::create`].
+    pub fn file(path: impl AsRef<Path>) -> Result<Self> {
+        Ok(Output::File(AtomicFile::create(path)?))
+    }
+
+    /// Flushes stdout, or commits the file.
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) for a closed stdout pipe; [`Error::Input`](crate::Error::Input) naming the file otherwise.
+    pub fn commit(self) -> Result<()> {
+        match self {
+            Output::Stdout(mut out) => out
+                .flush()
+                .map_err(|e| super::io_error(Path::new("-"), "cannot write", e)),
+            Output::File(file) => file.commit(),
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(out) => out.write(buf),
+            Output::File(file) => file.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stdout(out) => out.write_all(buf),
+            Output::File(file) => file.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(out) => out.flush(),
+            Output::File(file) => file.flush(),
+        }
+    }
+}

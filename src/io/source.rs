@@ -1,0 +1,132 @@
+//! The [`BatchSource`] trait and [`open_source`], which picks a reader for a path.
+//!
+//! ```text
+//!   "-"          ──▶ IPC stream on stdin (or CSV/JSON with an explicit format)
+//!   path, format ──▶ explicit format
+//!   path         ──▶ extension (.arrow/.arrows: confirmed by the magic bytes) ──▶ magic bytes
+//! ```
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use super::csv::CsvSource;
+use super::format::{FORMAT_NAMES, Format};
+use super::io_error;
+use super::ipc_file::IpcFileSource;
+use super::ipc_stream::IpcStreamSource;
+use super::json::JsonSource;
+use crate::error::{Error, Result};
+
+/// Rows per batch for formats that do not store batches (CSV, JSON). 8192 rows is the
+/// engine's working batch size (SPEC §9) and arrow's CSV default.
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// A source of record batches, read incrementally (never the whole input in memory).
+///
+/// Every batch has the schema returned by [`BatchSource::schema`]. After an `Err` the
+/// source yields nothing more.
+pub trait BatchSource: Iterator<Item = Result<RecordBatch>> + Send {
+    /// The schema of every batch.
+    fn schema(&self) -> SchemaRef;
+    /// Total rows if known up front (IPC file footer / metadata), for progress bars.
+    fn total_rows(&self) -> Option<u64>;
+}
+
+/// Opens `path` (`"-"` = Arrow IPC stream on stdin) as a [`BatchSource`].
+///
+/// The format is `format` if given, else the one the extension names, else the one the
+/// first bytes announce (`ARROW1` file magic, or the stream's continuation marker). An
+/// `.arrow` file that is really an IPC stream (or an `.arrows` file that is really an IPC
+/// file) is read as what it is; an explicit `format` is never second-guessed.
+///
+/// # Errors
+/// [`Error::Input`] naming the file for a missing, unreadable, empty, truncated or corrupt
+/// file, or one whose format cannot be told; [`Error::Plan`] for a format that cannot be
+/// read (`table`, or an IPC file on stdin).
+///
+/// ```no_run
+/// use velostream::io::open_source;
+/// let source = open_source("data/trades.arrow", None)?;
+/// println!("{} rows", source.total_rows().unwrap_or(0));
+/// for batch in source {
+///     let batch = batch?;
+///     // ...
+/// }
+/// # Ok::<(), velostream::Error>(())
+/// ```
+pub fn open_source(path: &str, format: Option<Format>) -> Result<Box<dyn BatchSource>> {
+    if path == "-" {
+        return open_stdin(format);
+    }
+    let file_path = Path::new(path);
+    let format = match format {
+        Some(format) => format,
+        None => guess_format(file_path)?,
+    };
+    Ok(match format {
+        Format::ArrowFile => Box::new(IpcFileSource::open(file_path)?),
+        Format::ArrowStream => Box::new(IpcStreamSource::open(file_path)?),
+        Format::Csv => Box::new(CsvSource::open(file_path, DEFAULT_BATCH_SIZE)?),
+        Format::Json => Box::new(JsonSource::open(file_path, DEFAULT_BATCH_SIZE)?),
+        Format::Table => return Err(output_only()),
+    })
+}
+
+fn open_stdin(format: Option<Format>) -> Result<Box<dyn BatchSource>> {
+    let stdin = || -> Box<dyn Read + Send> { Box::new(std::io::stdin()) };
+    Ok(match format.unwrap_or(Format::ArrowStream) {
+        Format::ArrowStream => Box::new(IpcStreamSource::from_reader("-", stdin())?),
+        Format::Csv => Box::new(CsvSource::from_reader("-", stdin(), DEFAULT_BATCH_SIZE)?),
+        Format::Json => Box::new(JsonSource::from_reader("-", stdin(), DEFAULT_BATCH_SIZE)?),
+        Format::ArrowFile => {
+            return Err(Error::plan(
+                "an Arrow IPC file cannot be read from stdin (it is read from its footer \
+                 backwards); pipe an Arrow IPC stream instead, or pass the file's path",
+            ));
+        }
+        Format::Table => return Err(output_only()),
+    })
+}
+
+fn output_only() -> Error {
+    Error::plan("'table' is an output format; inputs can be arrow, arrows, csv or json")
+}
+
+/// The format of an existing file, from its extension and its first bytes.
+fn guess_format(path: &Path) -> Result<Format> {
+    let by_extension = Format::from_path(path);
+    if let Some(text @ (Format::Csv | Format::Json)) = by_extension {
+        return Ok(text);
+    }
+    let mut prefix = [0u8; 8];
+    let mut file = File::open(path).map_err(|e| io_error(path, "", e))?;
+    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Error::input(path, "is a directory, not an input file"));
+    }
+    let mut filled = 0;
+    while filled < prefix.len() {
+        match file.read(&mut prefix[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(path, "", e)),
+        }
+    }
+    match (Format::sniff(&prefix[..filled]), by_extension) {
+        (Some(sniffed), _) => Ok(sniffed),
+        // Let the reader the extension names explain what is wrong with the file.
+        (None, Some(format)) => Ok(format),
+        (None, None) if filled == 0 => Err(Error::input(path, "file is empty")),
+        (None, None) => Err(Error::input(
+            path,
+            format!(
+                "cannot tell the file's format: the extension is not known and the file is \
+                 not Arrow IPC; name the format ({FORMAT_NAMES})"
+            ),
+        )),
+    }
+}

@@ -64,6 +64,9 @@ pub fn ident_position(id: &ast::Ident) -> SqlPosition {
 pub fn at(node: &impl Spanned, e: Error) -> Error {
     match e {
         Error::Plan(message) => Error::sql(message, position_of(node)),
+        Error::NotSupported(message) => {
+            Error::sql(format!("not supported: {message}"), position_of(node))
+        }
         other => other,
     }
 }
@@ -587,11 +590,11 @@ pub fn cast_to(e: Expr, to: &DataType) -> Result<Expr> {
             sql_type_name(to)
         )));
     }
-    Ok(Expr::Cast {
+    Ok(fold_constants(Expr::Cast {
         expr: Box::new(e),
         to: to.clone(),
         mode: CastMode::Strict,
-    })
+    }))
 }
 
 /// If `e` is a literal that converts losslessly to `to`, the converted literal.

@@ -71,10 +71,13 @@ pub fn plan_query(
         }
         [twj] => {
             if let Some(j) = twj.joins.first() {
-                return Err(Error::not_supported(format!(
-                    "JOIN (stream-table joins are not supported yet): {}",
-                    j.relation
-                )));
+                return Err(Error::sql(
+                    format!(
+                        "not supported: JOIN {} (stream-table joins are not supported yet)",
+                        j.relation
+                    ),
+                    position_of(&j.relation),
+                ));
             }
             match &twj.relation {
                 TableFactor::Table {
@@ -110,15 +113,28 @@ pub fn plan_query(
 
     // streaming clauses recognised but planned by later operators
     if let Some(w) = &parsed.streaming.window {
-        return Err(Error::not_supported(format!(
-            "event-time window {} (windows are not supported yet)",
-            w.kind
-        )));
+        return Err(Error::sql(
+            format!(
+                "not supported: event-time window {} (windows are not supported yet)",
+                w.kind
+            ),
+            w.position,
+        ));
     }
-    let has_group_by = !matches!(&select.group_by, GroupByExpr::Expressions(v, _) if v.is_empty());
-    if has_group_by || select.having.is_some() {
-        return Err(Error::not_supported(
-            "GROUP BY / HAVING (aggregation is not supported yet)",
+    match &select.group_by {
+        GroupByExpr::Expressions(v, _) if v.is_empty() => {}
+        GroupByExpr::Expressions(v, _) => {
+            return Err(Error::sql(
+                "not supported: GROUP BY (aggregation is not supported yet)",
+                position_of(&v[0]),
+            ));
+        }
+        GroupByExpr::All(_) => return Err(Error::not_supported("GROUP BY ALL")),
+    }
+    if let Some(h) = &select.having {
+        return Err(Error::sql(
+            "not supported: HAVING (aggregation is not supported yet)",
+            position_of(h),
         ));
     }
     let emit = parsed.streaming.emit;
@@ -201,9 +217,10 @@ pub fn plan_query(
     };
 
     if let Some(order) = &query.order_by {
-        return Err(Error::not_supported(format!(
-            "{order} on a query without GROUP BY (a stream's rows leave in arrival order; ORDER BY sorts the emissions of an aggregation, which is not supported yet)"
-        )));
+        return Err(Error::sql(
+            "not supported: ORDER BY on a query without GROUP BY (a stream's rows leave in arrival order; ORDER BY sorts the emissions of an aggregation, which is not supported yet)",
+            position_of(order),
+        ));
     }
     if let Some(limit) = &query.limit_clause {
         let (skip, fetch) = match limit {

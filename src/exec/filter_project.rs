@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow::compute::FilterBuilder;
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Schema, SchemaRef};
 
+use super::selection::Selection;
 use crate::error::Result;
 use crate::expr::Expr;
 
@@ -78,22 +78,18 @@ impl FilterProject {
             None => self.needed.iter().map(|&i| batch.column(i).clone()).collect(),
             Some(pred) => {
                 let mask = pred.evaluate_mask(batch)?;
-                let selected = true_count_non_null(&mask);
+                let mut selection = Selection::new(&mask);
+                let selected = selection.count();
                 if selected == rows {
                     self.needed.iter().map(|&i| batch.column(i).clone()).collect()
                 } else if selected == 0 {
                     return Ok(RecordBatch::new_empty(self.schema.clone()));
                 } else {
-                    let mut builder = FilterBuilder::new(&mask);
-                    if self.needed.len() > 1 {
-                        builder = builder.optimize();
-                    }
-                    let filter = builder.build();
                     rows = selected;
                     self.needed
                         .iter()
-                        .map(|&i| filter.filter(batch.column(i).as_ref()))
-                        .collect::<std::result::Result<_, _>>()?
+                        .map(|&i| selection.apply(batch.column(i)))
+                        .collect::<Result<_>>()?
                 }
             }
         };
@@ -112,14 +108,6 @@ impl FilterProject {
             outputs,
             &RecordBatchOptions::new().with_row_count(Some(rows)),
         )?)
-    }
-}
-
-/// Rows where the mask is true (NULL counts as false).
-fn true_count_non_null(mask: &arrow::array::BooleanArray) -> usize {
-    match mask.nulls() {
-        Some(n) if n.null_count() > 0 => (mask.values() & n.inner()).count_set_bits(),
-        _ => mask.true_count(),
     }
 }
 

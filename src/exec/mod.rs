@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod physical;
 pub mod query;
 pub mod runner;
+pub mod selection;
 
 pub use filter_project::FilterProject;
 pub use metrics::Metrics;

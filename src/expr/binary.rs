@@ -174,6 +174,20 @@ pub fn evaluate(
 ) -> Result<ColumnarValue> {
     let both_scalar =
         matches!(left, ColumnarValue::Scalar(_)) && matches!(right, ColumnarValue::Scalar(_));
+    if let Some(cmp_op) = super::compare::CmpOp::from_binary(op) {
+        let fast = match (&left, &right) {
+            (ColumnarValue::Array(a), ColumnarValue::Scalar(s)) => {
+                super::compare::compare_with_constant(a.as_ref(), s.as_ref(), cmp_op)
+            }
+            (ColumnarValue::Scalar(s), ColumnarValue::Array(a)) => {
+                super::compare::compare_with_constant(a.as_ref(), s.as_ref(), cmp_op.flip())
+            }
+            _ => None,
+        };
+        if let Some(mask) = fast {
+            return Ok(ColumnarValue::Array(Arc::new(mask)));
+        }
+    }
     let (l, r) = (DatumRef::new(&left), DatumRef::new(&right));
     let (l, r) = (l.datum(), r.datum());
     let t = left.data_type().clone();

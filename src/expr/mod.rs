@@ -13,6 +13,7 @@
 pub mod binary;
 pub mod cast;
 pub mod coerce;
+pub mod compare;
 pub mod functions;
 pub mod types;
 

@@ -369,7 +369,7 @@ fn round(x: &ArrayRef, digits: &IntOperand<'_>) -> Result<ArrayRef> {
     match x.data_type() {
         DataType::Float64 => {
             let a = x.as_primitive::<Float64Type>();
-            round_float(a, digits, |v, d| round_f64(v, d))
+            round_float(a, digits, round_f64)
         }
         DataType::Float32 => {
             let a = x.as_primitive::<Float32Type>();
@@ -391,9 +391,7 @@ fn round_float<T: ArrowPrimitiveType>(
             Arc::new(a.unary::<_, T>(|v| f(v, d)))
         }
         IntOperand::Array(d) => Arc::new(arrow::compute::kernels::arity::binary::<_, _, _, T>(
-            a,
-            *d,
-            |v, d| f(v, d),
+            a, *d, f,
         )?),
     })
 }

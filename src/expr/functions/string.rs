@@ -442,9 +442,9 @@ fn is_space_separator(c: char) -> bool {
 
 fn trim_by(s: &str, side: TrimSide, remove: impl Fn(char) -> bool) -> &str {
     match side {
-        TrimSide::Both => s.trim_matches(|c| remove(c)),
-        TrimSide::Leading => s.trim_start_matches(|c| remove(c)),
-        TrimSide::Trailing => s.trim_end_matches(|c| remove(c)),
+        TrimSide::Both => s.trim_matches(&remove),
+        TrimSide::Leading => s.trim_start_matches(&remove),
+        TrimSide::Trailing => s.trim_end_matches(remove),
     }
 }
 

@@ -102,18 +102,6 @@ impl<O: OffsetSizeTrait> StringColumnBuilder<O> {
         Ok(())
     }
 
-    /// Appends a complete value.
-    ///
-    /// # Errors
-    /// As [`Self::append_with`].
-    #[inline]
-    pub fn append_str(&mut self, s: &str) -> Result<()> {
-        self.append_with(|w| {
-            w.push_str(s);
-            true
-        })
-    }
-
     /// Appends a NULL row.
     #[inline]
     pub fn append_null(&mut self) {
@@ -291,7 +279,11 @@ mod tests {
     #[test]
     fn builder_writes_values_nulls_and_dropped_rows() {
         let mut b = StringColumnBuilder::<i32>::with_capacity(4, 8);
-        b.append_str("ab").unwrap();
+        b.append_with(|w| {
+            w.push_str("ab");
+            true
+        })
+        .unwrap();
         b.append_null();
         b.append_with(|w| {
             w.push_str("zz");

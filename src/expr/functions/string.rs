@@ -1071,6 +1071,47 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// SUBSTRING on a column (ASCII fast path or character walk) agrees with slicing
+        /// a vector of characters at DuckDB's bounds, row by row.
+        #[test]
+        fn substring_matches_a_character_vector_model(
+            rows in proptest::collection::vec(proptest::option::of("[a-c é日🙂]{0,8}"), 1..20),
+            start in -10i64..12,
+            length in proptest::option::of(-10i64..12),
+        ) {
+            let cols = [text(rows.iter().map(|r| r.as_deref()).collect())];
+            let mut args = vec![c(&cols, 0), lit_i64(Some(start))];
+            if let Some(l) = length {
+                args.push(lit_i64(Some(l)));
+            }
+            let got = strs(&eval("SUBSTRING", args, &cols));
+            for (row, got) in rows.iter().zip(got) {
+                let expected = row.as_ref().map(|r| {
+                    let chars: Vec<char> = r.chars().collect();
+                    match substring_bounds(chars.len() as i64, start, length) {
+                        Some((b, e)) => chars[b..e].iter().collect::<String>(),
+                        None => String::new(),
+                    }
+                });
+                proptest::prop_assert_eq!(got, expected);
+            }
+        }
+
+        /// A dictionary column gives the values the decoded column gives.
+        #[test]
+        fn dictionary_results_equal_plain_results(
+            rows in proptest::collection::vec(proptest::option::of("[ aBé]{0,5}"), 1..20),
+        ) {
+            let rows: Vec<Option<&str>> = rows.iter().map(|r| r.as_deref()).collect();
+            for name in ["UPPER", "LOWER", "LENGTH", "TRIM"] {
+                assert_dictionary_matches(name, rows.clone(), vec![]);
+            }
+            assert_dictionary_matches("SUBSTRING", rows.clone(), vec![lit_i64(Some(-2))]);
+            assert_dictionary_matches("SPLIT_PART", rows, vec![lit_str(Some(" ")), lit_i64(Some(2))]);
+        }
+    }
+
     #[test]
     fn planning_errors() {
         let cases: Vec<(&str, Vec<Expr>, &str)> = vec![

@@ -368,8 +368,8 @@ impl ExprPlanner<'_> {
                 expr,
                 trim_characters,
             } => {
-                if trim_characters.is_some() {
-                    return Err(Error::not_supported("TRIM(s, chars) with several arguments"));
+                if trim_characters.as_ref().is_some_and(|c| c.len() != 1) {
+                    return Err(Error::not_supported("TRIM with more than one character list"));
                 }
                 let name = match trim_where {
                     Some(ast::TrimWhereField::Leading) => "LTRIM",
@@ -379,6 +379,9 @@ impl ExprPlanner<'_> {
                 let mut args = vec![self.plan_inner(expr)?];
                 if let Some(w) = trim_what {
                     args.push(self.plan_inner(w)?);
+                }
+                if let Some([chars]) = trim_characters.as_deref() {
+                    args.push(self.plan_inner(chars)?);
                 }
                 self.call(name, args)
             }

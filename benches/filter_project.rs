@@ -21,8 +21,12 @@ fn bench_s0(c: &mut Criterion) {
     let path = dir.path().join("trades.arrow");
     let path_text = path.to_string_lossy().to_string();
     {
-        let mut sink = io::open_sink(Some(&path_text), Some(Format::ArrowFile), TradesGenerator::schema())
-            .expect("sink");
+        let mut sink = io::open_sink(
+            Some(&path_text),
+            Some(Format::ArrowFile),
+            TradesGenerator::schema(),
+        )
+        .expect("sink");
         for b in &batches {
             sink.write(b).expect("write");
         }
@@ -33,29 +37,39 @@ fn bench_s0(c: &mut Criterion) {
     group.sample_size(20);
     for partitions in [1usize, 2] {
         let engine = Engine::with_partitions(partitions);
-        group.bench_function(format!("s0_mem/rows={rows}/batch={batch}/partitions={partitions}"), |b| {
-            b.iter(|| {
-                let mut q = engine
-                    .query(S0, &[("trades", TradesGenerator::schema())], QueryOptions::default())
-                    .expect("query");
-                let mut out = Vec::new();
-                for chunk in batches.chunks(partitions) {
-                    out.extend(q.push_batches("trades", chunk.to_vec()).expect("push"));
-                }
-                black_box(out)
-            })
-        });
-        group.bench_function(format!("s0_file/rows={rows}/batch={batch}/partitions={partitions}"), |b| {
-            b.iter(|| {
-                let source = io::open_source(&path_text, None).expect("open");
-                let mut q = engine
-                    .query(S0, &[("trades", source.schema())], QueryOptions::default())
-                    .expect("query");
-                let mut sink = CollectSink::default();
-                run_to_sink(&mut q, source, &RunSettings::default(), &mut sink).expect("run");
-                black_box(sink.batches)
-            })
-        });
+        group.bench_function(
+            format!("s0_mem/rows={rows}/batch={batch}/partitions={partitions}"),
+            |b| {
+                b.iter(|| {
+                    let mut q = engine
+                        .query(
+                            S0,
+                            &[("trades", TradesGenerator::schema())],
+                            QueryOptions::default(),
+                        )
+                        .expect("query");
+                    let mut out = Vec::new();
+                    for chunk in batches.chunks(partitions) {
+                        out.extend(q.push_batches("trades", chunk.to_vec()).expect("push"));
+                    }
+                    black_box(out)
+                })
+            },
+        );
+        group.bench_function(
+            format!("s0_file/rows={rows}/batch={batch}/partitions={partitions}"),
+            |b| {
+                b.iter(|| {
+                    let source = io::open_source(&path_text, None).expect("open");
+                    let mut q = engine
+                        .query(S0, &[("trades", source.schema())], QueryOptions::default())
+                        .expect("query");
+                    let mut sink = CollectSink::default();
+                    run_to_sink(&mut q, source, &RunSettings::default(), &mut sink).expect("run");
+                    black_box(sink.batches)
+                })
+            },
+        );
     }
     group.finish();
 }

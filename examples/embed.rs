@@ -9,7 +9,7 @@ use arrow::array::{Float64Array, Int64Array, RecordBatch, RecordBatchIterator, S
 use arrow::datatypes::{DataType, Field, Schema};
 use velostream::{Engine, QueryOptions};
 
-fn main() -> velostream::Result<()> {
+pub fn main() -> velostream::Result<()> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("symbol", DataType::Utf8, false),
         Field::new("price", DataType::Float64, false),
@@ -17,8 +17,12 @@ fn main() -> velostream::Result<()> {
     ]));
     let batches: Vec<RecordBatch> = (0..4)
         .map(|b| {
-            let symbols: Vec<String> = (0..1000).map(|i| format!("SYM{}", (b * 1000 + i) % 10)).collect();
-            let prices: Vec<f64> = (0..1000).map(|i| 100.0 + ((b * 1000 + i) % 50) as f64).collect();
+            let symbols: Vec<String> = (0..1000)
+                .map(|i| format!("SYM{}", (b * 1000 + i) % 10))
+                .collect();
+            let prices: Vec<f64> = (0..1000)
+                .map(|i| 100.0 + ((b * 1000 + i) % 50) as f64)
+                .collect();
             let qty: Vec<i64> = (0..1000).map(|i| 100 + (i % 1000) as i64).collect();
             RecordBatch::try_new(
                 schema.clone(),

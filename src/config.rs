@@ -63,7 +63,11 @@ pub fn parse_size_bytes(text: &str) -> Result<usize, String> {
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        _ => return Err(format!("invalid size '{text}': unknown unit '{unit}' (use KB, MB, GB)")),
+        _ => {
+            return Err(format!(
+                "invalid size '{text}': unknown unit '{unit}' (use KB, MB, GB)"
+            ));
+        }
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("invalid size '{text}': too large"))
@@ -78,7 +82,11 @@ mod tests {
         assert_eq!(parse_size_bytes("2GB"), Ok(2 << 30));
         assert_eq!(parse_size_bytes("512mb"), Ok(512 << 20));
         assert_eq!(parse_size_bytes("100"), Ok(100));
-        assert!(parse_size_bytes("5 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_size_bytes("5 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert!(parse_size_bytes("lots").is_err());
     }
 }

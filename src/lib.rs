@@ -54,12 +54,12 @@
 
 pub mod bench;
 pub mod config;
+#[path = "gen/mod.rs"]
+pub mod datagen;
 pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod expr;
-#[path = "gen/mod.rs"]
-pub mod datagen;
 pub mod io;
 pub mod plan;
 pub mod sql;

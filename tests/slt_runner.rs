@@ -105,7 +105,12 @@ impl sqllogictest::DB for VeloDb {
             .take(2)
             .map(|w| w.to_ascii_uppercase())
             .collect();
-        match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["SET", ..] => self.set(text),
             ["CREATE", "TABLE"] => self.create_table(text),
             _ => self.query(text),
@@ -184,7 +189,11 @@ impl VeloDb {
             .tables
             .iter()
             .find(|t| t.name == input)
-            .ok_or_else(|| harness(format!("the query reads `{input}`, which is not registered")))?;
+            .ok_or_else(|| {
+                harness(format!(
+                    "the query reads `{input}`, which is not registered"
+                ))
+            })?;
         let mut out = Vec::new();
         for group in chunk(&table.rows, self.batch_size).chunks(self.partitions) {
             out.extend(q.push_batches(&input, group.to_vec())?);
@@ -199,7 +208,11 @@ impl VeloDb {
                 )));
             }
         }
-        let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
+        let types = schema
+            .fields()
+            .iter()
+            .map(|f| column_type(f.data_type()))
+            .collect();
         let rows = rows_as_text(&out)?;
         Ok(DBOutput::Rows { types, rows })
     }
@@ -209,7 +222,10 @@ impl VeloDb {
 fn split_as_file(text: &str) -> Option<(String, String)> {
     let upper = text.to_ascii_uppercase();
     let at = upper.find(" AS FILE ")?;
-    let path = text[at + " AS FILE ".len()..].trim().trim_matches('\'').to_string();
+    let path = text[at + " AS FILE ".len()..]
+        .trim()
+        .trim_matches('\'')
+        .to_string();
     Some((text[..at].to_string(), path))
 }
 
@@ -245,7 +261,13 @@ fn table_from_values(text: &str) -> Result<Table, DbError> {
     let fields: Vec<Field> = create
         .columns
         .iter()
-        .map(|c| Ok(Field::new(c.name.value.clone(), column_arrow_type(&c.data_type)?, true)))
+        .map(|c| {
+            Ok(Field::new(
+                c.name.value.clone(),
+                column_arrow_type(&c.data_type)?,
+                true,
+            ))
+        })
         .collect::<Result<_, DbError>>()?;
     let schema = Arc::new(Schema::new(fields));
     let value_rows: Vec<Vec<Option<String>>> = match &create.query {
@@ -513,7 +535,11 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|_| {}));
     let (mut passed, mut failed) = (0usize, 0usize);
     for path in &files {
-        let rel = path.strip_prefix(root).unwrap_or(path).display().to_string();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
         let failures = run_file(path);
         if failures.is_empty() {
             println!("{rel} ... ok");

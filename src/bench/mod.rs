@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 
 use crate::config::QueryOptions;
+use crate::datagen::TradesGenerator;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::exec::metrics::human_rate;
 use crate::exec::runner::{CollectSink, RunSettings, run_to_sink};
-use crate::datagen::TradesGenerator;
 use crate::io::{self, Format};
 
 /// A benchmark scenario of SPEC §9.
@@ -229,12 +229,14 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
     let rows = args.rows.unwrap_or(default_rows);
     let batch_size = args.batch_size.unwrap_or(default_batch).max(1);
     let partitions = match args.partitions.as_str() {
-        "all" => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        n => n
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| Error::plan(format!("--partitions: expected a number or 'all', got '{n}'")))?,
+        "all" => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            Error::plan(format!(
+                "--partitions: expected a number or 'all', got '{n}'"
+            ))
+        })?,
     };
     let scenarios: Vec<&Scenario> = if args.scenario.eq_ignore_ascii_case("all") {
         SCENARIOS.iter().collect()
@@ -264,7 +266,10 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
     let engine = Engine::with_partitions(partitions);
     let batches: Vec<RecordBatch> = TradesGenerator::new(rows, batch_size, 42, 0).collect();
     let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let input_path = dir.join(format!("velo-bench-{rows}-{batch_size}-{}.arrow", std::process::id()));
+    let input_path = dir.join(format!(
+        "velo-bench-{rows}-{batch_size}-{}.arrow",
+        std::process::id()
+    ));
     let output_path = dir.join(format!("velo-bench-out-{}.arrow", std::process::id()));
     let needs_file = modes.iter().any(|m| *m != "mem");
     if needs_file {
@@ -373,7 +378,19 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
     let _ = writeln!(
         out,
         "{:<5} {:<13} {:>11} {:>6} {:>5} {:>9} {:>10} {:>11} {:>7} {:>9} {:>9} {:>9} {:>10}",
-        "scen", "mode", "rows", "batch", "parts", "wall", "rows/s", "rows out", "ampl", "peak RSS", "p50", "p99", "vs orig"
+        "scen",
+        "mode",
+        "rows",
+        "batch",
+        "parts",
+        "wall",
+        "rows/s",
+        "rows out",
+        "ampl",
+        "peak RSS",
+        "p50",
+        "p99",
+        "vs orig"
     );
     for r in results {
         let _ = writeln!(

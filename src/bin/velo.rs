@@ -128,7 +128,9 @@ struct ExplainArgs {
 fn input_arg(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((n, p)) if !n.is_empty() && !p.is_empty() => Ok((n.to_string(), p.to_string())),
-        _ => Err(format!("expected NAME=PATH (e.g. trades=data/trades.arrow), got '{s}'")),
+        _ => Err(format!(
+            "expected NAME=PATH (e.g. trades=data/trades.arrow), got '{s}'"
+        )),
     }
 }
 
@@ -189,9 +191,14 @@ fn sql_text(args: &QueryArgs) -> Result<String, Failure> {
     match (&args.sql, &args.sql_file) {
         (Some(s), _) => Ok(s.clone()),
         (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| {
-            Failure::Runtime(Error::input(f.clone(), format!("cannot read SQL file: {e}")))
+            Failure::Runtime(Error::input(
+                f.clone(),
+                format!("cannot read SQL file: {e}"),
+            ))
         }),
-        (None, None) => Err(Failure::Usage("no SQL given (pass it as an argument or with --sql-file)".into())),
+        (None, None) => Err(Failure::Usage(
+            "no SQL given (pass it as an argument or with --sql-file)".into(),
+        )),
     }
 }
 
@@ -212,7 +219,10 @@ fn query_options(args: &QueryArgs) -> QueryOptions {
 
 /// Opens every registered input (only to read schemas for `explain`; `run` streams
 /// the one the query reads).
-fn open_inputs(args: &QueryArgs) -> Result<Vec<(String, Box<dyn io::BatchSource>)>, Failure> {
+/// Registered inputs, opened.
+type Inputs = Vec<(String, Box<dyn io::BatchSource>)>;
+
+fn open_inputs(args: &QueryArgs) -> Result<Inputs, Failure> {
     if args.inputs.is_empty() {
         return Err(Failure::Usage(
             "no input registered: pass -i NAME=PATH (e.g. -i trades=data/trades.arrow)".into(),
@@ -222,7 +232,9 @@ fn open_inputs(args: &QueryArgs) -> Result<Vec<(String, Box<dyn io::BatchSource>
     let mut out = Vec::new();
     for (name, path) in &args.inputs {
         if !seen.insert(name.to_ascii_lowercase()) {
-            return Err(Failure::Usage(format!("input '{name}' is registered twice")));
+            return Err(Failure::Usage(format!(
+                "input '{name}' is registered twice"
+            )));
         }
         out.push((name.clone(), io::open_source(path, None)?));
     }
@@ -237,10 +249,14 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let sql = sql_text(&args.query)?;
     let mut sources = open_inputs(&args.query)?;
-    let schemas: Vec<(String, arrow::datatypes::SchemaRef)> =
-        sources.iter().map(|(n, s)| (n.clone(), s.schema())).collect();
-    let refs: Vec<(&str, arrow::datatypes::SchemaRef)> =
-        schemas.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    let schemas: Vec<(String, arrow::datatypes::SchemaRef)> = sources
+        .iter()
+        .map(|(n, s)| (n.clone(), s.schema()))
+        .collect();
+    let refs: Vec<(&str, arrow::datatypes::SchemaRef)> = schemas
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.clone()))
+        .collect();
     let mut options = query_options(&args.query);
     options.changelog = args.changelog;
     options.memory_limit_bytes = args.memory_limit;
@@ -301,7 +317,9 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
         Some(_) => ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:40} {human_pos}/{human_len} rows ({per_sec}, eta {eta})",
         ),
-        None => ProgressStyle::with_template("{spinner} [{elapsed_precise}] {human_pos} rows ({per_sec})"),
+        None => ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {human_pos} rows ({per_sec})",
+        ),
     };
     if let Ok(s) = style {
         bar.set_style(s);
@@ -314,8 +332,10 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
 fn explain(args: ExplainArgs) -> Result<(), Failure> {
     let sql = sql_text(&args.query)?;
     let sources = open_inputs(&args.query)?;
-    let refs: Vec<(&str, arrow::datatypes::SchemaRef)> =
-        sources.iter().map(|(n, s)| (n.as_str(), s.schema())).collect();
+    let refs: Vec<(&str, arrow::datatypes::SchemaRef)> = sources
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.schema()))
+        .collect();
     let text = engine(&args.query).explain(&sql, &refs, query_options(&args.query))?;
     print!("{text}");
     Ok(())

@@ -46,7 +46,10 @@ impl FilterProject {
             map[i] = pos;
         }
         let narrow_schema = Arc::new(Schema::new(
-            needed.iter().map(|&i| input.field(i).clone()).collect::<Vec<_>>(),
+            needed
+                .iter()
+                .map(|&i| input.field(i).clone())
+                .collect::<Vec<_>>(),
         ));
         let projections = projections.into_iter().map(|p| remap(p, &map)).collect();
         FilterProject {
@@ -75,13 +78,20 @@ impl FilterProject {
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let mut rows = batch.num_rows();
         let columns: Vec<ArrayRef> = match &self.predicate {
-            None => self.needed.iter().map(|&i| batch.column(i).clone()).collect(),
+            None => self
+                .needed
+                .iter()
+                .map(|&i| batch.column(i).clone())
+                .collect(),
             Some(pred) => {
                 let mask = pred.evaluate_mask(batch)?;
                 let mut selection = Selection::new(&mask);
                 let selected = selection.count();
                 if selected == rows {
-                    self.needed.iter().map(|&i| batch.column(i).clone()).collect()
+                    self.needed
+                        .iter()
+                        .map(|&i| batch.column(i).clone())
+                        .collect()
                 } else if selected == 0 {
                     return Ok(RecordBatch::new_empty(self.schema.clone()));
                 } else {

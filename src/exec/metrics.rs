@@ -82,9 +82,21 @@ impl fmt::Display for Metrics {
         writeln!(f, "windows closed:       {}", self.windows_closed)?;
         writeln!(f, "groups live:          {}", self.groups_live)?;
         writeln!(f, "state bytes:          {}", self.state_bytes)?;
-        writeln!(f, "elapsed:              {:.3}s", self.elapsed.as_secs_f64())?;
-        writeln!(f, "rows/s in:            {}", human_rate(self.rows_in_per_sec()))?;
-        writeln!(f, "rows/s out:           {}", human_rate(self.rows_out_per_sec()))?;
+        writeln!(
+            f,
+            "elapsed:              {:.3}s",
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "rows/s in:            {}",
+            human_rate(self.rows_in_per_sec())
+        )?;
+        writeln!(
+            f,
+            "rows/s out:           {}",
+            human_rate(self.rows_out_per_sec())
+        )?;
         write!(f, "amplification:        {:.4}", self.amplification())
     }
 }

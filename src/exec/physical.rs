@@ -50,7 +50,9 @@ impl PhysicalPlan {
             schema,
         } = node
         else {
-            return Err(Error::internal("expected a projection at the top of the plan"));
+            return Err(Error::internal(
+                "expected a projection at the top of the plan",
+            ));
         };
         let (predicate, scan) = match input.as_ref() {
             LogicalPlan::Filter { input, predicate } => (Some(predicate.clone()), input.as_ref()),

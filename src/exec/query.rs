@@ -132,8 +132,10 @@ impl Query {
             return Ok(Vec::new());
         }
         let stage = &self.physical.stage;
-        let results: Vec<RecordBatch> = if let Some(pool) =
-            self.pool.as_ref().filter(|_| batches.len() > 1 && self.partitions > 1)
+        let results: Vec<RecordBatch> = if let Some(pool) = self
+            .pool
+            .as_ref()
+            .filter(|_| batches.len() > 1 && self.partitions > 1)
         {
             pool.install(|| {
                 batches

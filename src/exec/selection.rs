@@ -142,7 +142,7 @@ impl Selection {
             }
             let (from, to) = (base.as_usize(), offsets[end].as_usize());
             out.extend_from_slice(&bytes[from..to]);
-            total = total + (offsets[end] - base);
+            total += offsets[end] - base;
         }
         // SAFETY-free construction: offsets are monotonic by construction and the bytes
         // are whole UTF-8 values copied from a valid string array.

@@ -8,10 +8,9 @@
 use arrow::array::{Array, ArrowPrimitiveType, BooleanArray, PrimitiveArray};
 use arrow::buffer::{BooleanBuffer, MutableBuffer};
 use arrow::datatypes::{
-    Date32Type, Date64Type, DataType, Float32Type, Float64Type, Int8Type,
-    Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type,
-    UInt16Type, UInt32Type, UInt64Type,
+    DataType, Date32Type, Date64Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 
 use super::BinaryOp;
@@ -205,11 +204,16 @@ mod tests {
     #[test]
     fn agrees_with_arrow_on_ordinary_values() {
         let col: ArrayRef = Arc::new(Int64Array::from(
-            (0..200).map(|i| if i % 7 == 0 { None } else { Some(i % 13 - 6) }).collect::<Vec<_>>(),
+            (0..200)
+                .map(|i| if i % 7 == 0 { None } else { Some(i % 13 - 6) })
+                .collect::<Vec<_>>(),
         ));
         let k: ArrayRef = Arc::new(Int64Array::from(vec![2]));
         for (op, reference) in [
-            (CmpOp::Eq, cmp::eq as fn(&dyn arrow::array::Datum, &dyn arrow::array::Datum) -> _),
+            (
+                CmpOp::Eq,
+                cmp::eq as fn(&dyn arrow::array::Datum, &dyn arrow::array::Datum) -> _,
+            ),
             (CmpOp::NotEq, cmp::neq),
             (CmpOp::Lt, cmp::lt),
             (CmpOp::LtEq, cmp::lt_eq),
@@ -235,7 +239,9 @@ mod tests {
         assert_eq!(eq_nan, BooleanArray::from(vec![true, false, false, false]));
         let lt_nan = compare_with_constant(&col, &nan, CmpOp::Lt).unwrap();
         assert_eq!(lt_nan, BooleanArray::from(vec![false, true, true, true]));
-        let ge_inf = compare_with_constant(&col, &Float64Array::from(vec![f64::INFINITY]), CmpOp::GtEq).unwrap();
+        let ge_inf =
+            compare_with_constant(&col, &Float64Array::from(vec![f64::INFINITY]), CmpOp::GtEq)
+                .unwrap();
         assert_eq!(ge_inf, BooleanArray::from(vec![true, false, false, true]));
     }
 

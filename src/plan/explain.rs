@@ -14,7 +14,11 @@ pub fn explain_logical(plan: &QueryPlan) -> String {
         let _ = writeln!(out, "options: {emit}");
     }
     if let Some(et) = &o.event_time {
-        let _ = writeln!(out, "options: event_time={et}, watermark_delay={}ms", o.watermark_delay_ms);
+        let _ = writeln!(
+            out,
+            "options: event_time={et}, watermark_delay={}ms",
+            o.watermark_delay_ms
+        );
     }
     out
 }
@@ -34,13 +38,21 @@ fn write_node(node: &LogicalPlan, depth: usize, out: &mut String) {
             let _ = writeln!(out, "{pad}Filter: {predicate}");
             write_node(input, depth + 1, out);
         }
-        LogicalPlan::Projection { input, exprs, schema } => {
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            schema,
+        } => {
             let items: Vec<String> = exprs
                 .iter()
                 .zip(schema.fields())
                 .map(|(e, f)| {
                     let text = e.to_string();
-                    if &text == f.name() { text } else { format!("{text} AS {}", f.name()) }
+                    if &text == f.name() {
+                        text
+                    } else {
+                        format!("{text} AS {}", f.name())
+                    }
                 })
                 .collect();
             let _ = writeln!(out, "{pad}Projection: {}", items.join(", "));

@@ -163,7 +163,10 @@ impl ExprPlanner<'_> {
                 expr: Box::new(self.plan_inner(x)?),
                 negated: matches!(e, SqlExpr::IsNotNull(_)),
             }),
-            SqlExpr::IsTrue(x) | SqlExpr::IsNotTrue(x) | SqlExpr::IsFalse(x) | SqlExpr::IsNotFalse(x) => {
+            SqlExpr::IsTrue(x)
+            | SqlExpr::IsNotTrue(x)
+            | SqlExpr::IsFalse(x)
+            | SqlExpr::IsNotFalse(x) => {
                 let v = self.boolean(self.plan_inner(x)?, "IS TRUE/FALSE")?;
                 let want = matches!(e, SqlExpr::IsTrue(_) | SqlExpr::IsNotTrue(_));
                 let negated = matches!(e, SqlExpr::IsNotTrue(_) | SqlExpr::IsNotFalse(_));
@@ -172,14 +175,22 @@ impl ExprPlanner<'_> {
                     v,
                     Expr::Literal(Arc::new(BooleanArray::from(vec![want]))),
                 )?;
-                Ok(if negated { Expr::Not(Box::new(cmp)) } else { cmp })
+                Ok(if negated {
+                    Expr::Not(Box::new(cmp))
+                } else {
+                    cmp
+                })
             }
-            SqlExpr::IsDistinctFrom(a, b) => {
-                binary(BinaryOp::IsDistinctFrom, self.plan_inner(a)?, self.plan_inner(b)?)
-            }
-            SqlExpr::IsNotDistinctFrom(a, b) => {
-                binary(BinaryOp::IsNotDistinctFrom, self.plan_inner(a)?, self.plan_inner(b)?)
-            }
+            SqlExpr::IsDistinctFrom(a, b) => binary(
+                BinaryOp::IsDistinctFrom,
+                self.plan_inner(a)?,
+                self.plan_inner(b)?,
+            ),
+            SqlExpr::IsNotDistinctFrom(a, b) => binary(
+                BinaryOp::IsNotDistinctFrom,
+                self.plan_inner(a)?,
+                self.plan_inner(b)?,
+            ),
             SqlExpr::Between {
                 expr,
                 negated,
@@ -190,7 +201,11 @@ impl ExprPlanner<'_> {
                 let lo = binary(BinaryOp::GtEq, x.clone(), self.plan_inner(low)?)?;
                 let hi = binary(BinaryOp::LtEq, x, self.plan_inner(high)?)?;
                 let both = binary(BinaryOp::And, lo, hi)?;
-                Ok(if *negated { Expr::Not(Box::new(both)) } else { both })
+                Ok(if *negated {
+                    Expr::Not(Box::new(both))
+                } else {
+                    both
+                })
             }
             SqlExpr::In {
                 expr,
@@ -212,7 +227,11 @@ impl ExprPlanner<'_> {
                     )));
                 };
                 // compare on the operand's own type when possible (dictionary kept)
-                let target = if value_type(&types[0]) == &common { types[0].clone() } else { common.clone() };
+                let target = if value_type(&types[0]) == &common {
+                    types[0].clone()
+                } else {
+                    common.clone()
+                };
                 let x = cast_to(x, &target)?;
                 let items = items
                     .into_iter()
@@ -252,8 +271,16 @@ impl ExprPlanner<'_> {
                     }
                 }
                 let target = value_type(&x.data_type()).clone();
-                let target = if target == DataType::Null { DataType::Utf8 } else { target };
-                let x = if x.data_type() == DataType::Null { cast_to(x, &target)? } else { x };
+                let target = if target == DataType::Null {
+                    DataType::Utf8
+                } else {
+                    target
+                };
+                let x = if x.data_type() == DataType::Null {
+                    cast_to(x, &target)?
+                } else {
+                    x
+                };
                 Ok(Expr::Like {
                     negated: *negated,
                     case_insensitive: matches!(e, SqlExpr::ILike { .. }),
@@ -273,13 +300,20 @@ impl ExprPlanner<'_> {
                 for cw in conditions {
                     let c = self.plan_inner(&cw.condition)?;
                     let c = match &operand {
-                        Some(o) => binary(BinaryOp::Eq, o.clone(), c).map_err(|e| at(&cw.condition, e))?,
-                        None => self.boolean(c, "CASE WHEN").map_err(|e| at(&cw.condition, e))?,
+                        Some(o) => {
+                            binary(BinaryOp::Eq, o.clone(), c).map_err(|e| at(&cw.condition, e))?
+                        }
+                        None => self
+                            .boolean(c, "CASE WHEN")
+                            .map_err(|e| at(&cw.condition, e))?,
                     };
                     whens.push(c);
                     thens.push(self.plan_inner(&cw.result)?);
                 }
-                let els = else_result.as_ref().map(|x| self.plan_inner(x)).transpose()?;
+                let els = else_result
+                    .as_ref()
+                    .map(|x| self.plan_inner(x))
+                    .transpose()?;
                 let mut types: Vec<DataType> = thens.iter().map(Expr::data_type).collect();
                 if let Some(x) = &els {
                     types.push(x.data_type());
@@ -287,10 +321,18 @@ impl ExprPlanner<'_> {
                 let Some(t) = common_of(&types) else {
                     return Err(Error::plan(format!(
                         "CASE branches have incompatible types: {}",
-                        types.iter().map(sql_type_name).collect::<Vec<_>>().join(", ")
+                        types
+                            .iter()
+                            .map(sql_type_name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 };
-                let t = if t == DataType::Null { DataType::Int32 } else { t };
+                let t = if t == DataType::Null {
+                    DataType::Int32
+                } else {
+                    t
+                };
                 let when_then = whens
                     .into_iter()
                     .zip(thens)
@@ -338,12 +380,18 @@ impl ExprPlanner<'_> {
                 self.call("DATE_PART", args)
             }
             SqlExpr::Ceil { expr, field } | SqlExpr::Floor { expr, field } => {
-                let name = if matches!(e, SqlExpr::Ceil { .. }) { "CEIL" } else { "FLOOR" };
+                let name = if matches!(e, SqlExpr::Ceil { .. }) {
+                    "CEIL"
+                } else {
+                    "FLOOR"
+                };
                 match field {
                     ast::CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) => {
                         self.call(name, vec![self.plan_inner(expr)?])
                     }
-                    _ => Err(Error::not_supported(format!("{name} with a scale or TO field"))),
+                    _ => Err(Error::not_supported(format!(
+                        "{name} with a scale or TO field"
+                    ))),
                 }
             }
             SqlExpr::Substring {
@@ -369,7 +417,9 @@ impl ExprPlanner<'_> {
                 trim_characters,
             } => {
                 if trim_characters.as_ref().is_some_and(|c| c.len() != 1) {
-                    return Err(Error::not_supported("TRIM with more than one character list"));
+                    return Err(Error::not_supported(
+                        "TRIM with more than one character list",
+                    ));
                 }
                 let name = match trim_where {
                     Some(ast::TrimWhereField::Leading) => "LTRIM",
@@ -388,9 +438,9 @@ impl ExprPlanner<'_> {
             SqlExpr::Subquery(_) | SqlExpr::Exists { .. } | SqlExpr::In { .. } => {
                 Err(Error::not_supported("subqueries"))
             }
-            SqlExpr::Wildcard(_) | SqlExpr::QualifiedWildcard(..) => {
-                Err(Error::plan("* is only allowed as a whole SELECT item or in COUNT(*)"))
-            }
+            SqlExpr::Wildcard(_) | SqlExpr::QualifiedWildcard(..) => Err(Error::plan(
+                "* is only allowed as a whole SELECT item or in COUNT(*)",
+            )),
             other => Err(Error::not_supported(format!("expression `{other}`"))),
         }
     }
@@ -410,7 +460,9 @@ impl ExprPlanner<'_> {
                 };
                 if let Some(q) = q
                     && !self.scope.columns.iter().any(|c| {
-                        c.qualifier.as_deref().is_some_and(|cq| cq.eq_ignore_ascii_case(q))
+                        c.qualifier
+                            .as_deref()
+                            .is_some_and(|cq| cq.eq_ignore_ascii_case(q))
                     })
                 {
                     return Err(Error::sql(
@@ -457,7 +509,10 @@ impl ExprPlanner<'_> {
                 "analytic function {name} OVER (...) (ROWS-window analytics are not supported yet)"
             )));
         }
-        if matches!(name.as_str(), "TUMBLE" | "HOP" | "SESSION" | "TUMBLE_START" | "TUMBLE_END") {
+        if matches!(
+            name.as_str(),
+            "TUMBLE" | "HOP" | "SESSION" | "TUMBLE_START" | "TUMBLE_END"
+        ) {
             return Err(Error::not_supported(format!(
                 "{name}: event-time windows are not supported yet"
             )));
@@ -472,7 +527,9 @@ impl ExprPlanner<'_> {
             FunctionArguments::Subquery(_) => return Err(Error::not_supported("subqueries")),
             FunctionArguments::List(list) => {
                 if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
-                    return Err(Error::not_supported(format!("{name} with DISTINCT/ORDER BY arguments")));
+                    return Err(Error::not_supported(format!(
+                        "{name} with DISTINCT/ORDER BY arguments"
+                    )));
                 }
                 list.args
                     .iter()
@@ -708,7 +765,8 @@ pub fn binary(op: BinaryOp, l: Expr, r: Expr) -> Result<Expr> {
                     sql_type_name(&rt)
                 )));
             }
-            if !(is_numeric(&lt) || lt == DataType::Null) || !(is_numeric(&rt) || rt == DataType::Null)
+            if !(is_numeric(&lt) || lt == DataType::Null)
+                || !(is_numeric(&rt) || rt == DataType::Null)
             {
                 return Err(mismatch());
             }
@@ -770,4 +828,3 @@ pub fn fold_constants(e: Expr) -> Expr {
         _ => e,
     }
 }
-

@@ -105,8 +105,8 @@ pub fn plan_query(
             ));
         }
     };
-    let (input_name, schema) = resolve_input(&table, inputs)
-        .map_err(|m| Error::sql(m, position_of(table_node)))?;
+    let (input_name, schema) =
+        resolve_input(&table, inputs).map_err(|m| Error::sql(m, position_of(table_node)))?;
     let qualifier = alias.clone().unwrap_or_else(|| input_name.clone());
     let scope = Scope::from_schema(&schema, Some(&qualifier));
     let ep = ExprPlanner { scope: &scope };
@@ -233,7 +233,10 @@ pub fn plan_query(
                     return Err(Error::not_supported("LIMIT BY"));
                 }
                 let fetch = limit.as_ref().map(count_literal).transpose()?;
-                let skip = offset.as_ref().map(|o| count_literal(&o.value)).transpose()?;
+                let skip = offset
+                    .as_ref()
+                    .map(|o| count_literal(&o.value))
+                    .transpose()?;
                 (skip.unwrap_or(0), fetch)
             }
             LimitClause::OffsetCommaLimit { offset, limit } => {
@@ -253,7 +256,10 @@ pub fn plan_query(
     {
         return Err(Error::plan(format!(
             "event-time column \"{et}\" is not a column of {input_name}{}",
-            did_you_mean(closest(et, schema.fields().iter().map(|f| f.name().as_str())))
+            did_you_mean(closest(
+                et,
+                schema.fields().iter().map(|f| f.name().as_str())
+            ))
         )));
     }
     Ok(QueryPlan {
@@ -270,7 +276,9 @@ fn reject_wildcard_options(opts: &ast::WildcardAdditionalOptions) -> Result<()> 
         || opts.opt_rename.is_some()
         || opts.opt_ilike.is_some()
     {
-        return Err(Error::not_supported("SELECT * EXCLUDE/EXCEPT/REPLACE/RENAME"));
+        return Err(Error::not_supported(
+            "SELECT * EXCLUDE/EXCEPT/REPLACE/RENAME",
+        ));
     }
     Ok(())
 }
@@ -320,7 +328,10 @@ fn count_literal(e: &SqlExpr) -> Result<usize> {
 }
 
 /// Finds an input by name (exact, then case-insensitive), or says which exist.
-fn resolve_input(name: &str, inputs: &[(String, SchemaRef)]) -> Result<(String, SchemaRef), String> {
+fn resolve_input(
+    name: &str,
+    inputs: &[(String, SchemaRef)],
+) -> Result<(String, SchemaRef), String> {
     let found = inputs
         .iter()
         .find(|(n, _)| n == name)
@@ -365,7 +376,10 @@ fn resolve_options(
                     "false" => false,
                     _ => {
                         return Err(Error::sql(
-                            format!("option 'emit.changelog' must be 'true' or 'false', got '{}'", opt.value),
+                            format!(
+                                "option 'emit.changelog' must be 'true' or 'false', got '{}'",
+                                opt.value
+                            ),
                             opt.position,
                         ));
                     }
@@ -396,4 +410,3 @@ fn resolve_options(
     out.memory_limit_bytes = caller.memory_limit_bytes;
     Ok(out)
 }
-

@@ -78,7 +78,10 @@ impl Scope {
             [one] => Lookup::Found(one),
             [] => Lookup::Missing(closest(
                 name,
-                self.columns.iter().filter(|c| qual_ok(c)).map(|c| c.name.as_str()),
+                self.columns
+                    .iter()
+                    .filter(|c| qual_ok(c))
+                    .map(|c| c.name.as_str()),
             )),
             many => Lookup::Ambiguous(
                 many.iter()
@@ -132,7 +135,10 @@ mod tests {
     fn distance() {
         assert_eq!(edit_distance("price", "prcie"), 2);
         assert_eq!(edit_distance("symbol", "SYMBOL"), 0);
-        assert_eq!(closest("prise", ["price", "quantity"].into_iter()), Some("price".into()));
+        assert_eq!(
+            closest("prise", ["price", "quantity"].into_iter()),
+            Some("price".into())
+        );
         assert_eq!(closest("zzzzzz", ["price", "quantity"].into_iter()), None);
     }
 }

@@ -20,9 +20,7 @@ pub fn to_arrow_type(t: &SqlType) -> Result<DataType> {
         SqlType::BigInt(_) | SqlType::Int8(_) | SqlType::Int64 => DataType::Int64,
         SqlType::UTinyInt | SqlType::UInt8 => DataType::UInt8,
         SqlType::USmallInt | SqlType::UInt16 => DataType::UInt16,
-        SqlType::UInt32 | SqlType::IntUnsigned(_) | SqlType::IntegerUnsigned(_) => {
-            DataType::UInt32
-        }
+        SqlType::UInt32 | SqlType::IntUnsigned(_) | SqlType::IntegerUnsigned(_) => DataType::UInt32,
         SqlType::UBigInt | SqlType::UInt64 | SqlType::BigIntUnsigned(_) => DataType::UInt64,
         SqlType::Real | SqlType::Float4 | SqlType::Float32 => DataType::Float32,
         SqlType::Float(info) => match info {

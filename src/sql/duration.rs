@@ -26,11 +26,13 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
         .unwrap_or(t.len());
     let (num, unit) = (t[..split].trim(), t[split..].trim());
     if num.is_empty() {
-        return Err(format!("invalid duration '{text}': expected a number, e.g. '5s'"));
+        return Err(format!(
+            "invalid duration '{text}': expected a number, e.g. '5s'"
+        ));
     }
     if unit.is_empty() {
         return match num.parse::<f64>() {
-            Ok(v) if v == 0.0 => Ok(0),
+            Ok(0.0) => Ok(0),
             _ => Err(format!(
                 "invalid duration '{text}': a unit is required (ms, s, m, h, d)"
             )),
@@ -75,9 +77,21 @@ mod tests {
 
     #[test]
     fn bad_forms() {
-        assert!(parse_duration_ms("5").unwrap_err().contains("unit is required"));
-        assert!(parse_duration_ms("5x").unwrap_err().contains("unknown unit 'x'"));
-        assert!(parse_duration_ms("s").unwrap_err().contains("expected a number"));
+        assert!(
+            parse_duration_ms("5")
+                .unwrap_err()
+                .contains("unit is required")
+        );
+        assert!(
+            parse_duration_ms("5x")
+                .unwrap_err()
+                .contains("unknown unit 'x'")
+        );
+        assert!(
+            parse_duration_ms("s")
+                .unwrap_err()
+                .contains("expected a number")
+        );
         assert!(parse_duration_ms("0.5ms").is_err());
     }
 }

@@ -13,7 +13,9 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, Tokenizer};
 
-pub use streaming::{EmitMode, QueryOption, StreamingClauses, WindowKind, WindowSpec, WindowSyntax};
+pub use streaming::{
+    EmitMode, QueryOption, StreamingClauses, WindowKind, WindowSpec, WindowSyntax,
+};
 
 use crate::error::{Error, Result, SqlPosition};
 
@@ -52,7 +54,10 @@ pub fn parse_sql(sql: &str) -> Result<ParsedQuery> {
         .iter()
         .all(|t| matches!(t.token, Token::Whitespace(_) | Token::SemiColon))
     {
-        return Err(Error::sql("empty query", SqlPosition { line: 1, column: 1 }));
+        return Err(Error::sql(
+            "empty query",
+            SqlPosition { line: 1, column: 1 },
+        ));
     }
     let (tokens, streaming) = prepass::extract_streaming_clauses(tokens, end)?;
     let end_pos = SqlPosition {
@@ -111,15 +116,24 @@ fn parser_error_at(e: ParserError, end: SqlPosition) -> Error {
     let text = match e {
         ParserError::TokenizerError(s) | ParserError::ParserError(s) => s,
         ParserError::RecursionLimitExceeded => {
-            return Error::sql("query is nested too deeply", SqlPosition { line: 1, column: 1 });
+            return Error::sql(
+                "query is nested too deeply",
+                SqlPosition { line: 1, column: 1 },
+            );
         }
     };
     let (message, position) = match text.rfind(" at Line: ") {
         Some(at) => {
             let tail = &text[at + " at Line: ".len()..];
             let mut parts = tail.split(", Column: ");
-            let line = parts.next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
-            let column = parts.next().and_then(|c| c.trim().parse().ok()).unwrap_or(0);
+            let line = parts
+                .next()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(0);
+            let column = parts
+                .next()
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or(0);
             (text[..at].to_string(), SqlPosition { line, column })
         }
         None => (text, SqlPosition::default()),
@@ -155,7 +169,13 @@ mod tests {
         )
         .unwrap();
         let w = q.streaming.window.unwrap();
-        assert_eq!(w.kind, WindowKind::Tumbling { size_ms: 60_000, offset_ms: 0 });
+        assert_eq!(
+            w.kind,
+            WindowKind::Tumbling {
+                size_ms: 60_000,
+                offset_ms: 0
+            }
+        );
         assert_eq!(w.time_column.as_deref(), Some("ts"));
         assert_eq!(q.streaming.emit.map(|e| e.0), Some(EmitMode::Changes));
         assert!(q.query.to_string().contains("HAVING"));
@@ -167,11 +187,18 @@ mod tests {
         let w = q.streaming.window.unwrap();
         assert_eq!(
             w.kind,
-            WindowKind::Sliding { size_ms: 300_000, slide_ms: 60_000, offset_ms: 0 }
+            WindowKind::Sliding {
+                size_ms: 300_000,
+                slide_ms: 60_000,
+                offset_ms: 0
+            }
         );
         assert_eq!(w.time_column, None);
         let q = parse_sql("SELECT a FROM t GROUP BY a WINDOW SESSION(ts, 500ms)").unwrap();
-        assert_eq!(q.streaming.window.unwrap().kind, WindowKind::Session { gap_ms: 500 });
+        assert_eq!(
+            q.streaming.window.unwrap().kind,
+            WindowKind::Session { gap_ms: 500 }
+        );
     }
 
     #[test]
@@ -179,7 +206,8 @@ mod tests {
         let (msg, p) = sql_err("SELECT a FROM t GROUP BY a WINDOW TUMBLING(ts, 5x)");
         assert!(msg.contains("unknown unit 'x'"), "{msg}");
         assert_eq!((p.line, p.column), (1, 48));
-        let (msg, _) = sql_err("SELECT a FROM t GROUP BY a WINDOW TUMBLING(ts, INTERVAL '5' FORTNIGHT)");
+        let (msg, _) =
+            sql_err("SELECT a FROM t GROUP BY a WINDOW TUMBLING(ts, INTERVAL '5' FORTNIGHT)");
         assert!(msg.contains("unknown interval unit 'FORTNIGHT'"), "{msg}");
     }
 
@@ -200,7 +228,11 @@ mod tests {
         let w = q.streaming.window.unwrap();
         assert_eq!(
             w.kind,
-            WindowKind::Sliding { size_ms: 60_000, slide_ms: 10_000, offset_ms: 0 }
+            WindowKind::Sliding {
+                size_ms: 60_000,
+                slide_ms: 10_000,
+                offset_ms: 0
+            }
         );
         assert!(q.query.to_string().contains("FROM trades"));
         let q = parse_sql(
@@ -220,7 +252,9 @@ mod tests {
         .unwrap();
         let text = q.query.to_string();
         assert!(
-            text.contains("PARTITION BY symbol ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW"),
+            text.contains(
+                "PARTITION BY symbol ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW"
+            ),
             "{text}"
         );
     }
@@ -245,7 +279,10 @@ mod tests {
 
     #[test]
     fn non_query_rejected() {
-        assert!(matches!(parse_sql("DELETE FROM t"), Err(Error::NotSupported(_))));
+        assert!(matches!(
+            parse_sql("DELETE FROM t"),
+            Err(Error::NotSupported(_))
+        ));
         assert!(matches!(parse_sql("  ;"), Err(Error::Sql { .. })));
     }
 }

@@ -188,7 +188,10 @@ impl Prepass {
         let n = args.len();
         let arity = |lo: usize, hi: usize, form: &str| -> Result<()> {
             if n < lo || n > hi {
-                self.err(name_at, format!("{kind_name} expects {form}, got {n} duration argument(s)"))
+                self.err(
+                    name_at,
+                    format!("{kind_name} expects {form}, got {n} duration argument(s)"),
+                )
             } else {
                 Ok(())
             }
@@ -237,7 +240,9 @@ impl Prepass {
     }
 
     fn optional_duration(&self, arg: Option<&Vec<usize>>, what: &str) -> Result<i64> {
-        arg.map(|a| self.duration(a, what)).transpose().map(|v| v.unwrap_or(0))
+        arg.map(|a| self.duration(a, what))
+            .transpose()
+            .map(|v| v.unwrap_or(0))
     }
 
     /// Parses `TABLE(TUMBLE|HOP|SESSION(TABLE t ..., DESCRIPTOR(c), ...))` with `kw` at
@@ -256,12 +261,16 @@ impl Prepass {
         let args = self.split_args(open, close);
         // first argument: TABLE name [PARTITION BY k, ...]
         let Some(first) = args.first() else {
-            return self.err(name_at, format!("{func} expects (TABLE t, DESCRIPTOR(col), ...)"));
+            return self.err(
+                name_at,
+                format!("{func} expects (TABLE t, DESCRIPTOR(col), ...)"),
+            );
         };
         if first.len() < 2 || !is_word(self.tok(first[0]), "TABLE") {
-            return self.err(first.first().copied().unwrap_or(name_at), format!(
-                "the first argument of {func} must be TABLE <name>"
-            ));
+            return self.err(
+                first.first().copied().unwrap_or(name_at),
+                format!("the first argument of {func} must be TABLE <name>"),
+            );
         }
         let table_at = first[1];
         if !matches!(self.tok(table_at), Token::Word(_)) {
@@ -272,11 +281,20 @@ impl Prepass {
         // `TABLE t PARTITION BY a, b, DESCRIPTOR(ts)`: collect until DESCRIPTOR.
         let mut rest = args.iter().skip(1).peekable();
         if first.len() > 2 {
-            if !(is_word(self.tok(first[2]), "PARTITION") && first.len() >= 5 && is_word(self.tok(first[3]), "BY")) {
-                return self.err(first[2], "expected PARTITION BY or ',' after the table name");
+            if !(is_word(self.tok(first[2]), "PARTITION")
+                && first.len() >= 5
+                && is_word(self.tok(first[3]), "BY"))
+            {
+                return self.err(
+                    first[2],
+                    "expected PARTITION BY or ',' after the table name",
+                );
             }
             if func != "SESSION" {
-                return self.err(first[2], format!("{func} does not take PARTITION BY (only SESSION does)"));
+                return self.err(
+                    first[2],
+                    format!("{func} does not take PARTITION BY (only SESSION does)"),
+                );
             }
             if let Some(k) = self.identifier(&first[4..]) {
                 partition_by.push(k);
@@ -293,7 +311,9 @@ impl Prepass {
         }
         let desc = rest.next();
         let time_column = match desc {
-            Some(d) if d.len() == 4 && is_word(self.tok(d[0]), "DESCRIPTOR") => self.identifier(&d[2..3]),
+            Some(d) if d.len() == 4 && is_word(self.tok(d[0]), "DESCRIPTOR") => {
+                self.identifier(&d[2..3])
+            }
             _ => None,
         };
         let Some(time_column) = time_column else {
@@ -316,7 +336,8 @@ impl Prepass {
                 arity(1, 2, "(TABLE t, DESCRIPTOR(col), size [, offset])")?;
                 WindowKind::Tumbling {
                     size_ms: self.positive(durations[0], "window size")?,
-                    offset_ms: self.optional_duration(durations.get(1).copied(), "window offset")?,
+                    offset_ms: self
+                        .optional_duration(durations.get(1).copied(), "window offset")?,
                 }
             }
             "HOP" => {
@@ -324,7 +345,8 @@ impl Prepass {
                 WindowKind::Sliding {
                     slide_ms: self.positive(durations[0], "window slide")?,
                     size_ms: self.positive(durations[1], "window size")?,
-                    offset_ms: self.optional_duration(durations.get(2).copied(), "window offset")?,
+                    offset_ms: self
+                        .optional_duration(durations.get(2).copied(), "window offset")?,
                 }
             }
             "SESSION" => {
@@ -422,7 +444,9 @@ impl Prepass {
             match current.as_deref_mut() {
                 Some(v) => v.push(j),
                 None if is_space(t) => {}
-                None => return self.err(j, "expected PARTITION BY or ORDER BY in ROWS WINDOW BUFFER"),
+                None => {
+                    return self.err(j, "expected PARTITION BY or ORDER BY in ROWS WINDOW BUFFER");
+                }
             }
         }
         let span = self.toks[rows_at].span;
@@ -485,8 +509,12 @@ pub fn extract_streaming_clauses(
         let t = &pp.toks[i].token;
         let next = pp.sig(i + 1);
         let next2 = pp.sig(next + 1);
-        if depth == 0 && is_word(t, "WINDOW")
-            && matches!(word_upper(pp.tok(next)).as_deref(), Some("TUMBLING" | "SLIDING" | "HOPPING" | "SESSION"))
+        if depth == 0
+            && is_word(t, "WINDOW")
+            && matches!(
+                word_upper(pp.tok(next)).as_deref(),
+                Some("TUMBLING" | "SLIDING" | "HOPPING" | "SESSION")
+            )
             && matches!(pp.tok(next2), Token::LParen)
         {
             let (spec, after) = pp.window_clause(i)?;
@@ -507,7 +535,9 @@ pub fn extract_streaming_clauses(
             i = next + 1;
             continue;
         }
-        if depth == 0 && seen_significant && is_word(t, "WITH")
+        if depth == 0
+            && seen_significant
+            && is_word(t, "WITH")
             && matches!(pp.tok(next), Token::LParen)
             && matches!(pp.tok(next2), Token::SingleQuotedString(_))
         {
@@ -518,7 +548,10 @@ pub fn extract_streaming_clauses(
         }
         if is_word(t, "TABLE")
             && matches!(pp.tok(next), Token::LParen)
-            && matches!(word_upper(pp.tok(next2)).as_deref(), Some("TUMBLE" | "HOP" | "SESSION"))
+            && matches!(
+                word_upper(pp.tok(next2)).as_deref(),
+                Some("TUMBLE" | "HOP" | "SESSION")
+            )
         {
             let (spec, table_at, after) = pp.window_tvf(i)?;
             set_window(&mut clauses, spec)?;

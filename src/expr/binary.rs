@@ -237,6 +237,19 @@ fn divide_or_modulo(
     let n = if both_scalar { 1 } else { num_rows };
     let t = left.data_type().clone();
     let zero = arrow::compute::cast(&arrow::array::Int8Array::from(vec![0i8]), &t)?;
+    if let ColumnarValue::Scalar(r) = &right
+        && !r.is_null(0)
+        && cmp::eq(r, &Scalar::new(zero.clone()))?.value(0)
+    {
+        // a constant zero divisor: every row is NULL
+        let result_type = if op == BinaryOp::Divide {
+            numeric::div(&zero, &zero).map(|a| a.data_type().clone())
+        } else {
+            Ok(t.clone())
+        }
+        .unwrap_or(t.clone());
+        return Ok(wrap(new_null_array(&result_type, n), both_scalar));
+    }
     let rz = DatumRef::new(&right);
     let is_zero = cmp::eq(rz.datum(), &Scalar::new(zero))?;
     let has_zero = is_zero.true_count() > 0;

@@ -36,10 +36,21 @@ pub fn cast_value(value: ColumnarValue, to: &DataType, mode: CastMode) -> Result
     }
     let options = CastOptions {
         safe: mode == CastMode::Try,
-        format_options: FormatOptions::default(),
+        format_options: FormatOptions::default()
+            .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+            .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z")),
     };
     let map = |a: &Arc<dyn Array>| -> Result<Arc<dyn Array>> {
-        cast_with_options(a.as_ref(), to, &options).map_err(|e| {
+        let rounded;
+        let input: &dyn Array = if to.is_integer() {
+            // DuckDB rounds (half away from zero) when a fractional value becomes an
+            // integer; Arrow truncates
+            rounded = round_for_integer_cast(a.as_ref())?;
+            rounded.as_deref().unwrap_or(a.as_ref())
+        } else {
+            a.as_ref()
+        };
+        cast_with_options(input, to, &options).map_err(|e| {
             Error::execution(format!(
                 "could not cast {} to {}: {e}",
                 sql_type_name(a.data_type()),
@@ -50,5 +61,26 @@ pub fn cast_value(value: ColumnarValue, to: &DataType, mode: CastMode) -> Result
     Ok(match value {
         ColumnarValue::Array(a) => ColumnarValue::Array(map(&a)?),
         ColumnarValue::Scalar(s) => ColumnarValue::Scalar(map(&s)?),
+    })
+}
+
+/// Rounds floats and decimals to whole numbers (half away from zero) before a cast to an
+/// integer type; `None` when the input needs no rounding.
+fn round_for_integer_cast(a: &dyn Array) -> Result<Option<Arc<dyn Array>>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Float32Type, Float64Type};
+    Ok(match a.data_type() {
+        DataType::Float64 => Some(Arc::new(
+            a.as_primitive::<Float64Type>()
+                .unary::<_, Float64Type>(f64::round),
+        )),
+        DataType::Float32 => Some(Arc::new(
+            a.as_primitive::<Float32Type>()
+                .unary::<_, Float32Type>(f32::round),
+        )),
+        DataType::Decimal128(_, s) if *s > 0 => {
+            Some(arrow::compute::cast(a, &DataType::Decimal128(38, 0))?)
+        }
+        _ => None,
     })
 }

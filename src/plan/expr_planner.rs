@@ -499,14 +499,14 @@ impl ExprPlanner<'_> {
 
     fn function(&self, f: &ast::Function) -> Result<Expr> {
         let name = f.name.to_string().to_ascii_uppercase();
-        if AGGREGATE_NAMES.contains(&name.as_str()) || f.filter.is_some() {
-            return Err(Error::not_supported(format!(
-                "aggregate function {name} (GROUP BY aggregation is not supported yet)"
-            )));
-        }
         if f.over.is_some() || ANALYTIC_NAMES.contains(&name.as_str()) {
             return Err(Error::not_supported(format!(
                 "analytic function {name} OVER (...) (ROWS-window analytics are not supported yet)"
+            )));
+        }
+        if AGGREGATE_NAMES.contains(&name.as_str()) || f.filter.is_some() {
+            return Err(Error::not_supported(format!(
+                "aggregate function {name} (GROUP BY aggregation is not supported yet)"
             )));
         }
         if matches!(
@@ -770,6 +770,28 @@ pub fn binary(op: BinaryOp, l: Expr, r: Expr) -> Result<Expr> {
             {
                 return Err(mismatch());
             }
+            if op == BinaryOp::Multiply
+                && (matches!(lt, DataType::Decimal128(..))
+                    || matches!(rt, DataType::Decimal128(..)))
+                && !lt.is_floating()
+                && !rt.is_floating()
+            {
+                // DuckDB: the scales of a decimal product add up (an integer has scale 0)
+                let (l, r) = (as_decimal(l)?, as_decimal(r)?);
+                let t = arrow::compute::kernels::numeric::mul(
+                    &new_empty_array(&l.data_type()),
+                    &new_empty_array(&r.data_type()),
+                )
+                .map_err(|e| Error::plan(format!("cannot multiply: {e}")))?
+                .data_type()
+                .clone();
+                return Ok(Expr::Binary {
+                    op,
+                    left: Box::new(l),
+                    right: Box::new(r),
+                    data_type: t,
+                });
+            }
             let mut common = numeric_common(&lt, &rt).ok_or_else(mismatch)?;
             if common == DataType::Null {
                 common = DataType::Int32;
@@ -787,6 +809,29 @@ pub fn binary(op: BinaryOp, l: Expr, r: Expr) -> Result<Expr> {
                 data_type,
             })
         }
+    }
+}
+
+/// An integer or decimal operand as a decimal of scale 0 (integers) or itself.
+fn as_decimal(e: Expr) -> Result<Expr> {
+    let t = e.data_type();
+    match t {
+        DataType::Decimal128(..) => Ok(e),
+        DataType::Null => cast_to(e, &DataType::Decimal128(18, 0)),
+        ref i if i.is_integer() => {
+            let digits = match i {
+                DataType::Int8 | DataType::UInt8 => 3,
+                DataType::Int16 | DataType::UInt16 => 5,
+                DataType::Int32 | DataType::UInt32 => 10,
+                DataType::Int64 => 19,
+                _ => 20,
+            };
+            cast_to(e, &DataType::Decimal128(digits, 0))
+        }
+        other => Err(Error::plan(format!(
+            "cannot use {} as a decimal",
+            sql_type_name(&other)
+        ))),
     }
 }
 

@@ -150,7 +150,11 @@ pub fn plan_query(
         schema: schema.clone(),
     };
     if let Some(w) = &select.selection {
-        let predicate = ep.plan(w)?;
+        let mut predicate = ep.plan(w)?;
+        if predicate.data_type() == arrow::datatypes::DataType::Null {
+            predicate =
+                super::expr_planner::cast_to(predicate, &arrow::datatypes::DataType::Boolean)?;
+        }
         let t = predicate.data_type();
         if !matches!(t, arrow::datatypes::DataType::Boolean) {
             return Err(Error::sql(
@@ -181,7 +185,10 @@ pub fn plan_query(
             }
             SelectItem::QualifiedWildcard(kind, opts) => {
                 reject_wildcard_options(opts)?;
-                let q = kind.to_string();
+                let q = match kind {
+                    ast::SelectItemQualifiedWildcardKind::ObjectName(name) => name.to_string(),
+                    ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                };
                 if !q.eq_ignore_ascii_case(&qualifier) {
                     return Err(Error::sql(
                         format!("unknown table \"{q}\" in {q}.* (the input is \"{qualifier}\")"),

@@ -301,3 +301,183 @@ impl BatchSource for IpcFileSource {
         Some(self.total_rows)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use arrow::array::Array;
+    use proptest::prelude::*;
+
+    use crate::io::test_data::*;
+
+    fn open_bytes(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+        let source = IpcFileSource::from_buffer("t.arrow", Buffer::from(bytes.to_vec()))?;
+        source.collect()
+    }
+
+    #[test]
+    fn reads_back_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.arrow");
+        let batches = plain_batches(&[5, 0, 100, 1]);
+        std::fs::write(&path, ipc_file_bytes(&plain_schema(), &batches)).unwrap();
+
+        let source = IpcFileSource::open(&path).unwrap();
+        assert_eq!(source.schema(), plain_schema());
+        assert_eq!(source.total_rows(), Some(106));
+        assert_eq!(source.num_batches(), 4);
+        assert_eq!(source.size_hint(), (4, Some(4)));
+        let back: Vec<RecordBatch> = source.collect::<Result<_>>().unwrap();
+        assert_eq!(back, batches);
+    }
+
+    #[test]
+    fn reads_dictionary_columns() {
+        let batches = vec![dict_batch(0, 10), dict_batch(10, 7)];
+        let bytes = ipc_file_bytes(&dict_schema(), &batches);
+        assert_eq!(open_bytes(&bytes).unwrap(), batches);
+    }
+
+    #[test]
+    fn batches_point_into_the_buffer_without_copying() {
+        let batches = plain_batches(&[1000]);
+        let data = Buffer::from(ipc_file_bytes(&plain_schema(), &batches));
+        let range = data.as_ptr() as usize..data.as_ptr() as usize + data.len();
+        let mut source = IpcFileSource::from_buffer("t.arrow", data.clone()).unwrap();
+        let batch = source.next().unwrap().unwrap();
+        let values = batch.column(3).to_data().buffers()[0].as_ptr() as usize;
+        assert!(range.contains(&values), "int64 values were copied");
+    }
+
+    #[test]
+    fn an_empty_file_with_a_schema_is_valid() {
+        let bytes = ipc_file_bytes(&plain_schema(), &[]);
+        let source = IpcFileSource::from_buffer("t.arrow", Buffer::from(bytes)).unwrap();
+        assert_eq!(source.total_rows(), Some(0));
+        assert_eq!(source.schema(), plain_schema());
+        assert_eq!(source.count(), 0);
+    }
+
+    #[test]
+    fn wrong_magic_is_named() {
+        let err = open_bytes(b"name,price\nx,1\nyyyyyyyyyyyyyyyyyyyyy").unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("t.arrow: "), "{message}");
+        assert!(
+            message.contains("not an Arrow IPC file (bad magic)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_stream_is_named_as_a_stream() {
+        let bytes = ipc_stream_bytes(&plain_schema(), &plain_batches(&[3]));
+        let message = open_bytes(&bytes).unwrap_err().to_string();
+        assert!(message.contains("bad magic"), "{message}");
+        assert!(message.contains("IPC stream"), "{message}");
+    }
+
+    #[test]
+    fn missing_empty_and_directory_paths_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.arrow");
+        let message = IpcFileSource::open(&missing).unwrap_err().to_string();
+        assert!(
+            message.contains("nope.arrow") && message.contains("no such file"),
+            "{message}"
+        );
+
+        let empty = dir.path().join("empty.arrow");
+        std::fs::write(&empty, b"").unwrap();
+        let message = IpcFileSource::open(&empty).unwrap_err().to_string();
+        assert!(message.contains("file is empty"), "{message}");
+
+        let message = IpcFileSource::open(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("is a directory"), "{message}");
+    }
+
+    #[test]
+    fn truncation_at_every_offset_is_an_error() {
+        let bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[3, 4]));
+        for len in 0..bytes.len() {
+            let err = match open_bytes(&bytes[..len]) {
+                Err(err) => err,
+                Ok(_) => panic!(
+                    "a file truncated to {len} of {} bytes was read",
+                    bytes.len()
+                ),
+            };
+            let message = err.to_string();
+            assert!(
+                message.contains("truncated")
+                    || message.contains("bad magic")
+                    || message.contains("file is empty"),
+                "at {len}: {message}"
+            );
+            assert!(matches!(err, Error::Input { .. }));
+        }
+    }
+
+    #[test]
+    fn a_hole_in_the_data_is_an_error() {
+        // Cut 64 bytes out of the middle but keep the footer: its blocks now point past
+        // the data (into the footer, or past the end).
+        let bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[50, 50]));
+        let middle = bytes.len() / 2;
+        let holed: Vec<u8> = bytes[..middle]
+            .iter()
+            .chain(&bytes[middle + 64..])
+            .copied()
+            .collect();
+        let message = open_bytes(&holed).unwrap_err().to_string();
+        assert!(
+            message.contains("corrupt") || message.contains("truncated"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_buffer_past_its_body_is_corrupt_not_a_panic() {
+        // Shrink the body length the footer gives for the first batch: arrow-ipc would
+        // slice past the end of the block and panic.
+        let bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[20]));
+        let source = IpcFileSource::from_buffer("t.arrow", Buffer::from(bytes.clone())).unwrap();
+        let block = source.blocks[0];
+        let needle = block.bodyLength().to_le_bytes();
+        let trailer = bytes.len() - TRAILER_BYTES;
+        let footer_len = i32::from_le_bytes(bytes[trailer..trailer + 4].try_into().unwrap());
+        let footer_start = trailer - footer_len as usize;
+        let at = bytes[footer_start..trailer]
+            .windows(8)
+            .position(|w| w == needle)
+            .unwrap()
+            + footer_start;
+        let mut corrupt = bytes.clone();
+        corrupt[at..at + 8].copy_from_slice(&8i64.to_le_bytes());
+        let message = open_bytes(&corrupt).unwrap_err().to_string();
+        assert!(message.contains("corrupt record batch 0"), "{message}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Flipping bytes anywhere never panics: the file is either read or rejected.
+        #[test]
+        fn corrupted_bytes_never_panic(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)
+        ) {
+            let mut bytes = ipc_file_bytes(&dict_schema(), &[dict_batch(0, 30), dict_batch(30, 5)]);
+            for (index, value) in flips {
+                let at = index.index(bytes.len());
+                bytes[at] ^= value | 1;
+            }
+            if let Ok(batches) = open_bytes(&bytes) {
+                for batch in batches {
+                    for column in batch.columns() {
+                        column.to_data().validate_full().unwrap();
+                    }
+                }
+            }
+        }
+    }
+}

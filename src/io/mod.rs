@@ -31,6 +31,8 @@ pub mod rechunk;
 pub mod sink;
 pub mod source;
 pub mod table;
+#[cfg(test)]
+pub(crate) mod test_data;
 
 pub use atomic_file::AtomicFile;
 pub use csv::CsvSource;

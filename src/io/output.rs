@@ -11,12 +11,23 @@ use crate::error::Result;
 const STDOUT_BUFFER_BYTES: usize = 1 << 16;
 
 /// The destination of an encoded output.
-#[derive(Debug)]
 pub enum Output {
     /// Standard output (`-`, or no path).
     Stdout(BufWriter<Stdout>),
     /// A file, committed on [`Output::commit`].
     File(AtomicFile),
+    /// Any writer (an embedding application's buffer or socket); flushed on commit.
+    Writer(Box<dyn Write + Send>),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Stdout(_) => f.write_str("Output::Stdout"),
+            Output::File(file) => f.debug_tuple("Output::File").field(file).finish(),
+            Output::Writer(_) => f.write_str("Output::Writer"),
+        }
+    }
 }
 
 impl Output {
@@ -43,6 +54,9 @@ impl Output {
                 .flush()
                 .map_err(|e| super::io_error(Path::new("-"), "cannot write", e)),
             Output::File(file) => file.commit(),
+            Output::Writer(mut writer) => writer
+                .flush()
+                .map_err(|e| super::io_error(Path::new("-"), "cannot write", e)),
         }
     }
 }
@@ -52,6 +66,7 @@ impl Write for Output {
         match self {
             Output::Stdout(out) => out.write(buf),
             Output::File(file) => file.write(buf),
+            Output::Writer(writer) => writer.write(buf),
         }
     }
 
@@ -59,6 +74,7 @@ impl Write for Output {
         match self {
             Output::Stdout(out) => out.write_all(buf),
             Output::File(file) => file.write_all(buf),
+            Output::Writer(writer) => writer.write_all(buf),
         }
     }
 
@@ -66,6 +82,7 @@ impl Write for Output {
         match self {
             Output::Stdout(out) => out.flush(),
             Output::File(file) => file.flush(),
+            Output::Writer(writer) => writer.flush(),
         }
     }
 }

@@ -228,3 +228,184 @@ impl Sink for TableOutputSink {
         self.table.into_inner()?.commit()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use arrow_select::concat::concat_batches;
+
+    use crate::io::test_data::*;
+    use crate::io::{is_broken_pipe, open_source};
+
+    fn extension(format: Format) -> &'static str {
+        match format {
+            Format::ArrowFile => "arrow",
+            Format::ArrowStream => "arrows",
+            Format::Csv => "csv",
+            Format::Json => "ndjson",
+            Format::Table => "txt",
+        }
+    }
+
+    #[test]
+    fn every_format_round_trips_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = plain_schema();
+        let batches = plain_batches(&[7, 0, 300, 1]);
+        let expected = concat_batches(&schema, &batches).unwrap();
+        for format in [
+            Format::ArrowFile,
+            Format::ArrowStream,
+            Format::Csv,
+            Format::Json,
+        ] {
+            let path = dir.path().join(format!("out.{}", extension(format)));
+            let path = path.to_str().unwrap();
+            let mut sink = open_sink(Some(path), None, schema.clone()).unwrap();
+            for batch in &batches {
+                sink.write(batch).unwrap();
+            }
+            sink.finish().unwrap();
+
+            let source = open_source(path, None).unwrap();
+            let read_schema = source.schema();
+            let back: Vec<RecordBatch> = source.collect::<Result<_>>().unwrap();
+            let back = concat_batches(&read_schema, &back).unwrap();
+            match format {
+                Format::ArrowFile | Format::ArrowStream => {
+                    assert_eq!(read_schema, schema, "{format}");
+                    assert_eq!(back, expected, "{format}");
+                }
+                _ => assert_eq!(cast_to(&back, &schema), expected, "{format}"),
+            }
+            // Nothing but the output is left in the directory.
+            let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(names.iter().all(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                !name.to_string_lossy().contains(".tmp-")
+            }));
+        }
+    }
+
+    #[test]
+    fn dropping_a_sink_without_finish_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [
+            Format::ArrowFile,
+            Format::ArrowStream,
+            Format::Csv,
+            Format::Json,
+            Format::Table,
+        ] {
+            let path = dir.path().join(format!("out.{}", extension(format)));
+            let mut sink = open_sink(path.to_str(), Some(format), plain_schema()).unwrap();
+            for batch in plain_batches(&[10_000, 10_000]) {
+                sink.write(&batch).unwrap();
+            }
+            drop(sink);
+            assert!(!path.exists(), "{format}");
+            assert_eq!(
+                std::fs::read_dir(dir.path()).unwrap().count(),
+                0,
+                "{format}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_target_changes_only_on_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        std::fs::write(&path, "old\n").unwrap();
+        let mut sink = open_sink(path.to_str(), None, plain_schema()).unwrap();
+        sink.write(&plain_batch(0, 3)).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");
+        sink.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("ts,name,price,qty\n"), "{text}");
+        assert_eq!(text.lines().count(), 4);
+    }
+
+    #[test]
+    fn an_empty_csv_result_still_has_its_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.csv");
+        open_sink(path.to_str(), None, plain_schema())
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "ts,name,price,qty\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_ipc_result_is_a_valid_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.arrow");
+        let path = path.to_str().unwrap();
+        open_sink(Some(path), None, plain_schema())
+            .unwrap()
+            .finish()
+            .unwrap();
+        let source = open_source(path, None).unwrap();
+        assert_eq!(source.schema(), plain_schema());
+        assert_eq!(source.total_rows(), Some(0));
+    }
+
+    #[test]
+    fn the_format_comes_from_the_name_or_the_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open_sink(Some("out.parquet"), None, plain_schema())
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::Plan(_)), "{err:?}");
+        assert!(err.to_string().contains("out.parquet"), "{err}");
+
+        // An explicit format wins over the extension.
+        let path = dir.path().join("out.data");
+        let mut sink = open_sink(path.to_str(), Some(Format::Json), plain_schema()).unwrap();
+        sink.write(&plain_batch(0, 2)).unwrap();
+        sink.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\"ts\":"), "{text}");
+        assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn a_closed_pipe_is_a_quiet_io_error() {
+        let closed = || Output::Writer(Box::new(ClosedPipe));
+        // IPC writers write the schema up front.
+        let err = EncoderSink::new(closed(), "-".into(), Format::ArrowStream, plain_schema())
+            .unwrap_err();
+        assert!(is_broken_pipe(&err), "{err:?}");
+        let mut sink = EncoderSink::new(closed(), "-".into(), Format::Csv, plain_schema()).unwrap();
+        let err = sink.write(&plain_batch(0, 5)).unwrap_err();
+        assert!(is_broken_pipe(&err), "{err:?}");
+        assert!(matches!(err, Error::Io(_)));
+        // The sink stays failed and finishing does not panic.
+        assert!(sink.write(&plain_batch(0, 5)).is_err());
+        assert!(Box::new(sink).finish().is_err());
+        // Not every error is a closed pipe.
+        assert!(!is_broken_pipe(&Error::execution("x")));
+    }
+
+    #[test]
+    fn writes_to_any_writer() {
+        let buffer = SharedBuffer::default();
+        let mut sink = EncoderSink::new(
+            Output::Writer(Box::new(buffer.clone())),
+            "-".into(),
+            Format::Csv,
+            plain_schema(),
+        )
+        .unwrap();
+        sink.write(&plain_batch(0, 2)).unwrap();
+        Box::new(sink).finish().unwrap();
+        let text = buffer.text();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("\"name, \"\"1\"\"\""), "{text}");
+    }
+}

@@ -106,3 +106,53 @@ pub fn ipc_stream_bytes(schema: &SchemaRef, batches: &[RecordBatch]) -> Vec<u8> 
     }
     writer.into_inner().unwrap()
 }
+
+/// A writer into a shared buffer, so a test can read what a sink wrote.
+#[derive(Debug, Clone, Default)]
+pub struct SharedBuffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// What was written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer whose reader has gone away (`EPIPE`).
+#[derive(Debug)]
+pub struct ClosedPipe;
+
+impl std::io::Write for ClosedPipe {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+}
+
+/// The columns of `batch` named by `schema`, in its order, cast to its types (for
+/// formats that keep neither types nor column order, like CSV and JSON).
+pub fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> RecordBatch {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = batch.column_by_name(field.name()).unwrap();
+            arrow::compute::cast(column, field.data_type()).unwrap()
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), columns).unwrap()
+}

@@ -22,12 +22,13 @@ use arrow::buffer::Buffer;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::convert::try_fb_to_schema;
 use arrow::ipc::reader::FileDecoder;
-use arrow::ipc::{Block, root_as_footer};
+use arrow::ipc::{Block, root_as_footer, root_as_message};
 use memmap2::Mmap;
 
 use super::format::{ARROW_FILE_MAGIC, Format, IPC_CONTINUATION};
 use super::io_error;
 use super::ipc_message::{MessageKind, decode_guarded, inspect_message, metadata_flatbuffer};
+use super::ipc_validate::{SizeChecker, validate_batch, validates_schema};
 use super::source::BatchSource;
 use crate::error::{Error, Result};
 
@@ -43,9 +44,13 @@ pub struct IpcFileSource {
     data: Buffer,
     decoder: FileDecoder,
     blocks: Vec<Block>,
+    /// Rows of each block, from its message header.
+    block_rows: Vec<u64>,
     next_block: usize,
     schema: SchemaRef,
     total_rows: u64,
+    /// Whether batches are decoded unchecked and then checked by `validate_batch`.
+    checks_itself: bool,
 }
 
 impl IpcFileSource {
@@ -142,7 +147,19 @@ impl IpcFileSource {
             try_fb_to_schema(fb_schema)
                 .map_err(|e| Error::input(&path, format!("corrupt schema in footer: {e}")))?,
         );
+        let checks_itself = validates_schema(&schema);
+        let sizes = SizeChecker::new(&schema, &fb_schema);
         let mut decoder = FileDecoder::new(schema.clone(), footer.version());
+        if checks_itself {
+            // SAFETY: arrow's per-array validation is off, but no batch leaves this
+            // source before `validate_batch` has checked every column (see
+            // `ipc_validate`): type, length, buffer sizes, null counts, offsets, UTF-8.
+            // Dictionary values are checked too, as part of each dictionary column.
+            // The bounds the decoder itself relies on are checked before it runs: buffer
+            // ranges by `check_block`, buffer sizes for the declared rows by
+            // `SizeChecker` (any schema `validates_schema` accepts, it covers).
+            decoder = unsafe { decoder.with_skip_validation(true) };
+        }
 
         for (i, block) in footer.dictionaries().iter().flatten().enumerate() {
             let what = format!("dictionary batch {i}");
@@ -156,6 +173,10 @@ impl IpcFileSource {
                     ),
                 ));
             }
+            if let Some(sizes) = &sizes {
+                check_sizes(bytes, block, sizes)
+                    .map_err(|e| Error::input(&path, format!("corrupt {what}: {e}")))?;
+            }
             let block_data = slice_block(&data, block);
             decode_guarded(|| decoder.read_dictionary(block, &block_data))
                 .map_err(|e| Error::input(&path, format!("corrupt {what}: {e}")))?;
@@ -163,6 +184,7 @@ impl IpcFileSource {
 
         let record_batches = footer.recordBatches();
         let mut blocks = Vec::with_capacity(record_batches.map_or(0, |b| b.len()));
+        let mut block_rows = Vec::with_capacity(blocks.capacity());
         let mut total_rows = 0u64;
         for (i, block) in record_batches.iter().flatten().enumerate() {
             let what = format!("record batch {i}");
@@ -176,8 +198,13 @@ impl IpcFileSource {
                     ),
                 ));
             };
+            if let Some(sizes) = &sizes {
+                check_sizes(bytes, block, sizes)
+                    .map_err(|e| Error::input(&path, format!("corrupt {what}: {e}")))?;
+            }
             total_rows = total_rows.saturating_add(rows);
             blocks.push(*block);
+            block_rows.push(rows);
         }
 
         Ok(IpcFileSource {
@@ -185,9 +212,11 @@ impl IpcFileSource {
             data,
             decoder,
             blocks,
+            block_rows,
             next_block: 0,
             schema,
             total_rows,
+            checks_itself,
         })
     }
 
@@ -252,6 +281,14 @@ fn check_block(
     inspect_message(flatbuffer, Some(body_len)).map_err(bad)
 }
 
+/// Runs [`check_buffer_sizes`] on a block already checked by [`check_block`].
+fn check_sizes(bytes: &[u8], block: &Block, sizes: &SizeChecker) -> Result<(), String> {
+    let offset = block.offset() as usize;
+    let region = &bytes[offset..offset + block.metaDataLength() as usize];
+    let message = root_as_message(metadata_flatbuffer(region)?).map_err(|e| e.to_string())?;
+    sizes.check(&message)
+}
+
 /// The bytes of a block already checked by [`check_block`].
 fn slice_block(data: &Buffer, block: &Block) -> Buffer {
     // Both casts were range-checked by `check_block`.
@@ -268,7 +305,14 @@ impl Iterator for IpcFileSource {
         let block = *self.blocks.get(index)?;
         self.next_block += 1;
         let block_data = slice_block(&self.data, &block);
-        let decoded = decode_guarded(|| self.decoder.read_record_batch(&block, &block_data));
+        let decoded = decode_guarded(|| self.decoder.read_record_batch(&block, &block_data))
+            .and_then(|batch| match batch {
+                Some(batch) if self.checks_itself => {
+                    let rows = usize::try_from(self.block_rows[index]).unwrap_or(usize::MAX);
+                    validate_batch(&batch, &self.schema, rows).map(|()| Some(batch))
+                }
+                other => Ok(other),
+            });
         match decoded {
             Ok(Some(batch)) => Some(Ok(batch)),
             Ok(None) => Some(Err(Error::input(
@@ -459,14 +503,34 @@ mod tests {
         assert!(message.contains("corrupt record batch 0"), "{message}");
     }
 
+    #[test]
+    fn invalid_utf8_in_a_string_column_is_corrupt() {
+        let bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[20]));
+        let at = bytes
+            .windows(b"name, \"17\"".len())
+            .position(|w| w == b"name, \"17\"")
+            .unwrap();
+        let mut corrupt = bytes.clone();
+        corrupt[at + 1] = 0xFF;
+        let message = open_bytes(&corrupt).unwrap_err().to_string();
+        assert!(message.contains("corrupt record batch 0"), "{message}");
+        assert!(message.contains("column 'name'"), "{message}");
+        assert!(message.contains("UTF-8"), "{message}");
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(500))]
         /// Flipping bytes anywhere never panics: the file is either read or rejected.
         #[test]
         fn corrupted_bytes_never_panic(
-            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            plain in any::<bool>(),
         ) {
-            let mut bytes = ipc_file_bytes(&dict_schema(), &[dict_batch(0, 30), dict_batch(30, 5)]);
+            let mut bytes = if plain {
+                ipc_file_bytes(&plain_schema(), &plain_batches(&[30, 5]))
+            } else {
+                ipc_file_bytes(&dict_schema(), &[dict_batch(0, 30), dict_batch(30, 5)])
+            };
             for (index, value) in flips {
                 let at = index.index(bytes.len());
                 bytes[at] ^= value | 1;

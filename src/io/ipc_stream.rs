@@ -25,6 +25,7 @@ use arrow::ipc::{self, MessageHeader};
 use super::format::{ARROW_FILE_MAGIC, IPC_CONTINUATION};
 use super::io_error;
 use super::ipc_message::{MessageKind, decode_guarded, inspect_message};
+use super::ipc_validate::SizeChecker;
 use super::source::BatchSource;
 use crate::error::{Error, Result};
 
@@ -43,6 +44,8 @@ pub struct IpcStreamSource {
     reader: BufReader<Box<dyn Read + Send>>,
     schema: SchemaRef,
     dictionaries: HashMap<i64, ArrayRef>,
+    /// Checks buffer sizes before arrow-ipc decodes (see `ipc_validate`).
+    sizes: Option<SizeChecker>,
     /// Messages read so far (for error messages).
     messages: u64,
     batches: u64,
@@ -101,6 +104,7 @@ impl IpcStreamSource {
             reader: BufReader::with_capacity(1 << 16, reader),
             schema: SchemaRef::new(Schema::empty()),
             dictionaries: HashMap::new(),
+            sizes: None,
             messages: 0,
             batches: 0,
             done: false,
@@ -211,6 +215,9 @@ impl IpcStreamSource {
         let message =
             ipc::root_as_message(frame.metadata.as_slice()).map_err(|e| corrupt(e.to_string()))?;
         let version = message.version();
+        if let Some(sizes) = &self.sizes {
+            sizes.check(&message).map_err(corrupt)?;
+        }
         match message.header_type() {
             MessageHeader::Schema => {
                 let fb_schema = message
@@ -218,6 +225,7 @@ impl IpcStreamSource {
                     .ok_or_else(|| corrupt("no schema".to_string()))?;
                 let schema = try_fb_to_schema(fb_schema).map_err(|e| corrupt(e.to_string()))?;
                 self.schema = Arc::new(schema);
+                self.sizes = SizeChecker::new(&self.schema, &fb_schema);
                 Ok(None)
             }
             MessageHeader::RecordBatch => {
@@ -450,13 +458,18 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(500))]
         /// Flipping bytes anywhere never panics: the stream is either read or rejected.
         #[test]
         fn corrupted_bytes_never_panic(
-            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            plain in any::<bool>(),
         ) {
-            let mut bytes = ipc_stream_bytes(&dict_schema(), &[dict_batch(0, 30), dict_batch(30, 5)]);
+            let mut bytes = if plain {
+                ipc_stream_bytes(&plain_schema(), &plain_batches(&[30, 5]))
+            } else {
+                ipc_stream_bytes(&dict_schema(), &[dict_batch(0, 30), dict_batch(30, 5)])
+            };
             for (index, value) in flips {
                 let at = index.index(bytes.len());
                 bytes[at] ^= value | 1;

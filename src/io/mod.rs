@@ -25,6 +25,7 @@ pub mod format;
 pub mod ipc_file;
 pub mod ipc_message;
 pub mod ipc_stream;
+pub mod ipc_validate;
 pub mod json;
 pub mod output;
 pub mod rechunk;

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use arrow::csv::{Writer as CsvWriter, WriterBuilder as CsvWriterBuilder};
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
@@ -17,7 +17,7 @@ use arrow::json::LineDelimitedWriter;
 
 use super::arrow_error;
 use super::format::{FORMAT_NAMES, Format};
-use super::output::Output;
+use super::output::{Output, PipeClosed};
 use super::table::{DEFAULT_TABLE_ROWS, TableSink};
 use crate::error::{Error, Result};
 
@@ -95,6 +95,7 @@ enum Encoder {
 pub struct EncoderSink {
     label: PathBuf,
     schema: SchemaRef,
+    pipe_closed: PipeClosed,
     encoder: Option<Encoder>,
     batches: u64,
     failed: bool,
@@ -116,14 +117,15 @@ impl EncoderSink {
     /// [`Error::Plan`] for [`Format::Table`] (use [`TableSink`]); [`Error::Input`] if the
     /// IPC header cannot be written.
     pub fn new(output: Output, label: PathBuf, format: Format, schema: SchemaRef) -> Result<Self> {
+        let pipe_closed = output.pipe_closed();
         let encoder = match format {
             Format::ArrowFile => Encoder::IpcFile(
                 FileWriter::try_new(output, &schema)
-                    .map_err(|e| arrow_error(&label, "cannot write", e))?,
+                    .map_err(|e| write_error(&label, &pipe_closed, e))?,
             ),
             Format::ArrowStream => Encoder::IpcStream(
                 StreamWriter::try_new(output, &schema)
-                    .map_err(|e| arrow_error(&label, "cannot write", e))?,
+                    .map_err(|e| write_error(&label, &pipe_closed, e))?,
             ),
             Format::Csv => Encoder::Csv(CsvWriterBuilder::new().with_header(true).build(output)),
             Format::Json => Encoder::Json(LineDelimitedWriter::new(output)),
@@ -136,6 +138,7 @@ impl EncoderSink {
         Ok(EncoderSink {
             label,
             schema,
+            pipe_closed,
             encoder: Some(encoder),
             batches: 0,
             failed: false,
@@ -179,6 +182,7 @@ impl Sink for EncoderSink {
                 "output abandoned after a write error",
             ));
         }
+        check_batch_schema(&self.schema, batch)?;
         let result = match encoder {
             Encoder::IpcFile(writer) => writer.write(batch),
             Encoder::IpcStream(writer) => writer.write(batch),
@@ -192,7 +196,7 @@ impl Sink for EncoderSink {
             }
             Err(e) => {
                 self.failed = true;
-                Err(arrow_error(&self.label, "cannot write", e))
+                Err(write_error(&self.label, &self.pipe_closed, e))
             }
         }
     }
@@ -209,9 +213,52 @@ impl Sink for EncoderSink {
             ));
         }
         let output = Self::finish_encoder(encoder, &self.schema, self.batches)
-            .map_err(|e| arrow_error(&self.label, "cannot write", e))?;
+            .map_err(|e| write_error(&self.label, &self.pipe_closed, e))?;
         output.commit()
     }
+}
+
+/// Maps an encoder's error, reporting a closed pipe as such even when the encoder
+/// turned the I/O error into text (arrow-csv does).
+fn write_error(label: &Path, pipe_closed: &PipeClosed, err: ArrowError) -> Error {
+    if pipe_closed.is_set() {
+        PipeClosed::error()
+    } else {
+        arrow_error(label, "cannot write", err)
+    }
+}
+
+/// Checks that `batch` fits the schema the output was opened with: the same column
+/// types, and no NULLs in a non-nullable column. The IPC writers do not check, and would
+/// write a file whose own schema contradicts its data.
+///
+/// # Errors
+/// [`Error::Execution`] naming the first column that does not fit.
+pub fn check_batch_schema(schema: &SchemaRef, batch: &RecordBatch) -> Result<()> {
+    if batch.num_columns() != schema.fields().len() {
+        return Err(Error::execution(format!(
+            "a result batch has {} columns, the output schema {}",
+            batch.num_columns(),
+            schema.fields().len()
+        )));
+    }
+    for (column, field) in batch.columns().iter().zip(schema.fields()) {
+        if column.data_type() != field.data_type() {
+            return Err(Error::execution(format!(
+                "result column '{}' is {}, the output schema says {}",
+                field.name(),
+                column.data_type(),
+                field.data_type()
+            )));
+        }
+        if !field.is_nullable() && column.null_count() > 0 {
+            return Err(Error::execution(format!(
+                "result column '{}' is declared non-nullable but holds NULLs",
+                field.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A [`TableSink`] on an [`Output`]: commits the file (or flushes stdout) on finish.
@@ -232,6 +279,8 @@ impl Sink for TableOutputSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::Arc;
 
     use arrow_select::concat::concat_batches;
 
@@ -376,7 +425,7 @@ mod tests {
 
     #[test]
     fn a_closed_pipe_is_a_quiet_io_error() {
-        let closed = || Output::Writer(Box::new(ClosedPipe));
+        let closed = || Output::writer(Box::new(ClosedPipe));
         // IPC writers write the schema up front.
         let err = EncoderSink::new(closed(), "-".into(), Format::ArrowStream, plain_schema())
             .unwrap_err();
@@ -393,10 +442,36 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_that_does_not_fit_the_schema_is_refused() {
+        let buffer = SharedBuffer::default();
+        let mut sink = EncoderSink::new(
+            Output::writer(Box::new(buffer)),
+            "-".into(),
+            Format::ArrowStream,
+            plain_schema(),
+        )
+        .unwrap();
+        let err = sink.write(&dict_batch(0, 3)).unwrap_err();
+        assert!(matches!(err, Error::Execution(_)), "{err:?}");
+
+        let strict = Arc::new(arrow::datatypes::Schema::new(
+            plain_schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(false))
+                .collect::<Vec<_>>(),
+        ));
+        let err = check_batch_schema(&strict, &plain_batch(0, 10)).unwrap_err();
+        assert!(err.to_string().contains("non-nullable"), "{err}");
+        // Writing continues after a refused batch: nothing was written.
+        sink.write(&plain_batch(0, 3)).unwrap();
+    }
+
+    #[test]
     fn writes_to_any_writer() {
         let buffer = SharedBuffer::default();
         let mut sink = EncoderSink::new(
-            Output::Writer(Box::new(buffer.clone())),
+            Output::writer(Box::new(buffer.clone())),
             "-".into(),
             Format::Csv,
             plain_schema(),

@@ -436,7 +436,7 @@ mod tests {
 
     /// Speed of generation, of writing an IPC file, and of reading it back through the
     /// memory map. Run with
-    /// `cargo test --release --lib gen::trades::tests::measure_speed -- --ignored --nocapture`
+    /// `cargo test --release --lib measure_speed -- --ignored --nocapture`
     /// (rows from `VELO_MEASURE_ROWS`, default 10 M).
     #[test]
     #[ignore = "measurement, not a test: run in release mode"]

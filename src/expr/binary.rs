@@ -152,9 +152,11 @@ fn wrap(result: ArrayRef, both_scalar: bool) -> ColumnarValue {
 
 fn overflow(op: BinaryOp, t: &DataType, e: ArrowError) -> Error {
     match e {
-        ArrowError::ArithmeticOverflow(_) => {
-            Error::execution(format!("Overflow in {} of {}", op.verb(), sql_type_name(t)))
-        }
+        ArrowError::ArithmeticOverflow(_) => Error::execution(format!(
+            "Overflow in {} of {}",
+            op.verb(),
+            sql_type_name(t)
+        )),
         ArrowError::DivideByZero => Error::execution("division by zero"),
         other => Error::Arrow(other),
     }
@@ -338,9 +340,9 @@ pub fn like(
     }
     let n = if both_scalar { 1 } else { num_rows };
     let value = match value {
-        ColumnarValue::Array(a) if a.as_any_dictionary_opt().is_some() => ColumnarValue::Array(
-            arrow::compute::cast(&a, super::types::value_type(a.data_type()))?,
-        ),
+        ColumnarValue::Array(a) if a.as_any_dictionary_opt().is_some() => {
+            ColumnarValue::Array(arrow::compute::cast(&a, super::types::value_type(a.data_type()))?)
+        }
         v => v,
     };
     let _ = n;

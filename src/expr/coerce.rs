@@ -52,13 +52,11 @@ pub fn numeric_common(a: &DataType, b: &DataType) -> Option<DataType> {
         (Float64, t) | (t, Float64) if is_numeric(t) => return Some(Float64),
         (Float32, Float16) | (Float16, Float32) => return Some(Float32),
         (Float32 | Float16, t) | (t, Float32 | Float16) if is_numeric(t) => {
-            return Some(
-                if t.is_integer() && matches!(t, Int8 | Int16 | UInt8 | UInt16) {
-                    Float32
-                } else {
-                    Float64
-                },
-            );
+            return Some(if t.is_integer() && matches!(t, Int8 | Int16 | UInt8 | UInt16) {
+                Float32
+            } else {
+                Float64
+            });
         }
         _ => {}
     }
@@ -136,15 +134,13 @@ pub fn comparison_common(a: &DataType, b: &DataType) -> Option<DataType> {
     match (va, vb) {
         (Null, t) | (t, Null) => Some(t.clone()),
         _ if is_numeric(va) && is_numeric(vb) => numeric_common(va, vb),
-        _ if is_string(va) && is_string(vb) => {
-            Some(if matches!(va, LargeUtf8) || matches!(vb, LargeUtf8) {
-                LargeUtf8
-            } else if matches!(va, Utf8View) || matches!(vb, Utf8View) {
-                Utf8View
-            } else {
-                Utf8
-            })
-        }
+        _ if is_string(va) && is_string(vb) => Some(if matches!(va, LargeUtf8) || matches!(vb, LargeUtf8) {
+            LargeUtf8
+        } else if matches!(va, Utf8View) || matches!(vb, Utf8View) {
+            Utf8View
+        } else {
+            Utf8
+        }),
         (Timestamp(ua, tza), Timestamp(ub, tzb)) if tza == tzb => {
             Some(Timestamp(finer_unit(ua, ub), tza.clone()))
         }

@@ -1,8 +1,8 @@
 //! Synthetic data for benchmarks and demos: the `trades` table of SPEC §9
 //! (`velo gen trades`).
 //!
-//! The module is `r#gen` because `gen` is a reserved keyword in Rust 2024:
-//! `use velostream::r#gen::TradesGenerator;`.
+//! `gen` is a reserved word in Rust 2024, so the crate root mounts this folder under
+//! another name (`velostream::datagen`).
 
 pub mod trades;
 

@@ -290,3 +290,231 @@ pub fn write_trades(
     sink.finish()?;
     Ok(generator.rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::time::Instant;
+
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
+    use arrow_select::concat::concat_batches;
+
+    use crate::io::open_source;
+
+    fn all_rows(rows: u64, batch_size: usize, seed: u64, disorder_ms: u64) -> RecordBatch {
+        let batches: Vec<RecordBatch> =
+            TradesGenerator::new(rows, batch_size, seed, disorder_ms).collect();
+        concat_batches(&TradesGenerator::schema(), &batches).unwrap()
+    }
+
+    #[test]
+    fn same_seed_same_rows_whatever_the_batch_size() {
+        let reference = all_rows(5000, 5000, 42, 30);
+        for batch_size in [1, 7, 1000, 4999, 8192] {
+            assert_eq!(
+                all_rows(5000, batch_size, 42, 30),
+                reference,
+                "{batch_size}"
+            );
+        }
+        // Any range can be built on its own.
+        let generator = TradesGenerator::new(5000, 100, 42, 30);
+        assert_eq!(generator.batch_at(1234, 10), reference.slice(1234, 10));
+        // Another seed, other values.
+        assert_ne!(all_rows(5000, 5000, 43, 30).column(3), reference.column(3));
+    }
+
+    #[test]
+    fn batches_have_the_batch_size_and_the_schema() {
+        let sizes: Vec<usize> = TradesGenerator::new(10, 4, 1, 0)
+            .map(|b| b.num_rows())
+            .collect();
+        assert_eq!(sizes, vec![4, 4, 2]);
+        assert_eq!(TradesGenerator::new(10, 4, 1, 0).size_hint(), (3, Some(3)));
+        assert_eq!(TradesGenerator::new(0, 4, 1, 0).count(), 0);
+        // A zero batch size is taken as 1, not an endless loop.
+        assert_eq!(TradesGenerator::new(3, 0, 1, 0).count(), 3);
+
+        let schema = TradesGenerator::schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["ts", "trader_id", "symbol", "price", "quantity"]);
+        assert!(schema.fields().iter().all(|f| !f.is_nullable()));
+        let batch = TradesGenerator::new(3, 3, 1, 0).next().unwrap();
+        assert_eq!(batch.schema(), schema);
+        assert!(batch.columns().iter().all(|c| c.null_count() == 0));
+    }
+
+    #[test]
+    fn keys_and_times_follow_the_row_number() {
+        let batch = all_rows(1000, 333, 7, 0);
+        let ts = batch.column(0).as_primitive::<TimestampMillisecondType>();
+        let traders = batch.column(1).as_string::<i32>();
+        let symbols = batch.column(2).as_string::<i32>();
+        for i in 0..1000usize {
+            assert_eq!(ts.value(i), BASE_TS_MS + i as i64);
+            assert_eq!(traders.value(i), format!("TRADER{}", i % 20));
+            assert_eq!(symbols.value(i), format!("SYM{}", (i / 20) % 10));
+        }
+    }
+
+    #[test]
+    fn prices_and_quantities_cover_their_ranges() {
+        let batch = all_rows(200_000, 8192, 3, 0);
+        let price = batch.column(3).as_primitive::<Float64Type>().values();
+        let quantity = batch.column(4).as_primitive::<Int64Type>().values();
+        assert!(price.iter().all(|p| (100.0..150.0).contains(p)));
+        assert!(quantity.iter().all(|q| (100..=1100).contains(q)));
+        // Uniform: both ends of the quantity range occur, and the means are central.
+        assert_eq!(quantity.iter().min(), Some(&100));
+        assert_eq!(quantity.iter().max(), Some(&1100));
+        let mean_price = price.iter().sum::<f64>() / price.len() as f64;
+        let mean_quantity = quantity.iter().sum::<i64>() as f64 / quantity.len() as f64;
+        assert!((mean_price - 125.0).abs() < 0.5, "{mean_price}");
+        assert!((mean_quantity - 600.0).abs() < 5.0, "{mean_quantity}");
+        assert!(price.iter().any(|p| *p < 100.5) && price.iter().any(|p| *p > 149.5));
+    }
+
+    #[test]
+    fn the_largest_price_stays_below_150() {
+        let random = RowRandom { key: 0 };
+        // The largest 45-bit fraction.
+        let u = ((u64::MAX >> 19) as f64) * (1.0 / (1u64 << 45) as f64);
+        assert!(PRICE_MIN + PRICE_SPAN * u < 150.0);
+        assert!((100.0..150.0).contains(&random.price(0)));
+    }
+
+    #[test]
+    fn disorder_jitters_within_its_bound() {
+        let disorder_ms = 5;
+        let batch = all_rows(10_000, 999, 11, disorder_ms);
+        let ts = batch.column(0).as_primitive::<TimestampMillisecondType>();
+        let mut seen = [false; 6];
+        for i in 0..10_000usize {
+            let jitter = ts.value(i) - (BASE_TS_MS + i as i64);
+            assert!(
+                (0..=disorder_ms as i64).contains(&jitter),
+                "row {i}: {jitter}"
+            );
+            seen[jitter as usize] = true;
+        }
+        assert!(seen.iter().all(|s| *s), "{seen:?}");
+        // The rows really are out of order.
+        assert!((1..10_000).any(|i| ts.value(i) < ts.value(i - 1)));
+        // A huge disorder saturates instead of overflowing.
+        let batch = TradesGenerator::new(100, 100, 1, u64::MAX).next().unwrap();
+        let ts = batch.column(0).as_primitive::<TimestampMillisecondType>();
+        assert!(ts.values().iter().all(|t| *t >= BASE_TS_MS));
+    }
+
+    #[test]
+    fn write_trades_writes_what_the_generator_yields() {
+        let dir = tempfile::tempdir().unwrap();
+        let progress = ProgressBar::hidden();
+        for name in ["t.arrow", "t.arrows", "t.csv"] {
+            let path = dir.path().join(name);
+            let path = path.to_str().unwrap();
+            let written = write_trades(path, None, 20_000, 3000, 9, 10, Some(&progress)).unwrap();
+            assert_eq!(written, 20_000);
+            let source = open_source(path, None).unwrap();
+            let schema = source.schema();
+            let batches: Vec<RecordBatch> = source.collect::<Result<_>>().unwrap();
+            let back = concat_batches(&schema, &batches).unwrap();
+            assert_eq!(back.num_rows(), 20_000, "{name}");
+            if name != "t.csv" {
+                assert_eq!(back, all_rows(20_000, 20_000, 9, 10), "{name}");
+                assert_eq!(batches.len(), 7, "{name}");
+            }
+        }
+        assert_eq!(progress.position(), 60_000);
+        let path = dir.path().join("x.arrow");
+        let err = write_trades(path.to_str().unwrap(), None, 10, 0, 1, 0, None).unwrap_err();
+        assert!(matches!(err, Error::Plan(_)), "{err:?}");
+        assert!(!path.exists());
+    }
+
+    /// Speed of generation, of writing an IPC file, and of reading it back through the
+    /// memory map. Run with
+    /// `cargo test --release --lib measure_speed -- --ignored --nocapture`
+    /// (rows from `VELO_MEASURE_ROWS`, default 10 M).
+    #[test]
+    #[ignore = "measurement, not a test: run in release mode"]
+    fn measure_speed() {
+        let rows: u64 = std::env::var("VELO_MEASURE_ROWS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(10_000_000);
+        let batch_size = 8192;
+        let rate = |rows: u64, seconds: f64| rows as f64 / seconds / 1e6;
+
+        let start = Instant::now();
+        let generated: usize = TradesGenerator::new(rows, batch_size, 1, 0)
+            .map(|b| b.num_rows())
+            .sum();
+        let seconds = start.elapsed().as_secs_f64();
+        println!(
+            "generate (1 thread):      {generated} rows in {seconds:.3} s = {:.1} M rows/s",
+            rate(rows, seconds)
+        );
+
+        let dir = match std::env::var("VELO_MEASURE_DIR") {
+            Ok(dir) => tempfile::tempdir_in(dir).unwrap(),
+            Err(_) => tempfile::tempdir().unwrap(),
+        };
+        let path = dir.path().join("trades.arrow");
+        let path = path.to_str().unwrap();
+        let start = Instant::now();
+        write_trades(path, None, rows, batch_size, 1, 0, None).unwrap();
+        let seconds = start.elapsed().as_secs_f64();
+        let bytes = std::fs::metadata(path).unwrap().len();
+        println!(
+            "generate + write IPC:     {rows} rows, {:.0} MB in {seconds:.3} s = {:.1} M rows/s",
+            bytes as f64 / 1e6,
+            rate(rows, seconds)
+        );
+
+        for pass in ["first", "second", "third"] {
+            let start = Instant::now();
+            let source = open_source(path, None).unwrap();
+            let opened = start.elapsed().as_secs_f64();
+            let read: usize = source.map(|b| b.unwrap().num_rows()).sum();
+            let seconds = start.elapsed().as_secs_f64();
+            println!(
+                "mmap read ({pass}):        {read} rows in {seconds:.3} s (open {:.1} ms) = {:.0} M rows/s",
+                opened * 1e3,
+                rate(rows, seconds)
+            );
+        }
+
+        // The share of a read that is validation: ours, and arrow's for comparison.
+        let batches: Vec<RecordBatch> = open_source(path, None)
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        let schema = TradesGenerator::schema();
+        let start = Instant::now();
+        for batch in &batches {
+            crate::io::ipc_validate::validate_batch(batch, &schema, batch.num_rows()).unwrap();
+        }
+        let ours = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for batch in &batches {
+            for column in batch.columns() {
+                column.to_data().validate_full().unwrap();
+            }
+        }
+        let arrows = start.elapsed().as_secs_f64();
+        println!("  of which validate_batch:  {ours:.3} s (arrow's validate_full: {arrows:.3} s)");
+        drop(batches);
+        let start = Instant::now();
+        let file = std::fs::File::open(path).unwrap();
+        let reader = arrow::ipc::reader::FileReader::try_new(file, None).unwrap();
+        let read: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+        let seconds = start.elapsed().as_secs_f64();
+        println!(
+            "arrow FileReader (copy):  {read} rows in {seconds:.3} s = {:.0} M rows/s",
+            rate(rows, seconds)
+        );
+    }
+}

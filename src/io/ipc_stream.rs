@@ -25,6 +25,7 @@ use arrow::ipc::{self, MessageHeader};
 use super::format::{ARROW_FILE_MAGIC, IPC_CONTINUATION};
 use super::io_error;
 use super::ipc_message::{MessageKind, decode_guarded, inspect_message};
+use super::ipc_validate::SizeChecker;
 use super::source::BatchSource;
 use crate::error::{Error, Result};
 
@@ -43,6 +44,8 @@ pub struct IpcStreamSource {
     reader: BufReader<Box<dyn Read + Send>>,
     schema: SchemaRef,
     dictionaries: HashMap<i64, ArrayRef>,
+    /// Checks buffer sizes before arrow-ipc decodes (see `ipc_validate`).
+    sizes: Option<SizeChecker>,
     /// Messages read so far (for error messages).
     messages: u64,
     batches: u64,
@@ -101,6 +104,7 @@ impl IpcStreamSource {
             reader: BufReader::with_capacity(1 << 16, reader),
             schema: SchemaRef::new(Schema::empty()),
             dictionaries: HashMap::new(),
+            sizes: None,
             messages: 0,
             batches: 0,
             done: false,
@@ -211,6 +215,9 @@ impl IpcStreamSource {
         let message =
             ipc::root_as_message(frame.metadata.as_slice()).map_err(|e| corrupt(e.to_string()))?;
         let version = message.version();
+        if let Some(sizes) = &self.sizes {
+            sizes.check(&message).map_err(corrupt)?;
+        }
         match message.header_type() {
             MessageHeader::Schema => {
                 let fb_schema = message
@@ -218,6 +225,7 @@ impl IpcStreamSource {
                     .ok_or_else(|| corrupt("no schema".to_string()))?;
                 let schema = try_fb_to_schema(fb_schema).map_err(|e| corrupt(e.to_string()))?;
                 self.schema = Arc::new(schema);
+                self.sizes = SizeChecker::new(&self.schema, &fb_schema);
                 Ok(None)
             }
             MessageHeader::RecordBatch => {
@@ -326,5 +334,153 @@ impl BatchSource for IpcStreamSource {
 
     fn total_rows(&self) -> Option<u64> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::io::Cursor;
+
+    use arrow::ipc::writer::StreamWriter;
+    use proptest::prelude::*;
+
+    use crate::io::test_data::*;
+
+    fn read_bytes(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+        let source =
+            IpcStreamSource::from_reader("t.arrows", Box::new(Cursor::new(bytes.to_vec())))?;
+        source.collect()
+    }
+
+    #[test]
+    fn reads_back_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.arrows");
+        let batches = plain_batches(&[5, 0, 100, 1]);
+        std::fs::write(&path, ipc_stream_bytes(&plain_schema(), &batches)).unwrap();
+        let source = IpcStreamSource::open(&path).unwrap();
+        assert_eq!(source.schema(), plain_schema());
+        assert_eq!(source.total_rows(), None);
+        assert_eq!(source.collect::<Result<Vec<_>>>().unwrap(), batches);
+    }
+
+    #[test]
+    fn reads_dictionaries_including_replacements() {
+        // A stream (unlike a file) may replace a dictionary between batches.
+        use arrow::array::{DictionaryArray, Int32Array, Int64Array, StringArray};
+        let replaced = DictionaryArray::<arrow::datatypes::Int32Type>::try_new(
+            Int32Array::from(vec![Some(1), None, Some(0)]),
+            Arc::new(StringArray::from(vec!["cyan", "magenta"])),
+        )
+        .unwrap();
+        let third = RecordBatch::try_new(
+            dict_schema(),
+            vec![
+                Arc::new(Int64Array::from(vec![7, 8, 9])),
+                Arc::new(replaced),
+            ],
+        )
+        .unwrap();
+        let batches = vec![dict_batch(0, 10), dict_batch(10, 7), third];
+        let bytes = ipc_stream_bytes(&dict_schema(), &batches);
+        assert_eq!(read_bytes(&bytes).unwrap(), batches);
+    }
+
+    #[test]
+    fn a_schema_only_stream_is_empty_not_an_error() {
+        let bytes = ipc_stream_bytes(&plain_schema(), &[]);
+        let source = IpcStreamSource::from_reader("t", Box::new(Cursor::new(bytes))).unwrap();
+        assert_eq!(source.schema(), plain_schema());
+        assert_eq!(source.count(), 0);
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let cases: [(&[u8], &str); 4] = [
+            (b"", "stream is empty"),
+            (b"ARROW1\0\0rest of a file", "it is an Arrow IPC file"),
+            (b"ts,name\n1,x\n", "not an Arrow IPC stream (bad magic)"),
+            (
+                &[0xFF, 0xFF, 0xFF, 0xFF, 0x10, 0, 0, 0, 1, 2, 3],
+                "stream is truncated",
+            ),
+        ];
+        for (bytes, expected) in cases {
+            let message = read_bytes(bytes).unwrap_err().to_string();
+            assert!(message.starts_with("t.arrows: "), "{message}");
+            assert!(message.contains(expected), "{message} (wanted {expected})");
+        }
+        let message = IpcStreamSource::open("/no/such/file.arrows")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("no such file"), "{message}");
+    }
+
+    #[test]
+    fn truncation_is_an_error_except_between_messages() {
+        let schema = plain_schema();
+        let batches = plain_batches(&[3, 4, 5]);
+        let mut writer = StreamWriter::try_new(Vec::new(), &schema).unwrap();
+        let mut boundaries = vec![writer.get_ref().len()];
+        for batch in &batches {
+            writer.write(batch).unwrap();
+            boundaries.push(writer.get_ref().len());
+        }
+        let bytes = writer.into_inner().unwrap();
+        for len in 0..bytes.len() {
+            match read_bytes(&bytes[..len]) {
+                // A stream cut exactly between messages reads as a shorter stream, like
+                // one whose writer stopped without the end-of-stream marker.
+                Ok(read) => {
+                    let at = boundaries.iter().position(|&b| b == len);
+                    assert!(at.is_some(), "cut at {len} (not a boundary) was read");
+                    assert_eq!(read, batches[..at.unwrap_or(0)].to_vec());
+                }
+                Err(err) => {
+                    let message = err.to_string();
+                    assert!(
+                        message.contains("truncated") || message.contains("empty"),
+                        "at {len}: {message}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_corrupt_length_does_not_allocate_it() {
+        // Metadata claiming ~4 GiB, then EOF: an error, not a 4 GiB allocation.
+        let bytes = [0xFF, 0xFF, 0xFF, 0xFF, 0xF0, 0xFF, 0xFF, 0xFF, 0, 0];
+        let message = read_bytes(&bytes).unwrap_err().to_string();
+        assert!(message.contains("truncated"), "{message}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        /// Flipping bytes anywhere never panics: the stream is either read or rejected.
+        #[test]
+        fn corrupted_bytes_never_panic(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            plain in any::<bool>(),
+        ) {
+            let mut bytes = if plain {
+                ipc_stream_bytes(&plain_schema(), &plain_batches(&[30, 5]))
+            } else {
+                ipc_stream_bytes(&dict_schema(), &[dict_batch(0, 30), dict_batch(30, 5)])
+            };
+            for (index, value) in flips {
+                let at = index.index(bytes.len());
+                bytes[at] ^= value | 1;
+            }
+            if let Ok(batches) = read_bytes(&bytes) {
+                for batch in batches {
+                    for column in batch.columns() {
+                        column.to_data().validate_full().unwrap();
+                    }
+                }
+            }
+        }
     }
 }

@@ -122,3 +122,61 @@ impl BatchSource for JsonSource {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use arrow::datatypes::DataType;
+
+    #[test]
+    fn reads_objects_with_inferred_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.ndjson");
+        std::fs::write(
+            &path,
+            "{\"id\":1,\"name\":\"a\",\"price\":1.5}\n{\"id\":2,\"price\":2}\n\n{\"id\":3,\"name\":\"c\"}\n",
+        )
+        .unwrap();
+        let source = JsonSource::open(&path, 2).unwrap();
+        let schema = source.schema();
+        assert_eq!(
+            schema.field_with_name("id").unwrap().data_type(),
+            &DataType::Int64
+        );
+        assert_eq!(
+            schema.field_with_name("price").unwrap().data_type(),
+            &DataType::Float64
+        );
+        let sizes: Vec<usize> = source.map(|b| b.unwrap().num_rows()).collect();
+        assert_eq!(sizes, vec![2, 1]);
+    }
+
+    #[test]
+    fn reads_from_a_pipe() {
+        let text = (0..2500)
+            .map(|i| format!("{{\"i\":{i}}}\n"))
+            .collect::<String>();
+        let source =
+            JsonSource::from_reader("-", Box::new(Cursor::new(text.into_bytes())), 1000).unwrap();
+        let rows: usize = source.map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 2500);
+    }
+
+    #[test]
+    fn malformed_and_empty_inputs_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.json");
+        std::fs::write(&path, "{\"a\":1}\n{\"a\":\n").unwrap();
+        let message = JsonSource::open(&path, 10).unwrap_err().to_string();
+        assert!(
+            message.contains("bad.json") && message.contains("malformed JSON"),
+            "{message}"
+        );
+
+        let path = dir.path().join("empty.json");
+        std::fs::write(&path, "").unwrap();
+        let message = JsonSource::open(&path, 10).unwrap_err().to_string();
+        assert!(message.contains("file is empty"), "{message}");
+    }
+}

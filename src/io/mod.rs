@@ -15,7 +15,7 @@
 //!                     ▼ Output: stdout, or AtomicFile (`<target>.tmp-<pid>`, renamed on finish)
 //! ```
 //!
-//! Every problem with a file is an [`Error::Input`](crate::Error::Input) naming the file
+//! Every problem with a file is an [`crate::Error::Input`] naming the file
 //! and the problem. Corrupt Arrow IPC data is checked before arrow-ipc decodes it (see
 //! [`ipc_message`]), so no input can make a reader panic.
 
@@ -25,12 +25,15 @@ pub mod format;
 pub mod ipc_file;
 pub mod ipc_message;
 pub mod ipc_stream;
+pub mod ipc_validate;
 pub mod json;
 pub mod output;
 pub mod rechunk;
 pub mod sink;
 pub mod source;
 pub mod table;
+#[cfg(test)]
+pub(crate) mod test_data;
 
 pub use atomic_file::AtomicFile;
 pub use csv::CsvSource;
@@ -38,6 +41,7 @@ pub use format::{FORMAT_NAMES, Format};
 pub use ipc_file::IpcFileSource;
 pub use ipc_stream::IpcStreamSource;
 pub use json::JsonSource;
+pub use output::{Output, PipeClosed};
 pub use rechunk::{Rechunker, rechunk};
 pub use sink::{EncoderSink, Sink, open_sink};
 pub use source::{BatchSource, DEFAULT_BATCH_SIZE, open_source};

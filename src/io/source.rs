@@ -130,3 +130,106 @@ fn guess_format(path: &Path) -> Result<Format> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::io::test_data::*;
+
+    fn err_of(result: Result<Box<dyn BatchSource>>) -> Error {
+        match result {
+            Ok(_) => panic!("opened"),
+            Err(err) => err,
+        }
+    }
+
+    fn rows(source: Box<dyn BatchSource>) -> usize {
+        source.map(|b| b.unwrap().num_rows()).sum()
+    }
+
+    #[test]
+    fn picks_the_reader_by_format_extension_or_magic() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ipc_file_bytes(&plain_schema(), &plain_batches(&[3, 4]));
+        let stream = ipc_stream_bytes(&plain_schema(), &plain_batches(&[5]));
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path.to_str().unwrap().to_string()
+        };
+        // By extension.
+        let source = open_source(&write("a.arrow", &file), None).unwrap();
+        assert_eq!(source.total_rows(), Some(7));
+        assert_eq!(rows(source), 7);
+        assert_eq!(
+            rows(open_source(&write("a.arrows", &stream), None).unwrap()),
+            5
+        );
+        // By magic: no extension, or an Arrow extension that names the other IPC format.
+        assert_eq!(rows(open_source(&write("noext", &file), None).unwrap()), 7);
+        assert_eq!(
+            rows(open_source(&write("noext2", &stream), None).unwrap()),
+            5
+        );
+        assert_eq!(
+            rows(open_source(&write("mixed.arrow", &stream), None).unwrap()),
+            5
+        );
+        assert_eq!(
+            rows(open_source(&write("mixed.arrows", &file), None).unwrap()),
+            7
+        );
+        // An explicit format is not second-guessed.
+        let err = err_of(open_source(
+            &write("s.arrow", &stream),
+            Some(Format::ArrowFile),
+        ));
+        assert!(err.to_string().contains("bad magic"), "{err}");
+        // CSV by extension, or by explicit format whatever the name.
+        let csv = b"a,b\n1,x\n2,y\n";
+        assert_eq!(rows(open_source(&write("t.csv", csv), None).unwrap()), 2);
+        assert_eq!(
+            rows(open_source(&write("t.txt", csv), Some(Format::Csv)).unwrap()),
+            2
+        );
+        assert_eq!(
+            rows(open_source(&write("t.jsonl", b"{\"a\":1}\n"), None).unwrap()),
+            1
+        );
+    }
+
+    #[test]
+    fn unknown_and_unreadable_inputs_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.txt");
+        std::fs::write(&path, b"a,b\n1,2\n").unwrap();
+        let err = err_of(open_source(path.to_str().unwrap(), None));
+        let message = err.to_string();
+        assert!(
+            message.contains("t.txt") && message.contains("cannot tell"),
+            "{message}"
+        );
+        assert!(message.contains("csv"), "{message}");
+
+        let path = dir.path().join("empty");
+        std::fs::write(&path, b"").unwrap();
+        let message = err_of(open_source(path.to_str().unwrap(), None)).to_string();
+        assert!(message.contains("file is empty"), "{message}");
+
+        let message = err_of(open_source("/no/such/input", None)).to_string();
+        assert!(message.contains("no such file"), "{message}");
+
+        let message = err_of(open_source(dir.path().to_str().unwrap(), None)).to_string();
+        assert!(message.contains("is a directory"), "{message}");
+    }
+
+    #[test]
+    fn output_only_and_stdin_file_formats_are_plan_errors() {
+        let err = err_of(open_source("t.arrow", Some(Format::Table)));
+        assert!(matches!(err, Error::Plan(_)), "{err:?}");
+        let err = err_of(open_source("-", Some(Format::ArrowFile)));
+        assert!(matches!(err, Error::Plan(_)), "{err:?}");
+        assert!(err.to_string().contains("stdin"), "{err}");
+    }
+}

@@ -226,3 +226,113 @@ impl<W: Write + Send> Sink for TableSink<W> {
         self.into_inner().map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::io::is_broken_pipe;
+    use crate::io::test_data::*;
+
+    fn render(batch_sizes: &[usize], max_rows: usize) -> String {
+        let buffer = SharedBuffer::default();
+        let mut sink = TableSink::new(buffer.clone(), plain_schema(), max_rows);
+        for batch in plain_batches(batch_sizes) {
+            sink.write_batch(&batch).unwrap();
+        }
+        sink.into_inner().unwrap();
+        buffer.text()
+    }
+
+    /// The `qty` cells of the table's data lines, in order (`None` for the ⋮ row).
+    fn qty_cells(text: &str) -> Vec<Option<i64>> {
+        text.lines()
+            .filter(|line| line.starts_with('|') && !line.contains("qty"))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                cells[4].parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_small_result_is_shown_whole() {
+        let text = render(&[5, 7], DEFAULT_TABLE_ROWS);
+        let qty: Vec<Option<i64>> = (0..12).map(|i| Some(i * 3 - 40)).collect();
+        assert_eq!(qty_cells(&text), qty, "{text}");
+        assert!(text.trim_end().ends_with("\n12 rows"), "{text}");
+        assert!(text.contains("| ts "), "{text}");
+        assert!(text.contains("2023-11-14T22:13:21.001"), "{text}");
+        assert!(text.contains("NULL"), "{text}");
+        assert!(!text.contains(ELLIPSIS));
+    }
+
+    #[test]
+    fn a_large_result_shows_its_first_and_last_rows() {
+        let sizes = [1, 999, 3000, 7, 1993];
+        let text = render(&sizes, DEFAULT_TABLE_ROWS);
+        let mut expected: Vec<Option<i64>> = (0..20).map(|i| Some(i * 3 - 40)).collect();
+        expected.push(None);
+        expected.extend((5980..6000).map(|i| Some(i * 3 - 40)));
+        assert_eq!(qty_cells(&text), expected, "{text}");
+        assert!(text.contains(ELLIPSIS));
+        assert!(
+            text.trim_end().ends_with("6000 rows (40 shown), 4 columns"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_row_limit_is_configurable() {
+        let text = render(&[3, 3, 4], 5);
+        // 5 rows: the first 3 and the last 2.
+        let expected = vec![Some(-40), Some(-37), Some(-34), None, Some(-16), Some(-13)];
+        assert_eq!(qty_cells(&text), expected, "{text}");
+        assert!(
+            text.trim_end().ends_with("10 rows (5 shown), 4 columns"),
+            "{text}"
+        );
+        // Exactly at the limit: whole.
+        let text = render(&[5], 5);
+        assert_eq!(qty_cells(&text).len(), 5);
+        assert!(text.trim_end().ends_with("5 rows"), "{text}");
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let mut sink = TableSink::new(Vec::new(), plain_schema(), 40);
+        for batch in plain_batches(&[3000; 10]) {
+            sink.write_batch(&batch).unwrap();
+            assert!(sink.head_rows <= 40);
+            assert!(sink.tail_rows <= 2 * 20);
+            // Copies, not slices of the 3000-row batches.
+            for kept in sink.head.iter().chain(&sink.tail) {
+                assert!(kept.get_array_memory_size() < 3000 * 8);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_one_row_results() {
+        let text = render(&[], DEFAULT_TABLE_ROWS);
+        assert!(text.contains("qty"), "{text}");
+        assert!(text.trim_end().ends_with("0 rows"), "{text}");
+        let text = render(&[1], DEFAULT_TABLE_ROWS);
+        assert!(text.trim_end().ends_with("\n1 row"), "{text}");
+    }
+
+    #[test]
+    fn a_closed_pipe_is_a_quiet_io_error() {
+        let mut sink = TableSink::new(ClosedPipe, plain_schema(), 10);
+        sink.write_batch(&plain_batch(0, 3)).unwrap();
+        let err = sink.into_inner().unwrap_err();
+        assert!(is_broken_pipe(&err), "{err:?}");
+    }
+
+    #[test]
+    fn a_batch_with_other_columns_is_an_error() {
+        let mut sink = TableSink::new(Vec::new(), plain_schema(), 10);
+        let err = sink.write_batch(&dict_batch(0, 2)).unwrap_err();
+        assert!(matches!(err, Error::Execution(_)), "{err:?}");
+    }
+}

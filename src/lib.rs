@@ -54,7 +54,6 @@
 
 pub mod bench;
 pub mod config;
-#[path = "gen/mod.rs"]
 pub mod datagen;
 pub mod engine;
 pub mod error;

@@ -19,6 +19,7 @@ use crate::expr::Expr;
 /// WHERE + SELECT over one batch.
 #[derive(Debug, Clone)]
 pub struct FilterProject {
+    input_schema: SchemaRef,
     predicate: Option<Expr>,
     /// Input columns the projections read, in the order of the narrow batch.
     needed: Vec<usize>,
@@ -53,12 +54,18 @@ impl FilterProject {
         ));
         let projections = projections.into_iter().map(|p| remap(p, &map)).collect();
         FilterProject {
+            input_schema: input.clone(),
             predicate,
             needed,
             narrow_schema,
             projections,
             schema,
         }
+    }
+
+    /// The input schema.
+    pub fn input_schema(&self) -> &SchemaRef {
+        &self.input_schema
     }
 
     /// The output schema.

@@ -7,7 +7,9 @@
 //! ```
 
 pub mod filter_project;
+pub mod hash_aggregate;
 pub mod metrics;
+pub mod partition;
 pub mod physical;
 pub mod query;
 pub mod runner;

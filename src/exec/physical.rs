@@ -1,12 +1,23 @@
 //! The physical plan: the logical tree flattened into the linear operator pipeline of
-//! SPEC §5 (scan → filter/project → limit).
+//! SPEC §5:
+//!
+//! ```text
+//!  scan → pre  (WHERE + SELECT, or WHERE + [keys | aggregate args | FILTER masks])
+//!       → aggregate (hash aggregation, EMIT CHANGES / FINAL)        [aggregate queries]
+//!       → post (SELECT over [keys | aggregates])                    [aggregate queries]
+//!       → sort (ORDER BY, per emission) → limit
+//! ```
 
 use std::fmt::Write;
+use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::filter_project::FilterProject;
+use super::hash_aggregate::{AggregateSpec, CallLayout};
 use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::plan::logical::SortKey;
 use crate::plan::{LogicalPlan, QueryPlan};
 
 /// `LIMIT`/`OFFSET` over the whole output stream.
@@ -23,10 +34,18 @@ pub struct LimitSpec {
 pub struct PhysicalPlan {
     /// The schema of the input the query reads.
     pub input_schema: SchemaRef,
-    /// WHERE + SELECT.
-    pub stage: FilterProject,
+    /// WHERE + SELECT, or WHERE + the aggregate's inputs.
+    pub pre: FilterProject,
+    /// Hash aggregation.
+    pub aggregate: Option<AggregateSpec>,
+    /// SELECT over the aggregate's output.
+    pub post: Option<FilterProject>,
+    /// ORDER BY, applied to each emission.
+    pub sort: Vec<SortKey>,
     /// LIMIT / OFFSET.
     pub limit: Option<LimitSpec>,
+    /// Schema of every result batch.
+    pub output_schema: SchemaRef,
 }
 
 impl PhysicalPlan {
@@ -44,17 +63,41 @@ impl PhysicalPlan {
             });
             node = input;
         }
+        let mut sort = Vec::new();
+        if let LogicalPlan::Sort { input, keys } = node {
+            sort = keys.clone();
+            node = input;
+        }
         let LogicalPlan::Projection {
             input,
             exprs,
             schema,
         } = node
         else {
-            return Err(Error::internal(
-                "expected a projection at the top of the plan",
-            ));
+            return Err(Error::internal("expected a projection at the top of the plan"));
         };
-        let (predicate, scan) = match input.as_ref() {
+        let mut below = input.as_ref();
+        let mut having = None;
+        if let LogicalPlan::Filter { input, predicate } = below
+            && matches!(input.as_ref(), LogicalPlan::Aggregate { .. })
+        {
+            having = Some(predicate.clone());
+            below = input;
+        }
+        let aggregate_node = match below {
+            LogicalPlan::Aggregate {
+                input,
+                keys,
+                calls,
+                emit,
+                schema,
+            } => {
+                below = input;
+                Some((keys, calls, *emit, schema))
+            }
+            _ => None,
+        };
+        let (predicate, scan) = match below {
             LogicalPlan::Filter { input, predicate } => (Some(predicate.clone()), input.as_ref()),
             other => (None, other),
         };
@@ -63,12 +106,72 @@ impl PhysicalPlan {
             ..
         } = scan
         else {
-            return Err(Error::internal("expected a scan below the projection"));
+            return Err(Error::internal("expected a scan at the bottom of the plan"));
+        };
+        let Some((keys, calls, emit, agg_schema)) = aggregate_node else {
+            return Ok(PhysicalPlan {
+                input_schema: input_schema.clone(),
+                pre: FilterProject::new(input_schema, predicate, exprs.clone(), schema.clone()),
+                aggregate: None,
+                post: None,
+                sort,
+                limit,
+                output_schema: schema.clone(),
+            });
+        };
+
+        // pre-projection: [keys | args of each call | FILTER of each call]
+        let mut pre_exprs: Vec<Expr> = keys.iter().map(|k| k.expr.clone()).collect();
+        let mut layouts = Vec::with_capacity(calls.len());
+        for c in calls {
+            let mut args = Vec::with_capacity(c.args.len());
+            for a in &c.args {
+                args.push(pre_exprs.len());
+                pre_exprs.push(a.clone());
+            }
+            let filter = c.filter.as_ref().map(|f| {
+                pre_exprs.push(f.clone());
+                pre_exprs.len() - 1
+            });
+            layouts.push(CallLayout {
+                func: c.func.clone(),
+                args,
+                arg_types: c.args.iter().map(Expr::data_type).collect(),
+                filter,
+            });
+        }
+        let pre_schema = Arc::new(Schema::new(
+            pre_exprs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| Field::new(format!("#{i}"), e.data_type(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let changelog = plan.options.changelog;
+        let op_field = || Arc::new(Field::new("_op", DataType::Utf8, false));
+        let mut agg_fields: Vec<Arc<Field>> = agg_schema.fields().iter().cloned().collect();
+        let mut out_fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+        if changelog {
+            agg_fields.push(op_field());
+            out_fields.push(op_field());
+        }
+        let spec = AggregateSpec {
+            key_types: keys.iter().map(|k| k.expr.data_type()).collect(),
+            calls: layouts,
+            emit,
+            having,
+            changelog,
+            schema: Arc::new(Schema::new(agg_fields)),
+            memory_limit_bytes: plan.options.memory_limit_bytes,
         };
         Ok(PhysicalPlan {
             input_schema: input_schema.clone(),
-            stage: FilterProject::new(input_schema, predicate, exprs.clone(), schema.clone()),
+            pre: FilterProject::new(input_schema, predicate, pre_exprs, pre_schema),
+            aggregate: Some(spec),
+            post: Some(FilterProject::new(agg_schema, None, exprs.clone(), schema.clone())),
+            sort,
             limit,
+            output_schema: Arc::new(Schema::new(out_fields)),
         })
     }
 
@@ -76,24 +179,53 @@ impl PhysicalPlan {
     pub fn explain(&self, partitions: usize) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "ScanExec: batches as they arrive");
-        match self.stage.predicate() {
+        let mut pad = "  ".to_string();
+        let what = if self.aggregate.is_some() {
+            "aggregate inputs"
+        } else {
+            "output columns"
+        };
+        match self.pre.predicate() {
             Some(p) => {
                 let _ = writeln!(
                     out,
-                    "  FilterProjectExec: filter={p}, {} output columns (parallel across batches, {partitions} threads, order kept)",
-                    self.stage.schema().fields().len()
+                    "{pad}FilterProjectExec: filter={p}, {} {what} (parallel across batches, order kept)",
+                    self.pre.schema().fields().len()
                 );
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "  ProjectExec: {} output columns (parallel across batches, {partitions} threads, order kept)",
-                    self.stage.schema().fields().len()
+                    "{pad}ProjectExec: {} {what} (parallel across batches, order kept)",
+                    self.pre.schema().fields().len()
                 );
             }
         }
+        if let Some(a) = &self.aggregate {
+            pad.push_str("  ");
+            let names: Vec<String> = a.calls.iter().map(|c| format!("{:?}", c.func)).collect();
+            let parts = if a.key_types.is_empty() { 1 } else { partitions };
+            let _ = writeln!(
+                out,
+                "{pad}HashAggregateExec: {} keys, [{}], {}, {parts} key partitions{}{}",
+                a.key_types.len(),
+                names.join(", "),
+                a.emit,
+                if a.having.is_some() { ", HAVING" } else { "" },
+                if a.changelog { ", changelog (_op)" } else { "" },
+            );
+            if let Some(p) = &self.post {
+                pad.push_str("  ");
+                let _ = writeln!(out, "{pad}ProjectExec: {} output columns", p.schema().fields().len());
+            }
+        }
+        if !self.sort.is_empty() {
+            pad.push_str("  ");
+            let _ = writeln!(out, "{pad}SortExec: {} keys, per emission", self.sort.len());
+        }
         if let Some(l) = self.limit {
-            let _ = writeln!(out, "    LimitExec: skip={}, fetch={:?}", l.skip, l.fetch);
+            pad.push_str("  ");
+            let _ = writeln!(out, "{pad}LimitExec: skip={}, fetch={:?}", l.skip, l.fetch);
         }
         out
     }

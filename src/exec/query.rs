@@ -7,6 +7,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 use rayon::prelude::*;
 
+use super::hash_aggregate::HashAggregate;
 use super::metrics::Metrics;
 use super::physical::PhysicalPlan;
 use crate::error::{Error, Result};
@@ -21,6 +22,7 @@ use crate::plan::QueryPlan;
 pub struct Query {
     plan: QueryPlan,
     physical: PhysicalPlan,
+    aggregate: Option<HashAggregate>,
     pool: Option<Arc<rayon::ThreadPool>>,
     partitions: usize,
     metrics: Metrics,
@@ -47,14 +49,20 @@ impl Query {
         physical: PhysicalPlan,
         pool: Option<Arc<rayon::ThreadPool>>,
         partitions: usize,
-    ) -> Self {
+    ) -> Result<Self> {
         let (skip_left, fetch_left) = match physical.limit {
             Some(l) => (l.skip, l.fetch),
             None => (0, None),
         };
-        Query {
+        let aggregate = physical
+            .aggregate
+            .clone()
+            .map(|spec| HashAggregate::new(spec, partitions, pool.clone()))
+            .transpose()?;
+        Ok(Query {
             plan,
             physical,
+            aggregate,
             pool,
             partitions,
             metrics: Metrics::default(),
@@ -62,12 +70,12 @@ impl Query {
             skip_left,
             fetch_left,
             finished: false,
-        }
+        })
     }
 
     /// The schema of every result batch.
     pub fn output_schema(&self) -> SchemaRef {
-        self.physical.stage.schema().clone()
+        self.physical.output_schema.clone()
     }
 
     /// The schema the query expects for its input.
@@ -131,7 +139,7 @@ impl Query {
         if self.is_done() {
             return Ok(Vec::new());
         }
-        let stage = &self.physical.stage;
+        let stage = &self.physical.pre;
         let results: Vec<RecordBatch> = if let Some(pool) = self
             .pool
             .as_ref()
@@ -151,13 +159,57 @@ impl Query {
         };
         let mut out = Vec::with_capacity(results.len());
         for r in results {
-            if let Some(r) = self.apply_limit(r) {
-                self.metrics.rows_out += r.num_rows() as u64;
-                self.metrics.batches_out += 1;
-                out.push(r);
+            let emitted = match &mut self.aggregate {
+                Some(agg) => {
+                    let e = agg.update(&r)?;
+                    self.metrics.groups_live = agg.groups_live();
+                    self.metrics.state_bytes = agg.state_bytes();
+                    e
+                }
+                None => Some(r),
+            };
+            if let Some(e) = emitted {
+                self.emit(e, &mut out)?;
             }
         }
         Ok(out)
+    }
+
+    /// Runs an emission through the post-projection, ORDER BY and LIMIT.
+    fn emit(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let batch = match &self.physical.post {
+            Some(post) => {
+                let changelog = self.plan.options.changelog;
+                let values_cols = post_input_columns(&batch, changelog);
+                let values = RecordBatch::try_new_with_options(
+                    post_schema(post),
+                    values_cols,
+                    &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+                )?;
+                let projected = post.apply(&values)?;
+                if changelog {
+                    let mut cols = projected.columns().to_vec();
+                    if let Some(op) = batch.columns().last() {
+                        cols.push(op.clone());
+                    }
+                    RecordBatch::try_new(self.physical.output_schema.clone(), cols)?
+                } else {
+                    projected
+                }
+            }
+            None => batch,
+        };
+        let batch = if self.physical.sort.is_empty() || batch.num_rows() < 2 {
+            batch
+        } else {
+            sort_batch(&batch, &self.physical.sort)?
+        };
+        if let Some(r) = self.apply_limit(batch) {
+            self.metrics.rows_out += r.num_rows() as u64;
+            self.metrics.batches_out += 1;
+            out.push(r);
+        }
+        Ok(())
     }
 
     /// Ends the input: flushes whatever the operators still hold.
@@ -165,9 +217,23 @@ impl Query {
     /// # Errors
     /// None for stateless queries.
     pub fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        if self.finished {
+            return Ok(Vec::new());
+        }
         self.finished = true;
+        let mut out = Vec::new();
+        if let Some(agg) = &mut self.aggregate {
+            let last = agg.finish()?;
+            self.metrics.groups_live = agg.groups_live();
+            self.metrics.state_bytes = agg.state_bytes();
+            if let Some(b) = last
+                && !self.is_done()
+            {
+                self.emit(b, &mut out)?;
+            }
+        }
         self.metrics.elapsed = self.started.elapsed();
-        Ok(Vec::new())
+        Ok(out)
     }
 
     /// Advances the event-time watermark explicitly (for idle inputs) and returns what
@@ -230,6 +296,36 @@ impl Query {
         }
         (batch.num_rows() > 0).then_some(batch)
     }
+}
+
+/// The aggregate output columns the post-projection reads (all but `_op`).
+fn post_input_columns(batch: &RecordBatch, changelog: bool) -> Vec<arrow::array::ArrayRef> {
+    let cols = batch.columns();
+    if changelog && !cols.is_empty() {
+        cols[..cols.len() - 1].to_vec()
+    } else {
+        cols.to_vec()
+    }
+}
+
+fn post_schema(post: &super::filter_project::FilterProject) -> SchemaRef {
+    post.input_schema().clone()
+}
+
+/// Sorts one emission by the ORDER BY keys.
+fn sort_batch(batch: &RecordBatch, keys: &[crate::plan::logical::SortKey]) -> Result<RecordBatch> {
+    let columns: Vec<arrow::compute::SortColumn> = keys
+        .iter()
+        .map(|k| arrow::compute::SortColumn {
+            values: batch.column(k.column).clone(),
+            options: Some(arrow::compute::SortOptions {
+                descending: k.descending,
+                nulls_first: k.nulls_first,
+            }),
+        })
+        .collect();
+    let idx = arrow::compute::lexsort_to_indices(&columns, None)?;
+    Ok(arrow::compute::take_record_batch(batch, &idx)?)
 }
 
 fn type_text(t: &DataType) -> String {

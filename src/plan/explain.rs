@@ -58,6 +58,38 @@ fn write_node(node: &LogicalPlan, depth: usize, out: &mut String) {
             let _ = writeln!(out, "{pad}Projection: {}", items.join(", "));
             write_node(input, depth + 1, out);
         }
+        LogicalPlan::Aggregate {
+            input,
+            keys,
+            calls,
+            emit,
+            ..
+        } => {
+            let k: Vec<String> = keys.iter().map(|k| k.expr.to_string()).collect();
+            let c: Vec<String> = calls.iter().map(|c| c.text.clone()).collect();
+            let _ = writeln!(
+                out,
+                "{pad}Aggregate: keys=[{}], aggregates=[{}], {emit}",
+                k.join(", "),
+                c.join(", ")
+            );
+            write_node(input, depth + 1, out);
+        }
+        LogicalPlan::Sort { input, keys } => {
+            let k: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "#{}{}{}",
+                        k.column,
+                        if k.descending { " DESC" } else { "" },
+                        if k.nulls_first { " NULLS FIRST" } else { "" }
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "{pad}Sort (per emission): {}", k.join(", "));
+            write_node(input, depth + 1, out);
+        }
         LogicalPlan::Limit { input, skip, fetch } => {
             let _ = match fetch {
                 Some(f) => writeln!(out, "{pad}Limit: skip={skip}, fetch={f}"),

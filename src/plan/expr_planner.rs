@@ -13,6 +13,7 @@ use sqlparser::ast::{
     FunctionArguments, Spanned, UnaryOperator, Value,
 };
 
+use super::aggregate::AggContext;
 use super::scope::{Lookup, Scope, closest, did_you_mean};
 use super::sql_types::to_arrow_type;
 use crate::error::{Error, Result, SqlPosition};
@@ -75,6 +76,9 @@ pub fn at(node: &impl Spanned, e: Error) -> Error {
 pub struct ExprPlanner<'a> {
     /// Visible columns.
     pub scope: &'a Scope,
+    /// Set while planning SELECT / HAVING of an aggregate query: expressions are then
+    /// planned over the aggregate's output (keys, then aggregate results).
+    pub agg: Option<&'a AggContext>,
 }
 
 impl ExprPlanner<'_> {
@@ -92,6 +96,21 @@ impl ExprPlanner<'_> {
     }
 
     fn plan_node(&self, e: &SqlExpr) -> Result<Expr> {
+        if let Some(agg) = self.agg {
+            if let Some(slot) = agg.key_slot(&super::aggregate::normalized_text(e)) {
+                return Ok(agg.slot_expr(slot));
+            }
+            if let SqlExpr::Function(f) = e
+                && f.over.is_none()
+                && super::aggregate::is_aggregate_name(&f.name.to_string())
+            {
+                let input = ExprPlanner {
+                    scope: self.scope,
+                    agg: None,
+                };
+                return agg.plan_call(&input, f);
+            }
+        }
         match e {
             SqlExpr::Identifier(id) => self.column(None, id),
             SqlExpr::CompoundIdentifier(parts) => match parts.as_slice() {
@@ -447,7 +466,40 @@ impl ExprPlanner<'_> {
 
     fn column(&self, qualifier: Option<&ast::Ident>, id: &ast::Ident) -> Result<Expr> {
         let q = qualifier.map(|q| q.value.as_str());
-        match self.scope.lookup(q, &id.value, id.quote_style.is_some()) {
+        let found = self.scope.lookup(q, &id.value, id.quote_style.is_some());
+        if let Some(agg) = self.agg {
+            return match found {
+                Lookup::Found(c) => match agg.key_slot_of_column(c.index) {
+                    Some(slot) => Ok(agg.slot_expr(slot)),
+                    None => Err(Error::sql(
+                        format!(
+                            "column \"{}\" must appear in the GROUP BY clause or be used in an aggregate function",
+                            c.name
+                        ),
+                        ident_position(id),
+                    )),
+                },
+                _ if q.is_none() => {
+                    match agg.aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(&id.value)) {
+                        Some((_, aliased)) => self.plan_inner(aliased),
+                        None => self.missing_column(q, id, found),
+                    }
+                }
+                _ => self.missing_column(q, id, found),
+            };
+        }
+        match found {
+            Lookup::Found(c) => Ok(Expr::Column {
+                index: c.index,
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+            }),
+            other => self.missing_column(q, id, other),
+        }
+    }
+
+    fn missing_column(&self, q: Option<&str>, id: &ast::Ident, found: Lookup<'_>) -> Result<Expr> {
+        match found {
             Lookup::Found(c) => Ok(Expr::Column {
                 index: c.index,
                 name: c.name.clone(),

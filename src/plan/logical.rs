@@ -3,6 +3,18 @@
 use arrow::datatypes::SchemaRef;
 
 use crate::expr::Expr;
+pub use crate::plan::aggregate::{AggregateCall, GroupKey};
+
+/// One ORDER BY key over an emission's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    /// Output column index.
+    pub column: usize,
+    /// `DESC`.
+    pub descending: bool,
+    /// `NULLS FIRST`.
+    pub nulls_first: bool,
+}
 use crate::sql::EmitMode;
 
 /// A node of the logical plan.
@@ -31,6 +43,26 @@ pub enum LogicalPlan {
         /// Output schema (names from aliases or expression text).
         schema: SchemaRef,
     },
+    /// Hash aggregation: one row per group (keys, then aggregate results).
+    Aggregate {
+        /// Input node.
+        input: Box<LogicalPlan>,
+        /// GROUP BY keys (empty: one global group).
+        keys: Vec<GroupKey>,
+        /// Aggregate calls.
+        calls: Vec<AggregateCall>,
+        /// When groups are emitted.
+        emit: EmitMode,
+        /// Output schema: keys, then aggregate results.
+        schema: SchemaRef,
+    },
+    /// Sorts each emission.
+    Sort {
+        /// Input node.
+        input: Box<LogicalPlan>,
+        /// Sort keys over the input's columns.
+        keys: Vec<SortKey>,
+    },
     /// `LIMIT fetch OFFSET skip` over the whole output stream.
     Limit {
         /// Input node.
@@ -46,10 +78,12 @@ impl LogicalPlan {
     /// The schema of the rows this node produces.
     pub fn schema(&self) -> SchemaRef {
         match self {
-            LogicalPlan::Scan { schema, .. } | LogicalPlan::Projection { schema, .. } => {
-                schema.clone()
-            }
-            LogicalPlan::Filter { input, .. } | LogicalPlan::Limit { input, .. } => input.schema(),
+            LogicalPlan::Scan { schema, .. }
+            | LogicalPlan::Projection { schema, .. }
+            | LogicalPlan::Aggregate { schema, .. } => schema.clone(),
+            LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Limit { input, .. }
+            | LogicalPlan::Sort { input, .. } => input.schema(),
         }
     }
 }

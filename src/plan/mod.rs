@@ -8,6 +8,7 @@
 //!                                    exec::PhysicalPlan
 //! ```
 
+pub mod aggregate;
 pub mod explain;
 pub mod expr_planner;
 pub mod logical;

@@ -11,7 +11,9 @@ use sqlparser::ast::{
     self, Expr as SqlExpr, GroupByExpr, LimitClause, SelectItem, SetExpr, TableFactor,
 };
 
+use super::aggregate::{AggContext, GroupKey, contains_aggregate, normalized_text};
 use super::expr_planner::{ExprPlanner, position_of};
+use super::logical::SortKey;
 use super::logical::{LogicalPlan, QueryPlan, ResolvedOptions};
 use super::scope::{Scope, closest, did_you_mean};
 use crate::config::QueryOptions;
@@ -109,7 +111,10 @@ pub fn plan_query(
         resolve_input(&table, inputs).map_err(|m| Error::sql(m, position_of(table_node)))?;
     let qualifier = alias.clone().unwrap_or_else(|| input_name.clone());
     let scope = Scope::from_schema(&schema, Some(&qualifier));
-    let ep = ExprPlanner { scope: &scope };
+    let ep = ExprPlanner {
+        scope: &scope,
+        agg: None,
+    };
 
     // streaming clauses recognised but planned by later operators
     if let Some(w) = &parsed.streaming.window {
@@ -121,24 +126,25 @@ pub fn plan_query(
             w.position,
         ));
     }
-    match &select.group_by {
-        GroupByExpr::Expressions(v, _) if v.is_empty() => {}
-        GroupByExpr::Expressions(v, _) => {
-            return Err(Error::sql(
-                "not supported: GROUP BY (aggregation is not supported yet)",
-                position_of(&v[0]),
-            ));
+    let group_by: &[SqlExpr] = match &select.group_by {
+        GroupByExpr::Expressions(v, mods) => {
+            if !mods.is_empty() {
+                return Err(Error::not_supported("GROUP BY modifiers (ROLLUP, CUBE, ...)"));
+            }
+            v
         }
         GroupByExpr::All(_) => return Err(Error::not_supported("GROUP BY ALL")),
-    }
-    if let Some(h) = &select.having {
-        return Err(Error::sql(
-            "not supported: HAVING (aggregation is not supported yet)",
-            position_of(h),
-        ));
-    }
+    };
+    let is_aggregate = !group_by.is_empty()
+        || select.having.is_some()
+        || select.projection.iter().any(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                contains_aggregate(e)
+            }
+            _ => false,
+        });
     let emit = parsed.streaming.emit;
-    if let Some((EmitMode::Final, at)) = emit {
+    if !is_aggregate && let Some((EmitMode::Final, at)) = emit {
         return Err(Error::sql(
             "EMIT FINAL needs a GROUP BY or a window: a plain SELECT emits each row as it arrives",
             at,
@@ -150,6 +156,12 @@ pub fn plan_query(
         schema: schema.clone(),
     };
     if let Some(w) = &select.selection {
+        if contains_aggregate(w) {
+            return Err(Error::sql(
+                "aggregate functions are not allowed in WHERE (use HAVING)",
+                position_of(w),
+            ));
+        }
         let mut predicate = ep.plan(w)?;
         if predicate.data_type() == arrow::datatypes::DataType::Null {
             predicate =
@@ -171,63 +183,136 @@ pub fn plan_query(
         };
     }
 
+    // the aggregate context: keys first, aggregate calls are added while planning
+    let ctx = if is_aggregate {
+        Some(plan_group_keys(select, group_by, &ep)?)
+    } else {
+        None
+    };
+    let out_ep = ExprPlanner {
+        scope: &scope,
+        agg: ctx.as_ref(),
+    };
+
     // SELECT list
     let mut exprs: Vec<Expr> = Vec::new();
     let mut fields: Vec<Field> = Vec::new();
+    let mut item_texts: Vec<String> = Vec::new();
     for item in &select.projection {
         match item {
-            SelectItem::Wildcard(opts) => {
+            SelectItem::Wildcard(opts) | SelectItem::QualifiedWildcard(_, opts) => {
                 reject_wildcard_options(opts)?;
-                for (i, f) in schema.fields().iter().enumerate() {
-                    exprs.push(column_expr(i, f));
-                    fields.push(f.as_ref().clone());
+                if let SelectItem::QualifiedWildcard(kind, _) = item {
+                    let q = match kind {
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(name) => name.to_string(),
+                        ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                    };
+                    if !q.eq_ignore_ascii_case(&qualifier) {
+                        return Err(Error::sql(
+                            format!("unknown table \"{q}\" in {q}.* (the input is \"{qualifier}\")"),
+                            position_of(item),
+                        ));
+                    }
                 }
-            }
-            SelectItem::QualifiedWildcard(kind, opts) => {
-                reject_wildcard_options(opts)?;
-                let q = match kind {
-                    ast::SelectItemQualifiedWildcardKind::ObjectName(name) => name.to_string(),
-                    ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
-                };
-                if !q.eq_ignore_ascii_case(&qualifier) {
+                if is_aggregate {
                     return Err(Error::sql(
-                        format!("unknown table \"{q}\" in {q}.* (the input is \"{qualifier}\")"),
+                        "SELECT * cannot be used with GROUP BY or aggregates: name the key columns",
                         position_of(item),
                     ));
                 }
                 for (i, f) in schema.fields().iter().enumerate() {
                     exprs.push(column_expr(i, f));
                     fields.push(f.as_ref().clone());
+                    item_texts.push(f.name().to_ascii_lowercase());
                 }
             }
             SelectItem::UnnamedExpr(e) => {
-                let planned = ep.plan(e)?;
+                let planned = out_ep.plan(e)?;
                 let name = output_name(e);
-                fields.push(output_field(&planned, name, &schema));
+                fields.push(output_field(&planned, name, &schema, is_aggregate));
                 exprs.push(planned);
+                item_texts.push(normalized_text(e));
             }
             SelectItem::ExprWithAlias { expr, alias } => {
-                let planned = ep.plan(expr)?;
-                fields.push(output_field(&planned, alias.value.clone(), &schema));
+                let planned = out_ep.plan(expr)?;
+                fields.push(output_field(&planned, alias.value.clone(), &schema, is_aggregate));
                 exprs.push(planned);
+                item_texts.push(normalized_text(expr));
             }
             SelectItem::ExprWithAliases { .. } => {
                 return Err(Error::not_supported("multiple aliases for one SELECT item"));
             }
         }
     }
+
+    if let Some(ctx) = &ctx {
+        let having = match &select.having {
+            Some(h) => {
+                let p = out_ep.plan(h)?;
+                let p = if p.data_type() == arrow::datatypes::DataType::Null {
+                    super::expr_planner::cast_to(p, &arrow::datatypes::DataType::Boolean)?
+                } else {
+                    p
+                };
+                if p.data_type() != arrow::datatypes::DataType::Boolean {
+                    return Err(Error::sql(
+                        format!(
+                            "HAVING needs a BOOLEAN condition, got {}",
+                            crate::expr::types::sql_type_name(&p.data_type())
+                        ),
+                        position_of(h),
+                    ));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let calls = ctx.calls.borrow().clone();
+        let mut agg_fields: Vec<Field> = ctx
+            .keys
+            .iter()
+            .map(|k| {
+                Field::new(
+                    k.name.clone(),
+                    crate::aggregate::emitted_key_type(&k.expr.data_type()),
+                    true,
+                )
+            })
+            .collect();
+        agg_fields.extend(calls.iter().map(|c| Field::new(c.text.clone(), c.data_type.clone(), true)));
+        root = LogicalPlan::Aggregate {
+            input: Box::new(root),
+            keys: ctx.keys.clone(),
+            calls,
+            emit: emit.map(|e| e.0).unwrap_or(EmitMode::Changes),
+            schema: Arc::new(Schema::new(agg_fields)),
+        };
+        if let Some(predicate) = having {
+            root = LogicalPlan::Filter {
+                input: Box::new(root),
+                predicate,
+            };
+        }
+    }
     let out_schema = Arc::new(Schema::new(fields));
     root = LogicalPlan::Projection {
         input: Box::new(root),
         exprs,
-        schema: out_schema,
+        schema: out_schema.clone(),
     };
 
     if let Some(order) = &query.order_by {
-        return Err(Error::sql(
-            "not supported: ORDER BY on a query without GROUP BY (a stream's rows leave in arrival order; ORDER BY sorts the emissions of an aggregation, which is not supported yet)",
-            position_of(order),
-        ));
+        if !is_aggregate {
+            return Err(Error::sql(
+                "not supported: ORDER BY on a query without GROUP BY (a stream's rows leave in arrival order; ORDER BY sorts each emission of an aggregation)",
+                position_of(order),
+            ));
+        }
+        let keys = plan_order_by(order, &out_schema, &item_texts)?;
+        root = LogicalPlan::Sort {
+            input: Box::new(root),
+            keys,
+        };
     }
     if let Some(limit) = &query.limit_clause {
         let (skip, fetch) = match limit {
@@ -257,7 +342,12 @@ pub fn plan_query(
         };
     }
 
-    let options = resolve_options(&parsed.streaming.options, options, emit.map(|e| e.0))?;
+    let emit_mode = if is_aggregate {
+        Some(emit.map(|e| e.0).unwrap_or(EmitMode::Changes))
+    } else {
+        emit.map(|e| e.0)
+    };
+    let options = resolve_options(&parsed.streaming.options, options, emit_mode)?;
     if let Some(et) = &options.event_time
         && schema.index_of(et).is_err()
     {
@@ -309,9 +399,9 @@ fn output_name(e: &SqlExpr) -> String {
     }
 }
 
-fn output_field(e: &Expr, name: String, input: &Schema) -> Field {
+fn output_field(e: &Expr, name: String, input: &Schema, aggregate: bool) -> Field {
     let nullable = match e {
-        Expr::Column { index, .. } => input.field(*index).is_nullable(),
+        Expr::Column { index, .. } if !aggregate => input.field(*index).is_nullable(),
         _ => true,
     };
     Field::new(name, e.data_type(), nullable)
@@ -416,4 +506,120 @@ fn resolve_options(
     out.changelog |= caller.changelog;
     out.memory_limit_bytes = caller.memory_limit_bytes;
     Ok(out)
+}
+
+/// Plans the GROUP BY keys (an ordinal or a SELECT alias names a SELECT item).
+fn plan_group_keys(
+    select: &ast::Select,
+    group_by: &[SqlExpr],
+    ep: &ExprPlanner<'_>,
+) -> Result<AggContext> {
+    let aliases: Vec<(String, SqlExpr)> = select
+        .projection
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::ExprWithAlias { expr, alias } => Some((alias.value.clone(), expr.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut keys: Vec<GroupKey> = Vec::new();
+    for g in group_by {
+        // GROUP BY 2: the second SELECT item
+        let resolved: SqlExpr = match g {
+            SqlExpr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                let n: usize = v.value.to_string().parse().unwrap_or(0);
+                match select.projection.get(n.wrapping_sub(1)) {
+                    Some(SelectItem::UnnamedExpr(e)) | Some(SelectItem::ExprWithAlias { expr: e, .. }) => e.clone(),
+                    _ => {
+                        return Err(Error::sql(
+                            format!("GROUP BY position {n} is not in the SELECT list"),
+                            position_of(g),
+                        ));
+                    }
+                }
+            }
+            SqlExpr::Identifier(id)
+                if matches!(ep.scope.lookup(None, &id.value, id.quote_style.is_some()), super::scope::Lookup::Missing(_)) =>
+            {
+                match aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(&id.value)) {
+                    Some((_, e)) => e.clone(),
+                    None => g.clone(),
+                }
+            }
+            other => other.clone(),
+        };
+        if contains_aggregate(&resolved) {
+            return Err(Error::sql(
+                "aggregate functions are not allowed in GROUP BY",
+                position_of(g),
+            ));
+        }
+        let expr = ep.plan(&resolved)?;
+        let text = normalized_text(&resolved);
+        if keys.iter().any(|k| k.text == text) {
+            continue;
+        }
+        keys.push(GroupKey {
+            name: output_name(&resolved),
+            expr,
+            text,
+        });
+    }
+    Ok(AggContext {
+        keys,
+        calls: Default::default(),
+        aliases,
+    })
+}
+
+/// ORDER BY items as output column indices: an ordinal, an output column name, or an
+/// expression written like a SELECT item.
+fn plan_order_by(
+    order: &ast::OrderBy,
+    out: &Schema,
+    item_texts: &[String],
+) -> Result<Vec<SortKey>> {
+    let ast::OrderByKind::Expressions(items) = &order.kind else {
+        return Err(Error::not_supported("ORDER BY ALL"));
+    };
+    let mut keys = Vec::new();
+    for item in items {
+        let e = &item.expr;
+        let column = match e {
+            SqlExpr::Value(v) if matches!(v.value, ast::Value::Number(..)) => v
+                .value
+                .to_string()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1 && *n <= out.fields().len())
+                .map(|n| n - 1),
+            SqlExpr::Identifier(id) => out
+                .fields()
+                .iter()
+                .position(|f| f.name() == &id.value)
+                .or_else(|| out.fields().iter().position(|f| f.name().eq_ignore_ascii_case(&id.value))),
+            _ => None,
+        }
+        .or_else(|| item_texts.iter().position(|t| *t == normalized_text(e)));
+        let Some(column) = column else {
+            return Err(Error::sql(
+                format!(
+                    "ORDER BY {e}: sort by a SELECT column (by name, alias or position); available: {}",
+                    out.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                position_of(e),
+            ));
+        };
+        let descending = matches!(item.options.sort, Some(ast::OrderBySort::Desc));
+        if matches!(item.options.sort, Some(ast::OrderBySort::Using(_))) {
+            return Err(Error::not_supported("ORDER BY ... USING"));
+        }
+        keys.push(SortKey {
+            column,
+            descending,
+            // DuckDB: NULLS LAST by default, in both directions
+            nulls_first: item.options.nulls_first.unwrap_or(false),
+        });
+    }
+    Ok(keys)
 }

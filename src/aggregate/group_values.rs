@@ -458,6 +458,9 @@ pub(crate) mod tests {
             cuts.push(rows.len());
             cuts.sort_unstable();
             cuts.dedup();
+            if cuts.len() == 1 {
+                cuts.push(0); // no rows: one empty batch
+            }
             let batches: Vec<Vec<ArrayRef>> = cuts.windows(2).map(|w| {
                 kinds.iter().enumerate().map(|(c, &k)| {
                     let vals: Vec<Option<u16>> = rows[w[0]..w[1]].iter().map(|r| r[c]).collect();

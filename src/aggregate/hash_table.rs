@@ -10,8 +10,6 @@
 //! The table never stores more than half its slots (linear probing stays short: about
 //! 1.5 probes for a hit, 2.5 for a miss), and doubles when it would.
 
-use std::hash::Hash;
-
 /// The id of a free slot (never a group id: group ids stay below [`MAX_GROUPS`]).
 pub(crate) const EMPTY: u32 = u32::MAX;
 
@@ -147,6 +145,7 @@ impl<K: TableKey> KeyTable<K> {
     }
 
     /// Number of keys.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -194,22 +193,6 @@ impl<K: TableKey> KeyTable<K> {
         (new_id, true)
     }
 
-    /// The id of `key` if present.
-    #[inline]
-    pub(crate) fn find(&self, key: K, hash: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
-        let mut pos = hash as usize & self.mask;
-        loop {
-            let slot = self.slots[pos];
-            if slot.id == EMPTY {
-                return None;
-            }
-            if slot.key == key && eq(slot.id) {
-                return Some(slot.id);
-            }
-            pos = (pos + 1) & self.mask;
-        }
-    }
-
     fn free_slot_for(&self, hash: u64) -> usize {
         let mut pos = hash as usize & self.mask;
         while self.slots[pos].id != EMPTY {
@@ -241,11 +224,6 @@ pub(crate) fn fixed_ahash() -> ahash::RandomState {
     )
 }
 
-/// `ahash` of any hashable value with the [`fixed_ahash`] state.
-#[inline]
-pub(crate) fn fixed_hash<T: Hash + ?Sized>(state: &ahash::RandomState, value: &T) -> u64 {
-    state.hash_one(value)
-}
 
 #[cfg(test)]
 mod tests {
@@ -262,13 +240,11 @@ mod tests {
         for i in 0..10_000u64 {
             let h = t.seeds().hash_u64(i * 7919);
             assert_eq!(t.find_or_insert(i * 7919, h, |_| true, 99), (i as u32, false));
-            assert_eq!(t.find(i * 7919, h, |_| true), Some(i as u32));
         }
-        assert_eq!(t.find(1, t.seeds().hash_u64(1), |_| true), None);
         assert!(t.size_bytes() >= 20_000 * 16);
         t.clear();
         assert_eq!(t.len(), 0);
-        assert_eq!(t.find(0, t.seeds().hash_u64(0), |_| true), None);
+        assert_eq!(t.find_or_insert(0, t.seeds().hash_u64(0), |_| true, 7), (7, true));
     }
 
     #[test]

@@ -20,9 +20,24 @@
 //! a typed loop over the column's values; there is no per-row allocation, enum value or
 //! trait object.
 
+pub mod accumulator;
+mod arg_cast;
+mod avg;
 mod byte_arrays;
+mod count;
+mod distinct;
+mod first_last;
+pub mod function;
 pub mod group_values;
 mod hash_table;
+mod hll;
+mod min_max;
 mod native;
+mod null_arg;
+mod percentile;
+mod sum;
+mod variance;
 
+pub use accumulator::GroupsAccumulator;
+pub use function::AggregateFunction;
 pub use group_values::{GroupValues, emitted_key_type, new_group_values};

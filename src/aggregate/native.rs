@@ -246,6 +246,30 @@ macro_rules! with_numeric_type {
 }
 pub(crate) use with_numeric_type;
 
+/// Like [`with_numeric_type`] but only for the exact types (integers, decimals 32/64/128).
+macro_rules! with_exact_type {
+    ($dt:expr, $t:ident => $body:expr, _ => $other:expr) => {{
+        use arrow::datatypes::DataType as D;
+        #[allow(unused_imports)]
+        use arrow::datatypes::*;
+        match $dt {
+            D::Int8 => { type $t = Int8Type; $body }
+            D::Int16 => { type $t = Int16Type; $body }
+            D::Int32 => { type $t = Int32Type; $body }
+            D::Int64 => { type $t = Int64Type; $body }
+            D::UInt8 => { type $t = UInt8Type; $body }
+            D::UInt16 => { type $t = UInt16Type; $body }
+            D::UInt32 => { type $t = UInt32Type; $body }
+            D::UInt64 => { type $t = UInt64Type; $body }
+            D::Decimal32(_, _) => { type $t = Decimal32Type; $body }
+            D::Decimal64(_, _) => { type $t = Decimal64Type; $body }
+            D::Decimal128(_, _) => { type $t = Decimal128Type; $body }
+            _ => $other,
+        }
+    }};
+}
+pub(crate) use with_exact_type;
+
 #[cfg(test)]
 mod tests {
     use super::*;

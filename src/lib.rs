@@ -52,6 +52,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod bench;
 pub mod config;
 pub mod datagen;

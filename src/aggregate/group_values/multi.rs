@@ -1,0 +1,349 @@
+//! Group ids for several key columns.
+//!
+//! ```text
+//!  column 0 ──▶ its own table ──▶ dense ids a[i] ─┐
+//!  column 1 ──▶ its own table ──▶ dense ids b[i] ─┼─▶ packed key a | b << bits(a) | ...
+//!  ...                                            ┘        │
+//!      Grid   (Σ bits ≤ 16): grid[packed] is the group id — one array lookup per row
+//!      Packed (Σ bits ≤ 64): packed key in a KeyTable<u64>
+//!      Tuple  (wider):       hash of the id tuple, confirmed against the stored tuples
+//! ```
+//! Each column is interned by the specialised table for its type (so two string keys
+//! cost two short-string probes, not a row encoding), and the id tuple is then combined
+//! without touching the key bytes again. Each column gets as many bits as its current
+//! number of distinct values needs (plus one bit of headroom when it grows); when a
+//! column outgrows its bits, the grid or table is rebuilt from the stored tuples, moving
+//! to the next mode when the total no longer fits. Low-cardinality keys (SPEC §9 S2: 20
+//! traders x 10 symbols) therefore stay in a grid of a few KiB.
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::DataType;
+
+use super::{GroupValues, check_capacity, check_ids, single_column};
+use crate::aggregate::hash_table::{EMPTY, HashSeeds, KeyTable, StoredHash, TableKey};
+use crate::error::{Error, Result};
+
+/// Widest packed key kept in a direct grid: 2^16 entries x 4 bytes = 256 KiB, small
+/// enough to stay in L2.
+const GRID_MAX_BITS: u32 = 16;
+
+/// How the per-column ids are combined into a group id.
+#[derive(Debug)]
+enum Combine {
+    /// `grid[packed key]` = group id (or `EMPTY`).
+    Grid(Vec<u32>),
+    /// Packed key → group id.
+    Packed(KeyTable<u64>),
+    /// Hash of the id tuple → group id.
+    Tuple(KeyTable<StoredHash>),
+}
+
+/// Group ids for several key columns.
+pub struct MultiGroupValues {
+    columns: Vec<Box<dyn GroupValues>>,
+    /// Per column: the ids of the current batch's rows (scratch).
+    column_ids: Vec<Vec<u32>>,
+    /// Per group, its per-column ids (`columns.len()` of them).
+    tuples: Vec<u32>,
+    /// Per column: bits it takes in the packed key, and its shift.
+    bits: Vec<u32>,
+    shifts: Vec<u32>,
+    combine: Combine,
+    /// Per row of the current batch: the packed key, or the tuple hash (scratch).
+    packed: Vec<u64>,
+    seeds: HashSeeds,
+    /// Widest packed key (64; lowered by tests to reach the Tuple mode cheaply).
+    max_packed_bits: u32,
+}
+
+impl std::fmt::Debug for MultiGroupValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiGroupValues")
+            .field("columns", &self.columns.len())
+            .field("groups", &self.len())
+            .field("bits", &self.bits)
+            .finish()
+    }
+}
+
+/// Bits needed to hold ids `0..n`.
+fn bits_for(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+impl MultiGroupValues {
+    /// A table for keys of `types` (two or more columns).
+    ///
+    /// # Errors
+    /// `NotSupported` if a column's type cannot be a key.
+    pub fn try_new(types: &[DataType]) -> Result<Self> {
+        let columns = types.iter().map(single_column).collect::<Result<Vec<_>>>()?;
+        Ok(MultiGroupValues {
+            column_ids: vec![Vec::new(); columns.len()],
+            bits: vec![0; columns.len()],
+            shifts: vec![0; columns.len()],
+            columns,
+            tuples: Vec::new(),
+            combine: Combine::Grid(vec![EMPTY]),
+            packed: Vec::new(),
+            seeds: HashSeeds::random(),
+            max_packed_bits: 64,
+        })
+    }
+
+    fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// The packed key of a stored group's tuple.
+    fn packed_of(&self, tuple: &[u32]) -> u64 {
+        tuple
+            .iter()
+            .zip(&self.shifts)
+            .fold(0, |acc, (&id, &s)| acc | ((id as u64) << s))
+    }
+
+    /// The hash of an id tuple (Tuple mode).
+    fn tuple_hash(seeds: &HashSeeds, tuple: impl Iterator<Item = u32>) -> u64 {
+        tuple.fold(0, |h, id| seeds.hash_u64(h ^ id as u64).rotate_left(5))
+    }
+
+    /// Widens the columns' bit budgets for the current column cardinalities, rebuilding
+    /// the grid or table (and changing mode) if any column outgrew its bits.
+    fn fit_layout(&mut self) {
+        if matches!(self.combine, Combine::Tuple(_)) {
+            return;
+        }
+        let mut grew = false;
+        for (c, column) in self.columns.iter().enumerate() {
+            if bits_for(column.len()) > self.bits[c] {
+                // One bit of headroom, so that steady growth rebuilds rarely.
+                self.bits[c] = bits_for(column.len() * 2);
+                grew = true;
+            }
+        }
+        if !grew {
+            return;
+        }
+        let total: u32 = self.bits.iter().sum();
+        let mut shift = 0;
+        for (c, &b) in self.bits.iter().enumerate() {
+            self.shifts[c] = shift;
+            shift += b;
+        }
+        let n = self.width();
+        let groups = self.tuples.chunks_exact(n);
+        self.combine = if total <= GRID_MAX_BITS {
+            let mut grid = vec![EMPTY; 1 << total];
+            for (g, tuple) in groups.enumerate() {
+                grid[self.packed_of(tuple) as usize] = g as u32;
+            }
+            Combine::Grid(grid)
+        } else if total <= self.max_packed_bits {
+            let mut table = KeyTable::new(self.seeds);
+            for (g, tuple) in groups.enumerate() {
+                let k = self.packed_of(tuple);
+                table.find_or_insert(k, k.hash(&self.seeds), |_| true, g as u32);
+            }
+            Combine::Packed(table)
+        } else {
+            let mut table = KeyTable::new(self.seeds);
+            for (g, tuple) in groups.enumerate() {
+                let h = Self::tuple_hash(&self.seeds, tuple.iter().copied());
+                table.find_or_insert(StoredHash(h), h, |_| false, g as u32);
+            }
+            Combine::Tuple(table)
+        };
+    }
+
+    /// Records a new group for row `i` of the batch and returns its id.
+    #[inline]
+    fn push_group(tuples: &mut Vec<u32>, column_ids: &[Vec<u32>], i: usize) -> u32 {
+        let id = (tuples.len() / column_ids.len()) as u32;
+        tuples.extend(column_ids.iter().map(|ids| ids[i]));
+        id
+    }
+}
+
+impl GroupValues for MultiGroupValues {
+    fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
+        if keys.len() != self.width() {
+            return Err(Error::internal(format!(
+                "{} key columns given to a table for {}",
+                keys.len(),
+                self.width()
+            )));
+        }
+        let rows = keys[0].len();
+        check_capacity(self.len(), rows)?;
+        for ((column, key), ids) in self.columns.iter_mut().zip(keys).zip(&mut self.column_ids) {
+            column.intern(std::slice::from_ref(key), ids)?;
+            if ids.len() != rows {
+                return Err(Error::internal("key columns of different lengths"));
+            }
+        }
+        self.fit_layout();
+
+        // The packed key (or tuple hash) of every row, one column at a time.
+        let packed = &mut self.packed;
+        packed.clear();
+        if let Combine::Tuple(_) = self.combine {
+            packed.resize(rows, 0);
+            for ids in &self.column_ids {
+                for (h, &id) in packed.iter_mut().zip(ids) {
+                    *h = self.seeds.hash_u64(*h ^ id as u64).rotate_left(5);
+                }
+            }
+        } else {
+            packed.extend(self.column_ids[0].iter().map(|&id| id as u64));
+            for (ids, &shift) in self.column_ids.iter().zip(&self.shifts).skip(1) {
+                for (k, &id) in packed.iter_mut().zip(ids) {
+                    *k |= (id as u64) << shift;
+                }
+            }
+        }
+
+        out.reserve(rows);
+        let tuples = &mut self.tuples;
+        let column_ids = &self.column_ids;
+        match &mut self.combine {
+            Combine::Grid(grid) => {
+                for (i, &k) in packed.iter().enumerate() {
+                    let slot = &mut grid[k as usize];
+                    if *slot == EMPTY {
+                        *slot = Self::push_group(tuples, column_ids, i);
+                    }
+                    out.push(*slot);
+                }
+            }
+            Combine::Packed(table) => {
+                let mut last = (u64::MAX, EMPTY);
+                for (i, &k) in packed.iter().enumerate() {
+                    if k != last.0 || last.1 == EMPTY {
+                        let next = (tuples.len() / column_ids.len()) as u32;
+                        let (id, inserted) =
+                            table.find_or_insert(k, k.hash(&self.seeds), |_| true, next);
+                        if inserted {
+                            Self::push_group(tuples, column_ids, i);
+                        }
+                        last = (k, id);
+                    }
+                    out.push(last.1);
+                }
+            }
+            Combine::Tuple(table) => {
+                let n = column_ids.len();
+                for (i, &h) in packed.iter().enumerate() {
+                    let next = (tuples.len() / n) as u32;
+                    let stored = &*tuples;
+                    let (id, inserted) = table.find_or_insert(
+                        StoredHash(h),
+                        h,
+                        |g| {
+                            let t = &stored[g as usize * n..(g as usize + 1) * n];
+                            t.iter().zip(column_ids).all(|(&a, ids)| a == ids[i])
+                        },
+                        next,
+                    );
+                    if inserted {
+                        Self::push_group(tuples, column_ids, i);
+                    }
+                    out.push(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.tuples.len() / self.width()
+    }
+
+    fn size_bytes(&self) -> usize {
+        let combine = match &self.combine {
+            Combine::Grid(grid) => grid.capacity() * 4,
+            Combine::Packed(t) => t.size_bytes(),
+            Combine::Tuple(t) => t.size_bytes(),
+        };
+        self.columns.iter().map(|c| c.size_bytes()).sum::<usize>()
+            + self.column_ids.iter().map(|v| v.capacity() * 4).sum::<usize>()
+            + self.tuples.capacity() * 4
+            + self.packed.capacity() * 8
+            + combine
+    }
+
+    fn emit(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
+        check_ids(ids, self.len())?;
+        let n = self.width();
+        let mut column_ids = Vec::with_capacity(ids.len());
+        let mut out = Vec::with_capacity(n);
+        for (c, column) in self.columns.iter().enumerate() {
+            column_ids.clear();
+            column_ids.extend(ids.iter().map(|&g| self.tuples[g as usize * n + c]));
+            out.extend(column.emit(&column_ids)?);
+        }
+        Ok(out)
+    }
+
+    fn clear(&mut self) {
+        for c in &mut self.columns {
+            c.clear();
+        }
+        for v in &mut self.column_ids {
+            *v = Vec::new();
+        }
+        self.tuples = Vec::new();
+        self.packed = Vec::new();
+        self.bits.iter_mut().for_each(|b| *b = 0);
+        self.shifts.iter_mut().for_each(|s| *s = 0);
+        self.combine = Combine::Grid(vec![EMPTY]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+
+    use super::super::tests::check_table;
+    use super::*;
+
+    #[test]
+    fn bits_for_counts() {
+        assert_eq!(
+            [0, 1, 2, 3, 4, 5, 256, 257].map(bits_for),
+            [0, 0, 1, 2, 2, 3, 8, 9]
+        );
+    }
+
+    /// Cardinalities that walk through all three modes, in several batches.
+    #[test]
+    fn grows_from_grid_to_packed_to_tuple() {
+        let types = [DataType::Int64, DataType::Utf8, DataType::Int64];
+        let mut t = MultiGroupValues::try_new(&types).unwrap();
+        t.max_packed_bits = 32;
+        let batch = |lo: i64, hi: i64, modulo: i64| -> Vec<ArrayRef> {
+            vec![
+                Arc::new(Int64Array::from_iter_values((lo..hi).map(|i| i % modulo))),
+                Arc::new(StringArray::from_iter_values((lo..hi).map(|i| format!("s{}", i % 7)))),
+                Arc::new(Int64Array::from_iter_values((lo..hi).map(|i| i / 3))),
+            ]
+        };
+        let batches = [
+            batch(0, 50, 4),
+            batch(50, 2000, 1000),
+            batch(2000, 60_000, 40_000),
+            batch(0, 100, 4),
+        ];
+        check_table(&mut t, &batches);
+        assert!(matches!(t.combine, Combine::Tuple(_)), "{:?}", t.bits);
+        let mut small = MultiGroupValues::try_new(&types).unwrap();
+        check_table(&mut small, &batches[..1]);
+        assert!(matches!(small.combine, Combine::Grid(_)));
+        let mut mid = MultiGroupValues::try_new(&types).unwrap();
+        check_table(&mut mid, &batches[..2]);
+        assert!(matches!(mid.combine, Combine::Packed(_)));
+    }
+}

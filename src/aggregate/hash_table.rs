@@ -1,0 +1,261 @@
+//! An open-addressing hash table from fixed-width keys to dense group ids.
+//!
+//! ```text
+//!   key ──hash──▶ slot index (low bits) ──linear probe──▶ Slot { key, id }  (id = EMPTY: free)
+//! ```
+//! Keys live inline in the slots, so a lookup that hits touches one cache line. Variable-
+//! width keys (long strings, encoded rows) store their hash as the key ([`StoredHash`])
+//! and pass an equality test that compares the bytes kept by the caller.
+//!
+//! The table never stores more than half its slots (linear probing stays short: about
+//! 1.5 probes for a hit, 2.5 for a miss), and doubles when it would.
+
+/// The id of a free slot (never a group id: group ids stay below [`MAX_GROUPS`]).
+pub(crate) const EMPTY: u32 = u32::MAX;
+
+/// The most groups one table (or accumulator) may hold: ids are `u32`, and the top bit is
+/// kept free for markers (see `DictionaryGroupValues`).
+pub(crate) const MAX_GROUPS: usize = (1 << 31) - 1;
+
+/// Initial slot count: small, so that one table per window stays cheap.
+const INITIAL_SLOTS: usize = 16;
+
+/// The multiply-and-fold step of ahash's fallback hasher: a 64x64 → 128-bit product,
+/// halves XORed together. One multiply per key; every input bit reaches the low bits.
+#[inline(always)]
+pub(crate) fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = (a as u128).wrapping_mul(b as u128);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// Per-table random seeds (drawn from `ahash`'s randomness) for the fixed-width hash.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HashSeeds {
+    k0: u64,
+    k1: u64,
+}
+
+impl HashSeeds {
+    /// Fresh random seeds.
+    pub(crate) fn random() -> Self {
+        let state = ahash::RandomState::new();
+        HashSeeds {
+            k0: state.hash_one(0x243F_6A88_85A3_08D3_u64),
+            // Odd, so the multiply is a bijection of the low bits.
+            k1: state.hash_one(0x1319_8A2E_0370_7344_u64) | 1,
+        }
+    }
+
+    /// Hash of a 64-bit key.
+    #[inline(always)]
+    pub(crate) fn hash_u64(&self, x: u64) -> u64 {
+        folded_multiply(x ^ self.k0, self.k1)
+    }
+
+    /// Hash of a 128-bit key (two words).
+    #[inline(always)]
+    pub(crate) fn hash_u128(&self, lo: u64, hi: u64) -> u64 {
+        folded_multiply(lo ^ self.k0, folded_multiply(hi ^ self.k1, self.k1) | 1)
+    }
+}
+
+/// A key type of [`KeyTable`].
+pub(crate) trait TableKey: Copy + Eq + Default + Send + std::fmt::Debug + 'static {
+    /// The hash used to place the key (must agree with the hash the caller passes in).
+    fn hash(&self, seeds: &HashSeeds) -> u64;
+}
+
+impl TableKey for u64 {
+    #[inline(always)]
+    fn hash(&self, seeds: &HashSeeds) -> u64 {
+        seeds.hash_u64(*self)
+    }
+}
+
+/// A 128-bit key as two words (8-byte aligned, so a slot is 24 bytes, not 32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub(crate) struct Key128(pub [u64; 2]);
+
+impl Key128 {
+    /// From a `u128` (low word first).
+    #[inline(always)]
+    pub(crate) fn from_u128(v: u128) -> Self {
+        Key128([v as u64, (v >> 64) as u64])
+    }
+}
+
+impl TableKey for Key128 {
+    #[inline(always)]
+    fn hash(&self, seeds: &HashSeeds) -> u64 {
+        seeds.hash_u128(self.0[0], self.0[1])
+    }
+}
+
+/// The hash of a variable-width key, stored in place of the key itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct StoredHash(pub u64);
+
+impl TableKey for StoredHash {
+    #[inline(always)]
+    fn hash(&self, _seeds: &HashSeeds) -> u64 {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot<K> {
+    key: K,
+    id: u32,
+}
+
+/// Open-addressing (linear probing) map from `K` to a `u32` id.
+#[derive(Debug)]
+pub(crate) struct KeyTable<K> {
+    slots: Vec<Slot<K>>,
+    mask: usize,
+    len: usize,
+    seeds: HashSeeds,
+}
+
+impl<K: TableKey> KeyTable<K> {
+    /// An empty table.
+    pub(crate) fn new(seeds: HashSeeds) -> Self {
+        KeyTable {
+            slots: Self::empty_slots(INITIAL_SLOTS),
+            mask: INITIAL_SLOTS - 1,
+            len: 0,
+            seeds,
+        }
+    }
+
+    fn empty_slots(n: usize) -> Vec<Slot<K>> {
+        vec![
+            Slot {
+                key: K::default(),
+                id: EMPTY
+            };
+            n
+        ]
+    }
+
+    /// The seeds keys are hashed with.
+    #[inline(always)]
+    pub(crate) fn seeds(&self) -> &HashSeeds {
+        &self.seeds
+    }
+
+    /// Number of keys.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes held.
+    pub(crate) fn size_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot<K>>()
+    }
+
+    /// Forgets every key and releases the slots.
+    pub(crate) fn clear(&mut self) {
+        self.slots = Self::empty_slots(INITIAL_SLOTS);
+        self.mask = INITIAL_SLOTS - 1;
+        self.len = 0;
+    }
+
+    /// The id of `key` (whose hash is `hash`, and for which `eq(id)` confirms a match
+    /// among slots holding an equal `K`), inserting it with `new_id` when absent.
+    /// Returns `(id, inserted)`.
+    #[inline(always)]
+    pub(crate) fn find_or_insert(
+        &mut self,
+        key: K,
+        hash: u64,
+        eq: impl Fn(u32) -> bool,
+        new_id: u32,
+    ) -> (u32, bool) {
+        let mut pos = hash as usize & self.mask;
+        loop {
+            let slot = self.slots[pos];
+            if slot.id == EMPTY {
+                break;
+            }
+            if slot.key == key && eq(slot.id) {
+                return (slot.id, false);
+            }
+            pos = (pos + 1) & self.mask;
+        }
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+            pos = self.free_slot_for(hash);
+        }
+        self.slots[pos] = Slot { key, id: new_id };
+        self.len += 1;
+        (new_id, true)
+    }
+
+    fn free_slot_for(&self, hash: u64) -> usize {
+        let mut pos = hash as usize & self.mask;
+        while self.slots[pos].id != EMPTY {
+            pos = (pos + 1) & self.mask;
+        }
+        pos
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let new_len = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, Self::empty_slots(new_len));
+        self.mask = new_len - 1;
+        for slot in old.into_iter().filter(|s| s.id != EMPTY) {
+            let pos = self.free_slot_for(slot.key.hash(&self.seeds));
+            self.slots[pos] = slot;
+        }
+    }
+}
+
+/// A fixed-seed `ahash` state: hashes that must agree across accumulators (HyperLogLog
+/// registers merged from two sketches) use it, and so are reproducible run to run.
+pub(crate) fn fixed_ahash() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(
+        0x9E37_79B9_7F4A_7C15,
+        0xBF58_476D_1CE4_E5B9,
+        0x94D0_49BB_1331_11EB,
+        0x2545_F491_4F6C_DD1D,
+    )
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_find_and_grow() {
+        let mut t = KeyTable::<u64>::new(HashSeeds::random());
+        for i in 0..10_000u64 {
+            let h = t.seeds().hash_u64(i * 7919);
+            assert_eq!(t.find_or_insert(i * 7919, h, |_| true, i as u32), (i as u32, true));
+        }
+        assert_eq!(t.len(), 10_000);
+        for i in 0..10_000u64 {
+            let h = t.seeds().hash_u64(i * 7919);
+            assert_eq!(t.find_or_insert(i * 7919, h, |_| true, 99), (i as u32, false));
+        }
+        assert!(t.size_bytes() >= 20_000 * 16);
+        t.clear();
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.find_or_insert(0, t.seeds().hash_u64(0), |_| true, 7), (7, true));
+    }
+
+    #[test]
+    fn stored_hash_uses_eq_to_tell_collisions_apart() {
+        let mut t = KeyTable::<StoredHash>::new(HashSeeds::random());
+        // Two different "values" with the same hash: eq tells them apart.
+        let values = ["a", "b"];
+        let (a, _) = t.find_or_insert(StoredHash(5), 5, |id| values[id as usize] == "a", 0);
+        let (b, ins) = t.find_or_insert(StoredHash(5), 5, |id| values[id as usize] == "b", 1);
+        assert_eq!((a, b, ins), (0, 1, true));
+        let (b2, ins) = t.find_or_insert(StoredHash(5), 5, |id| values[id as usize] == "b", 2);
+        assert_eq!((b2, ins), (1, false));
+    }
+}

@@ -82,12 +82,7 @@ impl Engine {
             .collect();
         let plan = plan_query(&parsed, &inputs, &options)?;
         let physical = PhysicalPlan::from_logical(&plan)?;
-        Ok(Query::new(
-            plan,
-            physical,
-            self.pool.clone(),
-            self.partitions,
-        ))
+        Query::new(plan, physical, self.pool.clone(), self.partitions)
     }
 
     /// The logical and physical plans of `sql`, as text.

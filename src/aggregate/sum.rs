@@ -318,7 +318,13 @@ mod tests {
         let mut acc = SumAccumulator::<ExactSum<Int32Type>>::new(DataType::Int32, DataType::Int64);
         let v: ArrayRef = Arc::new(Int32Array::from(vec![i32::MAX; 1000]));
         acc.update(&[v], &[0; 1000], None, 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), i32::MAX as i64 * 1000);
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            i32::MAX as i64 * 1000
+        );
         // Push group 0 past i64::MAX through merges of itself.
         let mut big = SumAccumulator::<ExactSum<Int32Type>>::new(DataType::Int32, DataType::Int64);
         big.sums = vec![i64::MAX as i128];
@@ -349,24 +355,42 @@ mod tests {
             DataType::Decimal128(38, 0),
             DataType::Decimal128(38, 0),
         );
-        let v = Decimal128Array::from(vec![max, 1]).with_precision_and_scale(38, 0).unwrap();
-        acc.update(&[Arc::new(v.clone())], &[0, 0], None, 1).unwrap();
-        assert!(acc.evaluate(&[0]).unwrap_err().to_string().contains("Overflow in SUM"));
+        let v = Decimal128Array::from(vec![max, 1])
+            .with_precision_and_scale(38, 0)
+            .unwrap();
+        acc.update(&[Arc::new(v.clone())], &[0, 0], None, 1)
+            .unwrap();
+        assert!(
+            acc.evaluate(&[0])
+                .unwrap_err()
+                .to_string()
+                .contains("Overflow in SUM")
+        );
         let err = acc.update(&[Arc::new(v)], &[0, 0], None, 1).unwrap_err();
         assert!(matches!(err, Error::Execution(_)), "{err}");
     }
 
     #[test]
     fn float_sums_and_empty_input() {
-        let mut acc = SumAccumulator::<FloatSum<Float64Type>>::new(DataType::Float64, DataType::Float64);
-        acc.update(&[Arc::new(Float64Array::from(Vec::<f64>::new()))], &[], None, 2).unwrap();
+        let mut acc =
+            SumAccumulator::<FloatSum<Float64Type>>::new(DataType::Float64, DataType::Float64);
+        acc.update(
+            &[Arc::new(Float64Array::from(Vec::<f64>::new()))],
+            &[],
+            None,
+            2,
+        )
+        .unwrap();
         let v: ArrayRef = Arc::new(Float64Array::from(vec![Some(0.5), None, Some(0.25)]));
         acc.update(&[v], &[1, 1, 1], None, 2).unwrap();
         let r = acc.evaluate(&[0, 1]).unwrap();
         let r = r.as_primitive::<Float64Type>();
         assert!(r.is_null(0));
         assert_eq!(r.value(1), 0.75);
-        assert!(acc.update(&[Arc::new(Int32Array::from(vec![1]))], &[0], None, 1).is_err());
+        assert!(
+            acc.update(&[Arc::new(Int32Array::from(vec![1]))], &[0], None, 1)
+                .is_err()
+        );
     }
 
     proptest! {

@@ -126,7 +126,8 @@ impl Partition {
             }
         }
         for (acc, call) in self.accumulators.iter_mut().zip(&spec.calls) {
-            let values: Vec<ArrayRef> = call.args.iter().map(|&i| batch.column(i).clone()).collect();
+            let values: Vec<ArrayRef> =
+                call.args.iter().map(|&i| batch.column(i).clone()).collect();
             let filter = call.filter.map(|i| batch.column(i).as_boolean());
             acc.update(&values, &self.ids, filter, self.num_groups)?;
         }
@@ -161,7 +162,11 @@ impl Partition {
 
     fn size_bytes(&self) -> usize {
         self.groups.as_ref().map_or(0, |g| g.size_bytes())
-            + self.accumulators.iter().map(|a| a.size_bytes()).sum::<usize>()
+            + self
+                .accumulators
+                .iter()
+                .map(|a| a.size_bytes())
+                .sum::<usize>()
             + self.changed_in.capacity() * 8
             + self.visible.capacity()
             + self.ids.capacity() * 4
@@ -188,8 +193,14 @@ impl HashAggregate {
         partitions: usize,
         pool: Option<Arc<rayon::ThreadPool>>,
     ) -> Result<HashAggregate> {
-        let n = if spec.key_types.is_empty() { 1 } else { partitions.max(1) };
-        let parts = (0..n).map(|_| Partition::new(&spec)).collect::<Result<Vec<_>>>()?;
+        let n = if spec.key_types.is_empty() {
+            1
+        } else {
+            partitions.max(1)
+        };
+        let parts = (0..n)
+            .map(|_| Partition::new(&spec))
+            .collect::<Result<Vec<_>>>()?;
         let value_fields: Vec<Field> = spec
             .schema
             .fields()
@@ -234,7 +245,11 @@ impl HashAggregate {
             self.partitions[0].update(spec, batch, None, seq)?;
         } else {
             let num_keys = spec.key_types.len();
-            let parts = partition_rows(&batch.columns()[..num_keys], batch.num_rows(), self.partitions.len())?;
+            let parts = partition_rows(
+                &batch.columns()[..num_keys],
+                batch.num_rows(),
+                self.partitions.len(),
+            )?;
             let run = |(p, rows): (&mut Partition, &Vec<u32>)| -> Result<()> {
                 if rows.is_empty() {
                     p.changed.clear();
@@ -306,7 +321,8 @@ impl HashAggregate {
             let ncols = self.values_schema.fields().len();
             (0..ncols)
                 .map(|c| {
-                    let arrays: Vec<&dyn Array> = evaluated.iter().map(|cols| cols[c].as_ref()).collect();
+                    let arrays: Vec<&dyn Array> =
+                        evaluated.iter().map(|cols| cols[c].as_ref()).collect();
                     Ok(interleave(&arrays, &index)?)
                 })
                 .collect::<Result<Vec<_>>>()?
@@ -358,7 +374,10 @@ impl HashAggregate {
                 .collect::<std::result::Result<_, _>>()?;
         }
         columns.push(Arc::new(StringArray::from(ops)));
-        Ok(Some(RecordBatch::try_new(self.spec.schema.clone(), columns)?))
+        Ok(Some(RecordBatch::try_new(
+            self.spec.schema.clone(),
+            columns,
+        )?))
     }
 
     /// HAVING over emitted rows (NULL counts as false), or `None` without HAVING.
@@ -368,7 +387,9 @@ impl HashAggregate {
         };
         let m = h.evaluate_mask(values)?;
         let m = match m.nulls() {
-            Some(nulls) if nulls.null_count() > 0 => BooleanArray::new(m.values() & nulls.inner(), None),
+            Some(nulls) if nulls.null_count() > 0 => {
+                BooleanArray::new(m.values() & nulls.inner(), None)
+            }
             _ => m,
         };
         Ok(Some(m))

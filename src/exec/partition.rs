@@ -10,12 +10,10 @@
 //! its groups outright and needs no locks.
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, GenericByteArray, GenericByteViewArray,
-    PrimitiveArray, RecordBatch, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, GenericByteArray, GenericByteViewArray, PrimitiveArray,
+    RecordBatch, UInt32Array,
 };
-use arrow::datatypes::{
-    ArrowPrimitiveType, ByteArrayType, ByteViewType, DataType, Float32Type, Float64Type,
-};
+use arrow::datatypes::{ArrowPrimitiveType, ByteArrayType, ByteViewType};
 
 use crate::error::{Error, Result};
 
@@ -53,7 +51,11 @@ pub fn hash_column(column: &ArrayRef, hashes: &mut [u64]) -> Result<()> {
         DataType::Boolean => {
             let b: &BooleanArray = column.as_boolean();
             for (i, h) in hashes.iter_mut().enumerate() {
-                let v = if b.is_null(i) { NULL_HASH } else { rs.hash_one(b.value(i)) };
+                let v = if b.is_null(i) {
+                    NULL_HASH
+                } else {
+                    rs.hash_one(b.value(i))
+                };
                 *h = combine(*h, v);
             }
         }
@@ -71,20 +73,22 @@ pub fn hash_column(column: &ArrayRef, hashes: &mut [u64]) -> Result<()> {
         DataType::Timestamp(TimeUnit::Millisecond, _) => prim!(TimestampMillisecondType),
         DataType::Timestamp(TimeUnit::Microsecond, _) => prim!(TimestampMicrosecondType),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => prim!(TimestampNanosecondType),
-        DataType::Decimal128(_, _) => hash_primitive(
-            column.as_primitive::<Decimal128Type>(),
-            hashes,
-            &rs,
-            |v| (v as u64) ^ ((v >> 64) as u64).rotate_left(17),
-        ),
+        DataType::Decimal128(_, _) => {
+            hash_primitive(column.as_primitive::<Decimal128Type>(), hashes, &rs, |v| {
+                (v as u64) ^ ((v >> 64) as u64).rotate_left(17)
+            })
+        }
         DataType::Float32 => {
             hash_primitive(column.as_primitive::<Float32Type>(), hashes, &rs, |v| {
                 canonical_f64(v as f64)
             })
         }
-        DataType::Float64 => {
-            hash_primitive(column.as_primitive::<Float64Type>(), hashes, &rs, canonical_f64)
-        }
+        DataType::Float64 => hash_primitive(
+            column.as_primitive::<Float64Type>(),
+            hashes,
+            &rs,
+            canonical_f64,
+        ),
         DataType::Utf8 => hash_bytes(column.as_string::<i32>(), hashes, &rs),
         DataType::LargeUtf8 => hash_bytes(column.as_string::<i64>(), hashes, &rs),
         DataType::Binary => hash_bytes(column.as_binary::<i32>(), hashes, &rs),
@@ -143,7 +147,11 @@ fn hash_primitive<T: ArrowPrimitiveType>(
         }
     } else {
         for (i, (h, v)) in hashes.iter_mut().zip(values.iter()).enumerate() {
-            let x = if a.is_null(i) { NULL_HASH } else { rs.hash_one(bits(*v)) };
+            let x = if a.is_null(i) {
+                NULL_HASH
+            } else {
+                rs.hash_one(bits(*v))
+            };
             *h = combine(*h, x);
         }
     }
@@ -193,7 +201,9 @@ pub fn partition_rows(keys: &[ArrayRef], num_rows: usize, n: usize) -> Result<Ve
     for k in keys {
         hash_column(k, &mut hashes)?;
     }
-    let mut parts: Vec<Vec<u32>> = (0..n).map(|_| Vec::with_capacity(num_rows / n + 16)).collect();
+    let mut parts: Vec<Vec<u32>> = (0..n)
+        .map(|_| Vec::with_capacity(num_rows / n + 16))
+        .collect();
     for (i, h) in hashes.iter().enumerate() {
         // multiply-shift maps the hash onto 0..n without a division
         let p = ((u128::from(*h) * n as u128) >> 64) as usize;
@@ -228,8 +238,16 @@ mod tests {
 
     #[test]
     fn equal_keys_hash_alike_across_encodings() {
-        let plain = hashes_of(Arc::new(StringArray::from(vec![Some("a"), None, Some("bb")])));
-        let view = hashes_of(Arc::new(StringViewArray::from(vec![Some("a"), None, Some("bb")])));
+        let plain = hashes_of(Arc::new(StringArray::from(vec![
+            Some("a"),
+            None,
+            Some("bb"),
+        ])));
+        let view = hashes_of(Arc::new(StringViewArray::from(vec![
+            Some("a"),
+            None,
+            Some("bb"),
+        ])));
         let dict: DictionaryArray<Int32Type> =
             vec![Some("a"), None, Some("bb")].into_iter().collect();
         let dict = hashes_of(Arc::new(dict));
@@ -240,7 +258,13 @@ mod tests {
 
     #[test]
     fn float_zero_and_nan_are_canonical() {
-        let h = hashes_of(Arc::new(Float64Array::from(vec![0.0, -0.0, f64::NAN, -f64::NAN, 1.0])));
+        let h = hashes_of(Arc::new(Float64Array::from(vec![
+            0.0,
+            -0.0,
+            f64::NAN,
+            -f64::NAN,
+            1.0,
+        ])));
         assert_eq!(h[0], h[1]);
         assert_eq!(h[2], h[3]);
         assert_ne!(h[0], h[4]);
@@ -248,7 +272,9 @@ mod tests {
 
     #[test]
     fn partitions_cover_every_row_once_in_order() {
-        let keys: Vec<ArrayRef> = vec![Arc::new(Int32Array::from((0..1000).map(|i| i % 37).collect::<Vec<_>>()))];
+        let keys: Vec<ArrayRef> = vec![Arc::new(Int32Array::from(
+            (0..1000).map(|i| i % 37).collect::<Vec<_>>(),
+        ))];
         let parts = partition_rows(&keys, 1000, 3).unwrap();
         let mut all: Vec<u32> = parts.iter().flatten().copied().collect();
         for p in &parts {

@@ -74,7 +74,9 @@ impl PhysicalPlan {
             schema,
         } = node
         else {
-            return Err(Error::internal("expected a projection at the top of the plan"));
+            return Err(Error::internal(
+                "expected a projection at the top of the plan",
+            ));
         };
         let mut below = input.as_ref();
         let mut having = None;
@@ -168,7 +170,12 @@ impl PhysicalPlan {
             input_schema: input_schema.clone(),
             pre: FilterProject::new(input_schema, predicate, pre_exprs, pre_schema),
             aggregate: Some(spec),
-            post: Some(FilterProject::new(agg_schema, None, exprs.clone(), schema.clone())),
+            post: Some(FilterProject::new(
+                agg_schema,
+                None,
+                exprs.clone(),
+                schema.clone(),
+            )),
             sort,
             limit,
             output_schema: Arc::new(Schema::new(out_fields)),
@@ -204,7 +211,11 @@ impl PhysicalPlan {
         if let Some(a) = &self.aggregate {
             pad.push_str("  ");
             let names: Vec<String> = a.calls.iter().map(|c| format!("{:?}", c.func)).collect();
-            let parts = if a.key_types.is_empty() { 1 } else { partitions };
+            let parts = if a.key_types.is_empty() {
+                1
+            } else {
+                partitions
+            };
             let _ = writeln!(
                 out,
                 "{pad}HashAggregateExec: {} keys, [{}], {}, {parts} key partitions{}{}",
@@ -216,7 +227,11 @@ impl PhysicalPlan {
             );
             if let Some(p) = &self.post {
                 pad.push_str("  ");
-                let _ = writeln!(out, "{pad}ProjectExec: {} output columns", p.schema().fields().len());
+                let _ = writeln!(
+                    out,
+                    "{pad}ProjectExec: {} output columns",
+                    p.schema().fields().len()
+                );
             }
         }
         if !self.sort.is_empty() {

@@ -156,7 +156,9 @@ fn walk(e: &SqlExpr, f: &mut dyn FnMut(&SqlExpr)) {
                 walk(x, f);
             }
         }
-        SqlExpr::Trim { expr, trim_what, .. } => {
+        SqlExpr::Trim {
+            expr, trim_what, ..
+        } => {
             walk(expr, f);
             if let Some(x) = trim_what {
                 walk(x, f);
@@ -224,9 +226,14 @@ impl AggContext {
             FunctionArguments::Subquery(_) => return Err(Error::not_supported("subqueries")),
             FunctionArguments::List(list) => {
                 if !list.clauses.is_empty() {
-                    return Err(Error::not_supported(format!("{name} with ORDER BY/LIMIT arguments")));
+                    return Err(Error::not_supported(format!(
+                        "{name} with ORDER BY/LIMIT arguments"
+                    )));
                 }
-                let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
                 let mut star = false;
                 let mut args = Vec::new();
                 for a in &list.args {
@@ -241,7 +248,9 @@ impl AggContext {
                             args.push(input.plan(x)?);
                         }
                         other => {
-                            return Err(Error::not_supported(format!("argument `{other}` of {name}")));
+                            return Err(Error::not_supported(format!(
+                                "argument `{other}` of {name}"
+                            )));
                         }
                     }
                 }
@@ -250,7 +259,9 @@ impl AggContext {
         };
         let (func, args) = if star {
             if name != "COUNT" || !args.is_empty() {
-                return Err(Error::plan(format!("{name}(*) is not allowed; only COUNT(*)")));
+                return Err(Error::plan(format!(
+                    "{name}(*) is not allowed; only COUNT(*)"
+                )));
             }
             (AggregateFunction::CountStar, args)
         } else if name == "APPROX_PERCENTILE" || name == "QUANTILE_CONT" {
@@ -267,7 +278,9 @@ impl AggContext {
             (func, args)
         };
         if distinct && !matches!(func, AggregateFunction::CountDistinct) {
-            return Err(Error::not_supported(format!("{name}(DISTINCT ...); only COUNT(DISTINCT x)")));
+            return Err(Error::not_supported(format!(
+                "{name}(DISTINCT ...); only COUNT(DISTINCT x)"
+            )));
         }
         let arg_types: Vec<DataType> = args.iter().map(Expr::data_type).collect();
         let data_type = func.return_type(&arg_types)?;

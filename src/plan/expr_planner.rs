@@ -480,7 +480,11 @@ impl ExprPlanner<'_> {
                     )),
                 },
                 _ if q.is_none() => {
-                    match agg.aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(&id.value)) {
+                    match agg
+                        .aliases
+                        .iter()
+                        .find(|(a, _)| a.eq_ignore_ascii_case(&id.value))
+                    {
                         Some((_, aliased)) => self.plan_inner(aliased),
                         None => self.missing_column(q, id, found),
                     }

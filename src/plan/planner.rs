@@ -129,7 +129,9 @@ pub fn plan_query(
     let group_by: &[SqlExpr] = match &select.group_by {
         GroupByExpr::Expressions(v, mods) => {
             if !mods.is_empty() {
-                return Err(Error::not_supported("GROUP BY modifiers (ROLLUP, CUBE, ...)"));
+                return Err(Error::not_supported(
+                    "GROUP BY modifiers (ROLLUP, CUBE, ...)",
+                ));
             }
             v
         }
@@ -209,7 +211,9 @@ pub fn plan_query(
                     };
                     if !q.eq_ignore_ascii_case(&qualifier) {
                         return Err(Error::sql(
-                            format!("unknown table \"{q}\" in {q}.* (the input is \"{qualifier}\")"),
+                            format!(
+                                "unknown table \"{q}\" in {q}.* (the input is \"{qualifier}\")"
+                            ),
                             position_of(item),
                         ));
                     }
@@ -235,7 +239,12 @@ pub fn plan_query(
             }
             SelectItem::ExprWithAlias { expr, alias } => {
                 let planned = out_ep.plan(expr)?;
-                fields.push(output_field(&planned, alias.value.clone(), &schema, is_aggregate));
+                fields.push(output_field(
+                    &planned,
+                    alias.value.clone(),
+                    &schema,
+                    is_aggregate,
+                ));
                 exprs.push(planned);
                 item_texts.push(normalized_text(expr));
             }
@@ -279,7 +288,11 @@ pub fn plan_query(
                 )
             })
             .collect();
-        agg_fields.extend(calls.iter().map(|c| Field::new(c.text.clone(), c.data_type.clone(), true)));
+        agg_fields.extend(
+            calls
+                .iter()
+                .map(|c| Field::new(c.text.clone(), c.data_type.clone(), true)),
+        );
         root = LogicalPlan::Aggregate {
             input: Box::new(root),
             keys: ctx.keys.clone(),
@@ -529,7 +542,8 @@ fn plan_group_keys(
             SqlExpr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
                 let n: usize = v.value.to_string().parse().unwrap_or(0);
                 match select.projection.get(n.wrapping_sub(1)) {
-                    Some(SelectItem::UnnamedExpr(e)) | Some(SelectItem::ExprWithAlias { expr: e, .. }) => e.clone(),
+                    Some(SelectItem::UnnamedExpr(e))
+                    | Some(SelectItem::ExprWithAlias { expr: e, .. }) => e.clone(),
                     _ => {
                         return Err(Error::sql(
                             format!("GROUP BY position {n} is not in the SELECT list"),
@@ -539,9 +553,15 @@ fn plan_group_keys(
                 }
             }
             SqlExpr::Identifier(id)
-                if matches!(ep.scope.lookup(None, &id.value, id.quote_style.is_some()), super::scope::Lookup::Missing(_)) =>
+                if matches!(
+                    ep.scope.lookup(None, &id.value, id.quote_style.is_some()),
+                    super::scope::Lookup::Missing(_)
+                ) =>
             {
-                match aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(&id.value)) {
+                match aliases
+                    .iter()
+                    .find(|(a, _)| a.eq_ignore_ascii_case(&id.value))
+                {
                     Some((_, e)) => e.clone(),
                     None => g.clone(),
                 }
@@ -597,7 +617,11 @@ fn plan_order_by(
                 .fields()
                 .iter()
                 .position(|f| f.name() == &id.value)
-                .or_else(|| out.fields().iter().position(|f| f.name().eq_ignore_ascii_case(&id.value))),
+                .or_else(|| {
+                    out.fields()
+                        .iter()
+                        .position(|f| f.name().eq_ignore_ascii_case(&id.value))
+                }),
             _ => None,
         }
         .or_else(|| item_texts.iter().position(|t| *t == normalized_text(e)));
@@ -605,7 +629,11 @@ fn plan_order_by(
             return Err(Error::sql(
                 format!(
                     "ORDER BY {e}: sort by a SELECT column (by name, alias or position); available: {}",
-                    out.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                    out.fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 position_of(e),
             ));

@@ -77,7 +77,10 @@ impl MultiGroupValues {
     /// # Errors
     /// `NotSupported` if a column's type cannot be a key.
     pub fn try_new(types: &[DataType]) -> Result<Self> {
-        let columns = types.iter().map(single_column).collect::<Result<Vec<_>>>()?;
+        let columns = types
+            .iter()
+            .map(single_column)
+            .collect::<Result<Vec<_>>>()?;
         Ok(MultiGroupValues {
             column_ids: vec![Vec::new(); columns.len()],
             bits: vec![0; columns.len()],
@@ -267,7 +270,11 @@ impl GroupValues for MultiGroupValues {
             Combine::Tuple(t) => t.size_bytes(),
         };
         self.columns.iter().map(|c| c.size_bytes()).sum::<usize>()
-            + self.column_ids.iter().map(|v| v.capacity() * 4).sum::<usize>()
+            + self
+                .column_ids
+                .iter()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
             + self.tuples.capacity() * 4
             + self.packed.capacity() * 8
             + combine
@@ -327,7 +334,9 @@ mod tests {
         let batch = |lo: i64, hi: i64, modulo: i64| -> Vec<ArrayRef> {
             vec![
                 Arc::new(Int64Array::from_iter_values((lo..hi).map(|i| i % modulo))),
-                Arc::new(StringArray::from_iter_values((lo..hi).map(|i| format!("s{}", i % 7)))),
+                Arc::new(StringArray::from_iter_values(
+                    (lo..hi).map(|i| format!("s{}", i % 7)),
+                )),
                 Arc::new(Int64Array::from_iter_values((lo..hi).map(|i| i / 3))),
             ]
         };

@@ -136,7 +136,7 @@ impl PhysicalPlan {
                 pre_exprs.len() - 1
             });
             layouts.push(CallLayout {
-                func: c.func.clone(),
+                func: c.func,
                 args,
                 arg_types: c.args.iter().map(Expr::data_type).collect(),
                 filter,

@@ -84,6 +84,11 @@ impl FilterProject {
     /// Data-dependent expression failures (overflow, failed casts).
     pub fn apply(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let mut rows = batch.num_rows();
+        if rows == 0 {
+            // nothing to evaluate: an expression that would fail (a constant overflow)
+            // must not fail a query over no rows
+            return Ok(RecordBatch::new_empty(self.schema.clone()));
+        }
         let columns: Vec<ArrayRef> = match &self.predicate {
             None => self
                 .needed

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Datum, RecordBatch, Scalar, new_null_array,
 };
-use arrow::buffer::NullBuffer;
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::compute::kernels::{boolean, cmp, numeric, zip};
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
@@ -180,6 +180,9 @@ pub fn evaluate(
             (ColumnarValue::Scalar(s), ColumnarValue::Array(a)) => {
                 super::compare::compare_with_constant(a.as_ref(), s.as_ref(), cmp_op.flip())
             }
+            (ColumnarValue::Array(a), ColumnarValue::Array(b)) => {
+                super::compare::compare_arrays(a.as_ref(), b.as_ref(), cmp_op)
+            }
             _ => None,
         };
         if let Some(mask) = fast {
@@ -202,6 +205,16 @@ pub fn evaluate(
         BinaryOp::LtEq => Arc::new(cmp::lt_eq(l, r)?),
         BinaryOp::Gt => Arc::new(cmp::gt(l, r)?),
         BinaryOp::GtEq => Arc::new(cmp::gt_eq(l, r)?),
+        BinaryOp::IsDistinctFrom | BinaryOp::IsNotDistinctFrom if t.is_floating() => {
+            // Arrow orders floats totally (-0.0 before 0.0); SQL does not
+            let (lc, rc) = (canonical_floats(&left)?, canonical_floats(&right)?);
+            let (l, r) = (DatumRef::new(&lc), DatumRef::new(&rc));
+            Arc::new(if op == BinaryOp::IsDistinctFrom {
+                cmp::distinct(l.datum(), r.datum())?
+            } else {
+                cmp::not_distinct(l.datum(), r.datum())?
+            })
+        }
         BinaryOp::IsDistinctFrom => Arc::new(cmp::distinct(l, r)?),
         BinaryOp::IsNotDistinctFrom => Arc::new(cmp::not_distinct(l, r)?),
         BinaryOp::And | BinaryOp::Or => {
@@ -226,6 +239,42 @@ pub fn evaluate(
     Ok(wrap(result, both_scalar))
 }
 
+/// Floats with -0.0 folded onto 0.0 and every NaN onto one NaN.
+fn canonical_floats(v: &ColumnarValue) -> Result<ColumnarValue> {
+    use arrow::datatypes::{Float32Type, Float64Type};
+    let map = |a: &ArrayRef| -> ArrayRef {
+        match a.data_type() {
+            DataType::Float64 => Arc::new(a.as_primitive::<Float64Type>().unary::<_, Float64Type>(
+                |x| {
+                    if x.is_nan() {
+                        f64::NAN
+                    } else if x == 0.0 {
+                        0.0
+                    } else {
+                        x
+                    }
+                },
+            )),
+            DataType::Float32 => Arc::new(a.as_primitive::<Float32Type>().unary::<_, Float32Type>(
+                |x| {
+                    if x.is_nan() {
+                        f32::NAN
+                    } else if x == 0.0 {
+                        0.0
+                    } else {
+                        x
+                    }
+                },
+            )),
+            _ => a.clone(),
+        }
+    };
+    Ok(match v {
+        ColumnarValue::Array(a) => ColumnarValue::Array(map(a)),
+        ColumnarValue::Scalar(s) => ColumnarValue::Scalar(map(s)),
+    })
+}
+
 /// `/` and `%` with DuckDB's NULL for a zero divisor.
 fn divide_or_modulo(
     op: BinaryOp,
@@ -236,6 +285,16 @@ fn divide_or_modulo(
 ) -> Result<ColumnarValue> {
     let n = if both_scalar { 1 } else { num_rows };
     let t = left.data_type().clone();
+    if t.is_floating() {
+        // DuckDB (IEEE-754): x / 0.0 is ±inf or NaN, x % 0.0 is NaN
+        let (l, r) = (DatumRef::new(&left), DatumRef::new(&right));
+        let out = if op == BinaryOp::Divide {
+            numeric::div(l.datum(), r.datum())
+        } else {
+            numeric::rem(l.datum(), r.datum())
+        }?;
+        return Ok(wrap(out, both_scalar));
+    }
     let zero = arrow::compute::cast(&arrow::array::Int8Array::from(vec![0i8]), &t)?;
     if let ColumnarValue::Scalar(r) = &right
         && !r.is_null(0)
@@ -352,6 +411,16 @@ pub fn like(
         })
     };
     // fast path: dictionary column against a constant pattern
+    if let (ColumnarValue::Array(a), ColumnarValue::Scalar(_)) = (&value, &pattern)
+        && let Some(dict) = a.as_any_dictionary_opt()
+        && dict.values().is_empty()
+    {
+        // no values: every row is NULL
+        return Ok(ColumnarValue::Array(new_null_array(
+            &DataType::Boolean,
+            a.len(),
+        )));
+    }
     if let (ColumnarValue::Array(a), ColumnarValue::Scalar(p)) = (&value, &pattern)
         && let Some(dict) = a.as_any_dictionary_opt()
     {
@@ -410,8 +479,13 @@ pub fn in_list(
 /// Searched `CASE`: the first WHEN whose condition is true picks its THEN value; NULL
 /// conditions count as false; no match gives the ELSE value (or NULL).
 ///
+/// As in DuckDB, a branch is only evaluated on the rows that reach it: an expression that
+/// can fail (overflow, a failing cast, a function) runs on just those rows, so
+/// `CASE WHEN x > 0 THEN 10 / x END`-style guards work. Branches that cannot fail run over
+/// the whole batch, which is cheaper than selecting rows.
+///
 /// # Errors
-/// As the branch expressions.
+/// As the branch expressions, on the rows that reach them.
 pub fn case(
     when_then: &[(Expr, Expr)],
     else_expr: Option<&Expr>,
@@ -419,26 +493,72 @@ pub fn case(
     batch: &RecordBatch,
 ) -> Result<ColumnarValue> {
     let n = batch.num_rows();
-    let mut result: ArrayRef = match else_expr {
-        Some(e) => e.evaluate(batch)?.into_array(n)?,
-        None => new_null_array(data_type, n),
-    };
-    // Walk the branches backwards so that earlier branches overwrite later ones.
-    for (when, then) in when_then.iter().rev() {
-        let cond = when.evaluate(batch)?.into_array(n)?;
+    if *data_type == DataType::Null {
+        return Ok(ColumnarValue::Array(new_null_array(data_type, n)));
+    }
+    let mut remaining = BooleanBuffer::new_set(n);
+    let mut picks: Vec<(BooleanBuffer, ColumnarValue)> = Vec::with_capacity(when_then.len());
+    for (when, then) in when_then {
+        if remaining.count_set_bits() == 0 {
+            break;
+        }
+        let cond = evaluate_on(when, batch, &remaining)?.into_array(n)?;
         let cond = cond
             .as_boolean_opt()
             .ok_or_else(|| Error::internal("CASE condition is not boolean"))?;
-        // NULL conditions are false
-        let cond = match cond.nulls() {
-            Some(nulls) if nulls.null_count() > 0 => {
-                BooleanArray::new(cond.values() & nulls.inner(), None)
-            }
-            _ => cond.clone(),
-        };
-        let value = then.evaluate(batch)?;
-        let v = DatumRef::new(&value);
-        result = zip::zip(&cond, v.datum(), &result)?;
+        // NULL conditions are false; rows taken by an earlier branch are out
+        let mut hit = cond.values() & &remaining;
+        if let Some(nulls) = cond.nulls() {
+            hit = &hit & nulls.inner();
+        }
+        if hit.count_set_bits() == 0 {
+            continue;
+        }
+        remaining = &remaining & &!&hit;
+        let value = evaluate_on(then, batch, &hit)?;
+        picks.push((hit, value));
+    }
+    let mut result: ArrayRef = match else_expr {
+        Some(e) if remaining.count_set_bits() > 0 => {
+            evaluate_on(e, batch, &remaining)?.into_array(n)?
+        }
+        _ => new_null_array(data_type, n),
+    };
+    // the branch masks are disjoint, so the order of the zips does not matter
+    for (hit, value) in picks.iter().rev() {
+        let mask = BooleanArray::new(hit.clone(), None);
+        let v = DatumRef::new(value);
+        result = zip::zip(&mask, v.datum(), &result)?;
     }
     Ok(ColumnarValue::Array(result))
+}
+
+/// Evaluates `e` for the rows of `rows`: over the whole batch when it cannot fail, else
+/// over just those rows, scattered back to full length (other rows NULL).
+fn evaluate_on(e: &Expr, batch: &RecordBatch, rows: &BooleanBuffer) -> Result<ColumnarValue> {
+    let n = batch.num_rows();
+    let selected = rows.count_set_bits();
+    if !e.can_fail() || selected == n {
+        return e.evaluate(batch);
+    }
+    let mask = BooleanArray::new(rows.clone(), None);
+    let subset = arrow::compute::filter_record_batch(batch, &mask)?;
+    let compact = match e.evaluate(&subset)? {
+        ColumnarValue::Scalar(s) => return Ok(ColumnarValue::Scalar(s)),
+        ColumnarValue::Array(a) => a,
+    };
+    let mut next = 0u32;
+    let indices: arrow::array::UInt32Array = (0..n)
+        .map(|i| {
+            rows.value(i).then(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    Ok(ColumnarValue::Array(arrow::compute::take(
+        compact.as_ref(),
+        &indices,
+        None,
+    )?))
 }

@@ -153,6 +153,44 @@ where
     Some(BooleanArray::new(bits, col.nulls().cloned()))
 }
 
+fn compare_pair<T>(left: &dyn Array, right: &dyn Array, op: CmpOp) -> Option<BooleanArray>
+where
+    T: ArrowPrimitiveType,
+    T::Native: SqlOrd,
+{
+    let l = left.as_any().downcast_ref::<PrimitiveArray<T>>()?;
+    let r = right.as_any().downcast_ref::<PrimitiveArray<T>>()?;
+    let (lv, rv) = (l.values(), r.values());
+    #[inline(always)]
+    fn run<T: SqlOrd>(lv: &[T], rv: &[T], f: impl Fn(T, T) -> bool) -> BooleanBuffer {
+        BooleanBuffer::collect_bool(lv.len(), |i| f(lv[i], rv[i]))
+    }
+    let bits = match op {
+        CmpOp::Eq => run(lv, rv, |a, b| a.cmp_op(CmpOp::Eq, b)),
+        CmpOp::NotEq => run(lv, rv, |a, b| a.cmp_op(CmpOp::NotEq, b)),
+        CmpOp::Lt => run(lv, rv, |a, b| a.cmp_op(CmpOp::Lt, b)),
+        CmpOp::LtEq => run(lv, rv, |a, b| a.cmp_op(CmpOp::LtEq, b)),
+        CmpOp::Gt => run(lv, rv, |a, b| a.cmp_op(CmpOp::Gt, b)),
+        CmpOp::GtEq => run(lv, rv, |a, b| a.cmp_op(CmpOp::GtEq, b)),
+    };
+    let nulls = arrow::buffer::NullBuffer::union(l.nulls(), r.nulls());
+    Some(BooleanArray::new(bits, nulls))
+}
+
+/// `left op right` for two float columns of the same type and length (DuckDB's float
+/// semantics), or `None` for other types: integer and temporal columns compare the same
+/// way in Arrow's kernel.
+pub fn compare_arrays(left: &dyn Array, right: &dyn Array, op: CmpOp) -> Option<BooleanArray> {
+    if left.data_type() != right.data_type() || left.len() != right.len() {
+        return None;
+    }
+    match left.data_type() {
+        DataType::Float32 => compare_pair::<Float32Type>(left, right, op),
+        DataType::Float64 => compare_pair::<Float64Type>(left, right, op),
+        _ => None,
+    }
+}
+
 /// `column op constant` for primitive columns, or `None` when this kernel does not
 /// handle the type (the caller falls back to Arrow's kernel). The constant must be a
 /// non-NULL one-element array of the column's type.
@@ -243,6 +281,22 @@ mod tests {
             compare_with_constant(&col, &Float64Array::from(vec![f64::INFINITY]), CmpOp::GtEq)
                 .unwrap();
         assert_eq!(ge_inf, BooleanArray::from(vec![true, false, false, true]));
+    }
+
+    #[test]
+    fn float_columns_compare_with_sql_semantics() {
+        let a = Float64Array::from(vec![Some(-0.0), Some(f64::NAN), None, Some(1.0)]);
+        let b = Float64Array::from(vec![Some(0.0), Some(f64::NAN), Some(1.0), Some(2.0)]);
+        let eq = compare_arrays(&a, &b, CmpOp::Eq).unwrap();
+        assert_eq!(
+            eq,
+            BooleanArray::from(vec![Some(true), Some(true), None, Some(false)])
+        );
+        let lt = compare_arrays(&a, &b, CmpOp::Lt).unwrap();
+        assert_eq!(
+            lt,
+            BooleanArray::from(vec![Some(false), Some(false), None, Some(true)])
+        );
     }
 
     #[test]

@@ -217,6 +217,25 @@ impl Expr {
         constant
     }
 
+    /// True when evaluating the expression may fail on some rows (integer overflow, a
+    /// failing cast, a function that rejects its input). CASE and COALESCE evaluate such
+    /// expressions only on the rows that need them.
+    pub fn can_fail(&self) -> bool {
+        let mut fails = false;
+        self.visit(&mut |e| {
+            fails |= match e {
+                Expr::Binary { op, data_type, .. } => {
+                    op.is_arithmetic() && !data_type.is_floating()
+                }
+                Expr::Negative(x) => !x.data_type().is_floating(),
+                Expr::Cast { mode, .. } => *mode == CastMode::Strict,
+                Expr::Function { .. } => true,
+                _ => false,
+            };
+        });
+        fails
+    }
+
     /// Calls `f` on this node and every node below it.
     pub fn visit(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);

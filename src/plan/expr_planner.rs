@@ -347,11 +347,6 @@ impl ExprPlanner<'_> {
                             .join(", ")
                     )));
                 };
-                let t = if t == DataType::Null {
-                    DataType::Int32
-                } else {
-                    t
-                };
                 let when_then = whens
                     .into_iter()
                     .zip(thens)
@@ -601,7 +596,7 @@ impl ExprPlanner<'_> {
 
     fn call(&self, name: &str, args: Vec<Expr>) -> Result<Expr> {
         match functions::plan_function(name, args)? {
-            Some(e) => Ok(e),
+            Some(e) => Ok(lazy_coalesce(e)),
             None => {
                 let all = functions::FUNCTION_NAMES
                     .iter()
@@ -613,6 +608,40 @@ impl ExprPlanner<'_> {
                 )))
             }
         }
+    }
+}
+
+/// `COALESCE(a, b, …)` whose later arguments can fail becomes
+/// `CASE WHEN a IS NOT NULL THEN a WHEN b IS NOT NULL THEN b … ELSE last END`, so (as in
+/// DuckDB) an argument is only evaluated on the rows still NULL.
+fn lazy_coalesce(e: Expr) -> Expr {
+    let Expr::Function { func, args } = &e else {
+        return e;
+    };
+    if func.name() != "COALESCE" || args.len() < 2 || !args[1..].iter().any(Expr::can_fail) {
+        return e;
+    }
+    let data_type = func.return_type().clone();
+    let (last, rest) = match args.split_last() {
+        Some(x) => x,
+        None => return e,
+    };
+    let when_then = rest
+        .iter()
+        .map(|a| {
+            (
+                Expr::IsNull {
+                    expr: Box::new(a.clone()),
+                    negated: true,
+                },
+                a.clone(),
+            )
+        })
+        .collect();
+    Expr::Case {
+        when_then,
+        else_expr: Some(Box::new(last.clone())),
+        data_type,
     }
 }
 

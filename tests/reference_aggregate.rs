@@ -1180,3 +1180,42 @@ fn changelog_adds_an_op_column_last() {
     assert_eq!(names, vec!["k", "total", "_op"]);
     assert_eq!(s.field(2).data_type(), &DataType::Utf8);
 }
+
+// ---------------------------------------------------------------------------------------
+// state limit
+// ---------------------------------------------------------------------------------------
+
+/// Group state past `memory_limit_bytes` is a `ResourcesExhausted` error naming the limit;
+/// under the limit the same query runs.
+#[test]
+fn state_past_the_memory_limit_is_resources_exhausted() {
+    let schema = schema(StrEncoding::Utf8);
+    let rows: Vec<Row> = (0..20_000)
+        .map(|i| row(Some(i), Some("k"), Some(i), Some(i as f64)))
+        .collect();
+    let batch = batch_of(&rows, &schema, StrEncoding::Utf8);
+    for partitions in [1, 2] {
+        let run = |limit: usize| {
+            let engine = Engine::with_partitions(partitions);
+            let mut q = engine
+                .query(
+                    "SELECT ki, SUM(x), MEDIAN(y) FROM t GROUP BY ki EMIT FINAL",
+                    &[("t", schema.clone())],
+                    QueryOptions::default().memory_limit_bytes(limit),
+                )
+                .expect("plans");
+            q.push("t", batch.clone()).and_then(|mut out| {
+                out.extend(q.finish()?);
+                Ok(out)
+            })
+        };
+        match run(64 * 1024) {
+            Err(velostream::Error::ResourcesExhausted(message)) => {
+                assert!(message.contains("memory limit"), "{message}");
+            }
+            other => panic!("expected ResourcesExhausted, got {other:?}"),
+        }
+        let out = run(1 << 30).expect("runs under a large limit");
+        assert_eq!(batch_rows(&out).len(), 20_000);
+    }
+}

@@ -649,7 +649,7 @@ fn reference(case: &Case) -> Vec<Vec<Cell>> {
     for range in case.batches() {
         let mut changed: Vec<Vec<Key>> = Vec::new();
         for r in &case.rows[range] {
-            if case.filter_rows && !r.x.is_some_and(|x| x > -500) {
+            if case.filter_rows && r.x.is_none_or(|x| x <= -500) {
                 continue;
             }
             let key = case.keys.of(r);

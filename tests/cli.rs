@@ -508,7 +508,7 @@ fn unsupported_feature_is_named() {
         &[
             "-i",
             &trades_input(),
-            "SELECT symbol FROM trades GROUP BY symbol HAVING COUNT(*) > 1 ORDER BY symbol",
+            "SELECT * FROM trades t JOIN trades u ON t.symbol = u.symbol",
         ],
     );
     assert!(stderr(&o).contains("not supported"), "{}", stderr(&o));

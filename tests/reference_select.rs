@@ -13,7 +13,8 @@
 //! engine and through the reference evaluator below.
 //!
 //! Semantics of the reference (DuckDB's, as the engine documents them): `/` is a
-//! DOUBLE division; `/` and `%` by zero give NULL; integer overflow is an error
+//! DOUBLE division; `/` by zero is ±inf/NaN (IEEE, as DuckDB >= 1.1), integer `%` by
+//! zero is NULL; integer overflow is an error
 //! (INTEGER arithmetic overflows at 32 bits, BIGINT at 64); AND/OR/NOT use
 //! three-valued logic; CASE evaluates only the branch it takes. Where DuckDB leaves
 //! it open whether an error is raised (an error inside an AND/OR operand, which a
@@ -552,7 +553,7 @@ fn arith(op: Arith, a: &Value, b: &Value, result: Ty) -> Eval {
         Arith::Add => Value::Float(x + y),
         Arith::Sub => Value::Float(x - y),
         Arith::Mul => Value::Float(x * y),
-        Arith::Div | Arith::Mod if y == 0.0 => Value::Null,
+        // DuckDB >= 1.1 (IEEE-754): x / 0.0 is ±inf or NaN, x % 0.0 is NaN
         Arith::Div => Value::Float(x / y),
         Arith::Mod => Value::Float(x % y),
     })
@@ -1492,7 +1493,10 @@ fn reference_arithmetic() {
         arith(Arith::Div, &i(7), &i(2), Ty::F64),
         Ok(Value::Float(3.5))
     );
-    assert_eq!(arith(Arith::Div, &i(7), &i(0), Ty::F64), Ok(Value::Null));
+    assert_eq!(
+        arith(Arith::Div, &i(7), &i(0), Ty::F64),
+        Ok(Value::Float(f64::INFINITY))
+    );
     assert_eq!(arith(Arith::Mod, &i(-7), &i(2), Ty::I64), Ok(i(-1)));
     assert_eq!(arith(Arith::Mod, &i(7), &i(0), Ty::I64), Ok(Value::Null));
     assert_eq!(

@@ -110,6 +110,7 @@ impl Partition {
         seq: u64,
     ) -> Result<()> {
         let n = batch.num_rows();
+        self.changed.clear();
         if n == 0 {
             return Ok(());
         }
@@ -134,7 +135,6 @@ impl Partition {
         if spec.emit == EmitMode::Changes {
             self.changed_in.resize(self.num_groups, u64::MAX);
             self.visible.resize(self.num_groups, false);
-            self.changed.clear();
             for (i, &g) in self.ids.iter().enumerate() {
                 let slot = &mut self.changed_in[g as usize];
                 if *slot != seq {

@@ -103,6 +103,11 @@ pub fn hash_column(column: &ArrayRef, hashes: &mut [u64]) -> Result<()> {
                 .as_any_dictionary_opt()
                 .ok_or_else(|| Error::internal("dictionary without dictionary array"))?;
             let values = dict.values();
+            if values.is_empty() {
+                // no values: every row is NULL
+                hashes.iter_mut().for_each(|h| *h = combine(*h, NULL_HASH));
+                return Ok(());
+            }
             let mut value_hashes = vec![0u64; values.len()];
             hash_column(values, &mut value_hashes)?;
             let keys = dict.normalized_keys();

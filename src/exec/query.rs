@@ -100,7 +100,7 @@ impl Query {
 
     /// True once a LIMIT is satisfied: further input cannot change the result.
     pub fn is_done(&self) -> bool {
-        self.fetch_left == Some(0)
+        self.aggregate.is_none() && self.fetch_left == Some(0)
     }
 
     /// Processes one input batch and returns the result batches it produces.
@@ -204,7 +204,19 @@ impl Query {
         } else {
             sort_batch(&batch, &self.physical.sort)?
         };
-        if let Some(r) = self.apply_limit(batch) {
+        let limited = if self.aggregate.is_some() {
+            // ORDER BY and LIMIT apply to each emission of an aggregation
+            self.physical.limit.map_or(Some(batch.clone()), |l| {
+                let start = l.skip.min(batch.num_rows());
+                let len = l.fetch.map_or(batch.num_rows() - start, |f| {
+                    f.min(batch.num_rows() - start)
+                });
+                (len > 0).then(|| batch.slice(start, len))
+            })
+        } else {
+            self.apply_limit(batch)
+        };
+        if let Some(r) = limited {
             self.metrics.rows_out += r.num_rows() as u64;
             self.metrics.batches_out += 1;
             out.push(r);

@@ -273,19 +273,24 @@ impl AggContext {
             })?;
             (AggregateFunction::ApproxPercentile(fraction), vec![x])
         } else {
+            if distinct && name != "COUNT" {
+                return Err(Error::not_supported(format!(
+                    "{name}(DISTINCT ...); only COUNT(DISTINCT x) is supported"
+                )));
+            }
             let func = AggregateFunction::from_name(&name, distinct)
                 .ok_or_else(|| Error::plan(format!("unknown aggregate function {name}")))?;
             (func, args)
         };
-        if distinct && !matches!(func, AggregateFunction::CountDistinct) {
-            return Err(Error::not_supported(format!(
-                "{name}(DISTINCT ...); only COUNT(DISTINCT x)"
-            )));
-        }
         let arg_types: Vec<DataType> = args.iter().map(Expr::data_type).collect();
         let data_type = func.return_type(&arg_types)?;
         let filter = match &f.filter {
             Some(cond) => {
+                if contains_aggregate(cond) {
+                    return Err(Error::plan(format!(
+                        "aggregate functions are not allowed in FILTER (WHERE ...) of {name}"
+                    )));
+                }
                 let c = input.plan(cond)?;
                 Some(match c.data_type() {
                     DataType::Boolean => c,

@@ -97,8 +97,22 @@ impl ExprPlanner<'_> {
 
     fn plan_node(&self, e: &SqlExpr) -> Result<Expr> {
         if let Some(agg) = self.agg {
-            if let Some(slot) = agg.key_slot(&super::aggregate::normalized_text(e)) {
-                return Ok(agg.slot_expr(slot));
+            // an expression equal to a GROUP BY key (compared after planning, so `t.g`
+            // matches `g` and parentheses do not matter) refers to that key
+            if !matches!(
+                e,
+                SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) | SqlExpr::Value(_)
+            ) && !super::aggregate::contains_aggregate(e)
+            {
+                let input = ExprPlanner {
+                    scope: self.scope,
+                    agg: None,
+                };
+                if let Ok(planned) = input.plan(e)
+                    && let Some(slot) = agg.key_slot(&planned.to_string())
+                {
+                    return Ok(agg.slot_expr(slot));
+                }
             }
             if let SqlExpr::Function(f) = e
                 && f.over.is_none()
@@ -550,6 +564,30 @@ impl ExprPlanner<'_> {
 
     fn function(&self, f: &ast::Function) -> Result<Expr> {
         let name = f.name.to_string().to_ascii_uppercase();
+        let known = functions::FUNCTION_NAMES.contains(&name.as_str())
+            || AGGREGATE_NAMES.contains(&name.as_str())
+            || ANALYTIC_NAMES.contains(&name.as_str())
+            || matches!(
+                name.as_str(),
+                "TUMBLE"
+                    | "HOP"
+                    | "SESSION"
+                    | "TUMBLE_START"
+                    | "TUMBLE_END"
+                    | "NOW"
+                    | "CURRENT_TIMESTAMP"
+            );
+        if !known {
+            // before the arguments: a typo must not be reported as a bad argument
+            let all = functions::FUNCTION_NAMES
+                .iter()
+                .chain(AGGREGATE_NAMES)
+                .copied();
+            return Err(Error::plan(format!(
+                "unknown function {name}{}",
+                did_you_mean(closest(&name, all))
+            )));
+        }
         if f.over.is_some() || ANALYTIC_NAMES.contains(&name.as_str()) {
             return Err(Error::not_supported(format!(
                 "analytic function {name} OVER (...) (ROWS-window analytics are not supported yet)"

@@ -575,7 +575,8 @@ fn plan_group_keys(
             ));
         }
         let expr = ep.plan(&resolved)?;
-        let text = normalized_text(&resolved);
+        // keys are matched by their planned form: `t.g`, `g` and `(g)` are one key
+        let text = expr.to_string();
         if keys.iter().any(|k| k.text == text) {
             continue;
         }

@@ -239,6 +239,88 @@ pub fn evaluate(
     Ok(wrap(result, both_scalar))
 }
 
+/// `double_column op CAST(bigint_column AS DOUBLE)` (or the mirror image) for `+ - *`,
+/// computed in one pass without materialising the cast column — the shape of
+/// `price * quantity` in SPEC §9. `None` when the expression has another shape.
+///
+/// # Errors
+/// None in practice (floating-point arithmetic cannot fail).
+pub fn fused_int_to_float(
+    op: BinaryOp,
+    left: &Expr,
+    right: &Expr,
+    batch: &RecordBatch,
+) -> Result<Option<ColumnarValue>> {
+    use arrow::datatypes::{Float64Type, Int64Type};
+    if !matches!(op, BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply) {
+        return Ok(None);
+    }
+    let int_of = |e: &Expr| match e {
+        Expr::Cast {
+            expr,
+            to: DataType::Float64,
+            ..
+        } if matches!(
+            expr.as_ref(),
+            Expr::Column {
+                data_type: DataType::Int64,
+                ..
+            }
+        ) =>
+        {
+            Some(expr.as_ref().clone())
+        }
+        _ => None,
+    };
+    let (float_side, int_side, int_on_right) = match (int_of(right), int_of(left)) {
+        (Some(i), _)
+            if matches!(
+                left,
+                Expr::Column {
+                    data_type: DataType::Float64,
+                    ..
+                }
+            ) =>
+        {
+            (left, i, true)
+        }
+        (_, Some(i))
+            if matches!(
+                right,
+                Expr::Column {
+                    data_type: DataType::Float64,
+                    ..
+                }
+            ) =>
+        {
+            (right, i, false)
+        }
+        _ => return Ok(None),
+    };
+    let (ColumnarValue::Array(f), ColumnarValue::Array(i)) =
+        (float_side.evaluate(batch)?, int_side.evaluate(batch)?)
+    else {
+        return Ok(None);
+    };
+    let (f, i) = (
+        f.as_primitive::<Float64Type>(),
+        i.as_primitive::<Int64Type>(),
+    );
+    let (l, r) = if int_on_right {
+        (f, None)
+    } else {
+        (f, Some(()))
+    };
+    let out: arrow::array::Float64Array = match (op, r) {
+        (BinaryOp::Plus, _) => arrow::compute::binary(l, i, |a, b| a + b as f64)?,
+        (BinaryOp::Multiply, _) => arrow::compute::binary(l, i, |a, b| a * b as f64)?,
+        (BinaryOp::Minus, None) => arrow::compute::binary(l, i, |a, b| a - b as f64)?,
+        (BinaryOp::Minus, Some(())) => arrow::compute::binary(l, i, |a, b| b as f64 - a)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(ColumnarValue::Array(Arc::new(out))))
+}
+
 /// Floats with -0.0 folded onto 0.0 and every NaN onto one NaN.
 fn canonical_floats(v: &ColumnarValue) -> Result<ColumnarValue> {
     use arrow::datatypes::{Float32Type, Float64Type};

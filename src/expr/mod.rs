@@ -302,7 +302,12 @@ impl Expr {
             Expr::Literal(v) => Ok(ColumnarValue::Scalar(Arc::clone(v))),
             Expr::Binary {
                 op, left, right, ..
-            } => binary::evaluate(*op, left.evaluate(batch)?, right.evaluate(batch)?, n),
+            } => {
+                if let Some(v) = binary::fused_int_to_float(*op, left, right, batch)? {
+                    return Ok(v);
+                }
+                binary::evaluate(*op, left.evaluate(batch)?, right.evaluate(batch)?, n)
+            }
             Expr::Not(e) => binary::not(e.evaluate(batch)?),
             Expr::Negative(e) => binary::negate(e.evaluate(batch)?),
             Expr::IsNull { expr, negated } => binary::is_null(expr.evaluate(batch)?, *negated),

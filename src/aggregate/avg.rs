@@ -62,7 +62,7 @@ impl<K: SumKind> GroupsAccumulator for AvgAccumulator<K> {
         let array = primitive_arg::<K::T>(values)?;
         grow(&mut self.sums, total_groups, K::State::default());
         grow(&mut self.counts, total_groups, 0);
-        let (sums, counts) = (&mut self.sums, &mut self.counts);
+        let (sums, counts) = (&mut self.sums[..], &mut self.counts[..]);
         let mut overflow = false;
         match selected_rows(array.nulls(), filter) {
             None => {

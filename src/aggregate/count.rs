@@ -52,7 +52,7 @@ impl GroupsAccumulator for CountAccumulator {
         check_update(values, args, group_ids, filter)?;
         grow(&mut self.counts, total_groups, 0);
         let validity = values.first().and_then(|v| v.logical_nulls());
-        let counts = &mut self.counts;
+        let counts = &mut self.counts[..];
         match selected_rows(validity.as_ref(), filter) {
             None => {
                 for &g in group_ids {

@@ -289,7 +289,7 @@ impl<S: ValueStore> FirstLastAccumulator<S> {
         selection: Option<&BooleanBuffer>,
         replace: impl Fn(bool, i64, i64) -> bool,
     ) {
-        let (store, seen, current) = (&mut self.store, &mut self.seen, &mut self.keys);
+        let (store, seen, current) = (&mut self.store, &mut self.seen[..], &mut self.keys[..]);
         for_each_row(group_ids.len(), selection, |i| {
             let g = group_ids[i] as usize;
             let key = keys.map_or(0, |k| k[i]);

@@ -28,34 +28,39 @@ pub(crate) fn folded_multiply(a: u64, b: u64) -> u64 {
     (full as u64) ^ ((full >> 64) as u64)
 }
 
-/// Per-table random seeds (drawn from `ahash`'s randomness) for the fixed-width hash.
+/// Odd 64-bit multipliers (from the digits of π, as ahash's constants).
+const MUL_A: u64 = 0x243F_6A88_85A3_08D3;
+const MUL_B: u64 = 0x1319_8A2E_0370_7345;
+
+/// A per-table random seed (drawn from `ahash`'s randomness) for the fixed-width hash:
+/// two tables, or a table and the executor's partitioning hash, never place keys alike,
+/// and crafted keys cannot be aimed at one slot. One seed word (the multipliers are
+/// constants) keeps the probe loop's registers free.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HashSeeds {
     k0: u64,
-    k1: u64,
 }
 
 impl HashSeeds {
-    /// Fresh random seeds.
+    /// A fresh random seed.
     pub(crate) fn random() -> Self {
         let state = ahash::RandomState::new();
         HashSeeds {
-            k0: state.hash_one(0x243F_6A88_85A3_08D3_u64),
-            // Odd, so the multiply is a bijection of the low bits.
-            k1: state.hash_one(0x1319_8A2E_0370_7344_u64) | 1,
+            k0: state.hash_one(0xA409_3822_299F_31D0_u64),
         }
     }
 
     /// Hash of a 64-bit key.
     #[inline(always)]
     pub(crate) fn hash_u64(&self, x: u64) -> u64 {
-        folded_multiply(x ^ self.k0, self.k1)
+        folded_multiply(x ^ self.k0, MUL_A)
     }
 
-    /// Hash of a 128-bit key (two words).
+    /// Hash of a 128-bit key (two words): one multiply of the seeded halves (ahash's
+    /// 128-bit step). The second factor is zero only for one value of `hi`.
     #[inline(always)]
     pub(crate) fn hash_u128(&self, lo: u64, hi: u64) -> u64 {
-        folded_multiply(lo ^ self.k0, folded_multiply(hi ^ self.k1, self.k1) | 1)
+        folded_multiply(lo ^ self.k0, hi ^ MUL_B)
     }
 }
 
@@ -191,6 +196,63 @@ impl<K: TableKey> KeyTable<K> {
         self.slots[pos] = Slot { key, id: new_id };
         self.len += 1;
         (new_id, true)
+    }
+
+    /// Looks up the keys of rows `from..out.len()` (`key_of(i)`) while they are present,
+    /// writing their ids to `out[i]`; returns the first row whose key is absent (or
+    /// `out.len()`). The caller inserts that key and calls again from the next row.
+    ///
+    /// This is the hot loop of interning: read-only, out of line (so the table's slots,
+    /// mask and seeds stay in registers instead of being reloaded after every store to
+    /// `out`), with a one-entry cache for runs of equal keys. Only for keys whose `==`
+    /// is full equality (not [`StoredHash`]).
+    #[inline(never)]
+    pub(crate) fn lookup_run(
+        &self,
+        from: usize,
+        out: &mut [u32],
+        key_of: impl Fn(usize) -> K,
+    ) -> usize {
+        let (slots, seeds) = (&self.slots[..], &self.seeds);
+        if slots.is_empty() {
+            return from;
+        }
+        // `slots.len()` is a power of two: masking with `len - 1` keeps every index in
+        // bounds, which the compiler can see (no bounds check in the probe).
+        let mask = slots.len() - 1;
+        let find = |key: K| -> u32 {
+            let mut pos = key.hash(seeds) as usize;
+            loop {
+                pos &= mask;
+                let slot = slots[pos];
+                if slot.id == EMPTY || slot.key == key {
+                    return slot.id;
+                }
+                pos += 1;
+            }
+        };
+        let n = out.len();
+        if from >= n {
+            return n;
+        }
+        let mut last_key = key_of(from);
+        let mut last_id = find(last_key);
+        if last_id == EMPTY {
+            return from;
+        }
+        for (i, id) in (from..).zip(out[from..].iter_mut()) {
+            let key = key_of(i);
+            if key != last_key {
+                let found = find(key);
+                if found == EMPTY {
+                    return i;
+                }
+                last_key = key;
+                last_id = found;
+            }
+            *id = last_id;
+        }
+        n
     }
 
     fn free_slot_for(&self, hash: u64) -> usize {

@@ -300,7 +300,7 @@ impl GroupsAccumulator for HyperLogLogAccumulator {
         self.hash_rows(&values[0])?;
         let validity = values[0].logical_nulls();
         let selection = selected_rows(validity.as_ref(), filter);
-        let (sketches, hashes) = (&mut self.sketches, &self.hashes);
+        let (sketches, hashes) = (&mut self.sketches[..], &self.hashes[..]);
         for_each_row(group_ids.len(), selection.as_ref(), |i| {
             sketches[group_ids[i] as usize].insert(hashes[i]);
         });

@@ -112,7 +112,7 @@ where
         check_update(values, 1, group_ids, filter)?;
         let array = primitive_arg::<T>(values)?;
         self.grow_to(total_groups);
-        let (state, seen) = (&mut self.values, &mut self.seen);
+        let (state, seen) = (&mut self.values[..], &mut self.seen[..]);
         match selected_rows(array.nulls(), filter) {
             None => {
                 for (&g, &v) in group_ids.iter().zip(array.values().iter()) {
@@ -236,7 +236,7 @@ impl<E: ExtremeKind> GroupsAccumulator for BytesMinMax<E> {
         let view = BytesView::try_new(values[0].as_ref())?;
         grow(&mut self.values, total_groups, Vec::new());
         grow(&mut self.seen, total_groups, false);
-        let (state, seen) = (&mut self.values, &mut self.seen);
+        let (state, seen) = (&mut self.values[..], &mut self.seen[..]);
         let selection = selected_rows(values[0].nulls(), filter);
         for_each_row(group_ids.len(), selection.as_ref(), |i| {
             Self::offer(state, seen, group_ids[i] as usize, view.value(i));
@@ -340,7 +340,7 @@ impl<E: ExtremeKind> GroupsAccumulator for BooleanMinMax<E> {
             .as_boolean_opt()
             .ok_or_else(|| Error::internal("MIN/MAX of BOOLEAN given another type"))?;
         self.grow_to(total_groups);
-        let (state, seen) = (&mut self.values, &mut self.seen);
+        let (state, seen) = (&mut self.values[..], &mut self.seen[..]);
         let bits = array.values();
         for_each_row(
             group_ids.len(),

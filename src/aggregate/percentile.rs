@@ -109,7 +109,7 @@ where
         check_update(values, 1, group_ids, filter)?;
         let array = primitive_arg::<T>(values)?;
         grow(&mut self.values, total_groups, Vec::new());
-        let (state, v) = (&mut self.values, array.values());
+        let (state, v) = (&mut self.values[..], array.values());
         let selection = selected_rows(array.nulls(), filter);
         for_each_row(v.len(), selection.as_ref(), |i| {
             state[group_ids[i] as usize].push(v[i]);

@@ -214,7 +214,7 @@ impl<K: SumKind> GroupsAccumulator for SumAccumulator<K> {
         let array = primitive_arg::<K::T>(values)?;
         grow(&mut self.sums, total_groups, K::State::default());
         grow(&mut self.seen, total_groups, false);
-        let (sums, seen) = (&mut self.sums, &mut self.seen);
+        let (sums, seen) = (&mut self.sums[..], &mut self.seen[..]);
         let mut overflow = false;
         match selected_rows(array.nulls(), filter) {
             None => {

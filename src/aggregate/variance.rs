@@ -82,7 +82,7 @@ impl VarianceAccumulator {
         let array = primitive_arg::<T>(values)?;
         let v = array.values();
         let divisor = self.divisor;
-        let (counts, means, m2s) = (&mut self.counts, &mut self.means, &mut self.m2s);
+        let (counts, means, m2s) = (&mut self.counts[..], &mut self.means[..], &mut self.m2s[..]);
         let selection = selected_rows(array.nulls(), filter);
         for_each_row(v.len(), selection.as_ref(), |i| {
             let g = group_ids[i] as usize;

@@ -10,8 +10,10 @@
 //!  every group's bytes: arena (one Vec<u8>) + offsets, for emission and long compares
 //! ```
 //! Short keys need no arena access and no byte loop: a row costs two offset loads, one
-//! 16-byte load, a mask, a multiply-hash and usually one probe. For `Utf8View` a string of
-//! up to 12 bytes is keyed straight from its view.
+//! 16-byte load, a mask, a multiply-hash and usually one probe, all inside the table's
+//! read-only fast loop ([`KeyTable::lookup_run`]). For `Utf8View` a string of up to 12
+//! bytes is keyed straight from its view. Rows the fast loop cannot place (a new key, a
+//! NULL, a long string) leave it one at a time.
 
 use arrow::array::{Array, ArrayRef, OffsetSizeTrait};
 use arrow::buffer::NullBuffer;
@@ -25,27 +27,53 @@ use crate::error::Result;
 /// Strings of at most this many bytes are keyed inline (15 bytes + a length byte).
 const SHORT_MAX: usize = 15;
 
-/// A value no short key can take (its length byte is 0xFF): the empty run cache.
-const NO_KEY: Key128 = Key128([u64::MAX, u64::MAX]);
+/// Marker keys: their length byte is 0xFF, which no short key has, so they are never in
+/// the short table. A NULL row:
+const NULL_ROW: Key128 = Key128([0, (0xFF << 56) | 1]);
+/// A row longer than `SHORT_MAX` (looked up by its bytes).
+const LONG_ROW: Key128 = Key128([0, (0xFF << 56) | 2]);
 
-/// One row, classified.
-enum RowKey<'a> {
-    Short(Key128),
-    Long(&'a [u8]),
+#[inline(always)]
+fn is_marker(key: Key128) -> bool {
+    key.0[1] >> 56 == 0xFF
 }
 
 /// The inline key of the `len ≤ 15` bytes at `data[start..start + len]`.
 #[inline(always)]
 fn short_key(data: &[u8], start: usize, len: usize) -> Key128 {
     debug_assert!(len <= SHORT_MAX);
-    let mut buf = [0u8; 16];
-    match data.get(start..start + 16) {
-        // One unaligned 16-byte load, the bytes past `len` masked off below.
-        Some(chunk) => buf.copy_from_slice(chunk),
-        None => buf[..len].copy_from_slice(&data[start..start + len]),
+    let bytes = match data.get(start..).and_then(<[u8]>::first_chunk::<16>) {
+        // One unaligned 16-byte load; the bytes past `len` are masked off.
+        Some(chunk) => u128::from_le_bytes(*chunk),
+        None => load_tail(&data[start..start + len]),
+    };
+    let [lo_mask, hi_mask] = SHORT_MASKS[len & 15];
+    Key128([
+        bytes as u64 & lo_mask,
+        ((bytes >> 64) as u64 & hi_mask) | ((len as u64) << 56),
+    ])
+}
+
+/// `SHORT_MASKS[len]` keeps the low `len` bytes of a 16-byte load (two words).
+const SHORT_MASKS: [[u64; 2]; 16] = {
+    let mut masks = [[0u64; 2]; 16];
+    let mut len = 0;
+    while len < 16 {
+        let bits = 8 * len as u32;
+        masks[len] = if bits < 64 {
+            [(1u64 << bits) - 1, 0]
+        } else {
+            [u64::MAX, (1u64 << (bits - 64)) - 1]
+        };
+        len += 1;
     }
-    let bytes = u128::from_le_bytes(buf) & ((1u128 << (8 * len)) - 1);
-    Key128::from_u128(bytes | ((len as u128) << 120))
+    masks
+};
+
+/// The little-endian value of fewer than 16 bytes at the very end of a buffer.
+#[cold]
+fn load_tail(bytes: &[u8]) -> u128 {
+    bytes.iter().rev().fold(0, |acc, &b| (acc << 8) | b as u128)
 }
 
 /// The inline key of a `Utf8View`/`BinaryView` view whose string has `len ≤ 12` bytes.
@@ -53,6 +81,32 @@ fn short_key(data: &[u8], start: usize, len: usize) -> Key128 {
 fn short_key_from_view(view: u128, len: usize) -> Key128 {
     let bytes = (view >> 32) & ((1u128 << (8 * len)) - 1);
     Key128::from_u128(bytes | ((len as u128) << 120))
+}
+
+/// The key of row `i` of an offsets layout: its short key, or `LONG_ROW`.
+#[inline(always)]
+fn offsets_key<O: OffsetSizeTrait>(offsets: &[O], data: &[u8], i: usize) -> Key128 {
+    let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
+    let len = end.wrapping_sub(start);
+    if len <= SHORT_MAX {
+        short_key(data, start, len)
+    } else {
+        LONG_ROW
+    }
+}
+
+/// The key of a view: inline strings straight from the view, 13-15 bytes from the
+/// buffer (`value`), longer ones `LONG_ROW`.
+#[inline(always)]
+fn view_key<'a>(view: u128, value: impl FnOnce() -> &'a [u8]) -> Key128 {
+    let len = view as u32 as usize;
+    if len <= 12 {
+        short_key_from_view(view, len)
+    } else if len <= SHORT_MAX {
+        short_key(value(), 0, len)
+    } else {
+        LONG_ROW
+    }
 }
 
 /// Group ids for one string or binary key column.
@@ -67,6 +121,8 @@ pub struct BytesGroupValues {
     /// `arena[offsets[g]..offsets[g + 1]]` are the bytes of group `g`.
     offsets: Vec<usize>,
     null_group: Option<u32>,
+    /// Scratch for a batch with NULLs: each row's key (or marker).
+    row_keys: Vec<Key128>,
 }
 
 impl BytesGroupValues {
@@ -81,6 +137,7 @@ impl BytesGroupValues {
             arena: Vec::new(),
             offsets: vec![0],
             null_group: None,
+            row_keys: Vec::new(),
         }
     }
 
@@ -89,21 +146,19 @@ impl BytesGroupValues {
         (self.offsets.len() - 1) as u32
     }
 
-    #[inline(always)]
     fn intern_short(&mut self, key: Key128) -> u32 {
         let hash = key.hash(self.short.seeds());
         let next = self.next_id();
         let (id, inserted) = self.short.find_or_insert(key, hash, |_| true, next);
         if inserted {
-            let v = (key.0[0] as u128) | ((key.0[1] as u128) << 64);
-            let len = (v >> 120) as usize;
-            self.arena.extend_from_slice(&v.to_le_bytes()[..len]);
+            let len = (key.0[1] >> 56) as usize;
+            let bytes = (key.0[0] as u128) | (((key.0[1] & !(0xFF << 56)) as u128) << 64);
+            self.arena.extend_from_slice(&bytes.to_le_bytes()[..len]);
             self.offsets.push(self.arena.len());
         }
         id
     }
 
-    #[inline]
     fn intern_long(&mut self, bytes: &[u8]) -> u32 {
         let hash = self.long_hasher.hash_one(bytes);
         let next = self.next_id();
@@ -133,103 +188,59 @@ impl BytesGroupValues {
         }
     }
 
-    /// The loop shared by every layout: `row(i)` classifies row `i`.
-    #[inline(always)]
+    /// The group id of every row `0..n`: `key_of(i)` is row `i`'s short key or
+    /// `LONG_ROW`, `long_value(i)` its bytes.
+    ///
+    /// Without NULLs the keys are computed inside the probe loop; with NULLs they are
+    /// first written to a scratch vector (NULL rows marked), then probed.
     fn intern_rows<'a>(
         &mut self,
         n: usize,
         nulls: Option<&NullBuffer>,
-        row: impl Fn(usize) -> RowKey<'a>,
+        key_of: impl Fn(usize) -> Key128 + Copy,
+        long_value: impl Fn(usize) -> &'a [u8],
         out: &mut Vec<u32>,
     ) {
-        let mut last_short = NO_KEY;
-        let mut last_short_id = 0;
-        let mut last_long: Option<(&[u8], u32)> = None;
-        let mut one = |this: &mut Self, i: usize| match row(i) {
-            RowKey::Short(key) => {
-                if key != last_short {
-                    last_short = key;
-                    last_short_id = this.intern_short(key);
-                }
-                last_short_id
-            }
-            RowKey::Long(bytes) => match last_long {
-                Some((prev, id)) if prev == bytes => id,
-                _ => {
-                    let id = this.intern_long(bytes);
-                    last_long = Some((bytes, id));
-                    id
-                }
-            },
-        };
         match nulls {
-            None => {
-                for i in 0..n {
-                    let id = one(self, i);
-                    out.push(id);
-                }
-            }
+            None => self.resolve(n, key_of, long_value, out),
             Some(nulls) => {
-                for i in 0..n {
-                    let id = if nulls.is_valid(i) {
-                        one(self, i)
-                    } else {
-                        self.null_id()
-                    };
-                    out.push(id);
-                }
+                let mut keys = std::mem::take(&mut self.row_keys);
+                keys.clear();
+                keys.extend((0..n).map(|i| if nulls.is_valid(i) { key_of(i) } else { NULL_ROW }));
+                let keys_ref = &keys;
+                self.resolve(n, #[inline(always)] |i| keys_ref[i], long_value, out);
+                self.row_keys = keys;
             }
         }
     }
 
-    fn intern_offsets<O: OffsetSizeTrait>(
+    /// Present short keys go through the table's read-only fast loop; absent keys,
+    /// NULLs and long strings (markers are never in the short table) one at a time here.
+    #[inline(always)]
+    fn resolve<'a>(
         &mut self,
-        offsets: &[O],
-        data: &[u8],
-        nulls: Option<&NullBuffer>,
+        n: usize,
+        key_of: impl Fn(usize) -> Key128 + Copy,
+        long_value: impl Fn(usize) -> &'a [u8],
         out: &mut Vec<u32>,
     ) {
-        let n = offsets.len().saturating_sub(1);
-        self.intern_rows(
-            n,
-            nulls,
-            |i| {
-                let start = offsets[i].as_usize();
-                let end = offsets[i + 1].as_usize();
-                let len = end - start;
-                if len <= SHORT_MAX {
-                    RowKey::Short(short_key(data, start, len))
+        out.clear();
+        out.resize(n, 0);
+        let mut i = 0;
+        while i < n {
+            i = self.short.lookup_run(i, out, key_of);
+            if i < n {
+                let key = key_of(i);
+                out[i] = if !is_marker(key) {
+                    self.intern_short(key)
+                } else if key == NULL_ROW {
+                    self.null_id()
                 } else {
-                    RowKey::Long(&data[start..end])
-                }
-            },
-            out,
-        );
-    }
-
-    fn intern_views<'a>(
-        &mut self,
-        views: &[u128],
-        value: impl Fn(usize) -> &'a [u8],
-        nulls: Option<&NullBuffer>,
-        out: &mut Vec<u32>,
-    ) {
-        self.intern_rows(
-            views.len(),
-            nulls,
-            |i| {
-                let view = views[i];
-                let len = view as u32 as usize;
-                if len <= 12 {
-                    RowKey::Short(short_key_from_view(view, len))
-                } else if len <= SHORT_MAX {
-                    RowKey::Short(short_key(value(i), 0, len))
-                } else {
-                    RowKey::Long(value(i))
-                }
-            },
-            out,
-        );
+                    self.intern_long(long_value(i))
+                };
+                i += 1;
+            }
+        }
     }
 }
 
@@ -238,15 +249,47 @@ impl GroupValues for BytesGroupValues {
         out.clear();
         let array = single_key(keys, &self.data_type)?;
         check_capacity(self.len(), array.len())?;
-        out.reserve(array.len());
         let nulls = array.nulls().filter(|n| n.null_count() > 0);
+        let n = array.len();
         match BytesView::try_new(array.as_ref())? {
-            BytesView::Small { offsets, data } => self.intern_offsets(offsets, data, nulls, out),
-            BytesView::Large { offsets, data } => self.intern_offsets(offsets, data, nulls, out),
+            BytesView::Small { offsets, data } => self.intern_rows(
+                n,
+                nulls,
+                #[inline(always)]
+                |i| offsets_key(offsets, data, i),
+                |i| &data[offsets[i] as usize..offsets[i + 1] as usize],
+                out,
+            ),
+            BytesView::Large { offsets, data } => self.intern_rows(
+                n,
+                nulls,
+                #[inline(always)]
+                |i| offsets_key(offsets, data, i),
+                |i| &data[offsets[i] as usize..offsets[i + 1] as usize],
+                out,
+            ),
             BytesView::StringView(a) => {
-                self.intern_views(a.views(), |i| a.value(i).as_bytes(), nulls, out)
+                let views = a.views();
+                self.intern_rows(
+                    n,
+                    nulls,
+                    #[inline(always)]
+                    |i| view_key(views[i], || a.value(i).as_bytes()),
+                    |i| a.value(i).as_bytes(),
+                    out,
+                )
             }
-            BytesView::BinaryView(a) => self.intern_views(a.views(), |i| a.value(i), nulls, out),
+            BytesView::BinaryView(a) => {
+                let views = a.views();
+                self.intern_rows(
+                    n,
+                    nulls,
+                    #[inline(always)]
+                    |i| view_key(views[i], || a.value(i)),
+                    |i| a.value(i),
+                    out,
+                )
+            }
         }
         Ok(())
     }
@@ -260,6 +303,7 @@ impl GroupValues for BytesGroupValues {
             + self.long.size_bytes()
             + self.arena.capacity()
             + self.offsets.capacity() * std::mem::size_of::<usize>()
+            + self.row_keys.capacity() * std::mem::size_of::<Key128>()
     }
 
     fn emit(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
@@ -279,6 +323,7 @@ impl GroupValues for BytesGroupValues {
         self.arena = Vec::new();
         self.offsets = vec![0];
         self.null_group = None;
+        self.row_keys = Vec::new();
     }
 }
 
@@ -288,6 +333,7 @@ mod tests {
 
     #[test]
     fn short_keys_tell_trailing_zero_bytes_from_shorter_strings() {
+        assert!(!is_marker(short_key(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 0, 15)));
         let data = b"a\0a\0\0xxxxxxxxxxxxxxxxxxxx";
         assert_ne!(short_key(data, 0, 1), short_key(data, 0, 2));
         assert_eq!(short_key(data, 0, 2), short_key(data, 2, 2));

@@ -207,40 +207,45 @@ impl GroupValues for MultiGroupValues {
             }
         }
 
-        out.reserve(rows);
+        out.resize(rows, 0);
         let tuples = &mut self.tuples;
         let column_ids = &self.column_ids;
         match &mut self.combine {
             Combine::Grid(grid) => {
-                for (i, &k) in packed.iter().enumerate() {
-                    let slot = &mut grid[k as usize];
+                // The grid's length is a power of two covering every packed key; the mask
+                // only lets the compiler drop the bounds check.
+                let mask = grid.len() - 1;
+                let grid = &mut grid[..];
+                for (i, (id, &k)) in out.iter_mut().zip(packed.iter()).enumerate() {
+                    let slot = &mut grid[k as usize & mask];
                     if *slot == EMPTY {
                         *slot = Self::push_group(tuples, column_ids, i);
                     }
-                    out.push(*slot);
+                    *id = *slot;
                 }
             }
             Combine::Packed(table) => {
-                let mut last = (u64::MAX, EMPTY);
-                for (i, &k) in packed.iter().enumerate() {
-                    if k != last.0 || last.1 == EMPTY {
+                let mut i = 0;
+                while i < rows {
+                    i = table.lookup_run(i, out, |j| packed[j]);
+                    if let Some(&k) = packed.get(i) {
                         let next = (tuples.len() / column_ids.len()) as u32;
                         let (id, inserted) =
                             table.find_or_insert(k, k.hash(&self.seeds), |_| true, next);
                         if inserted {
                             Self::push_group(tuples, column_ids, i);
                         }
-                        last = (k, id);
+                        out[i] = id;
+                        i += 1;
                     }
-                    out.push(last.1);
                 }
             }
             Combine::Tuple(table) => {
                 let n = column_ids.len();
-                for (i, &h) in packed.iter().enumerate() {
+                for (i, (id, &h)) in out.iter_mut().zip(packed.iter()).enumerate() {
                     let next = (tuples.len() / n) as u32;
                     let stored = &*tuples;
-                    let (id, inserted) = table.find_or_insert(
+                    let (found, inserted) = table.find_or_insert(
                         StoredHash(h),
                         h,
                         |g| {
@@ -252,7 +257,7 @@ impl GroupValues for MultiGroupValues {
                     if inserted {
                         Self::push_group(tuples, column_ids, i);
                     }
-                    out.push(id);
+                    *id = found;
                 }
             }
         }

@@ -78,33 +78,33 @@ where
         out.clear();
         let array = single_key(keys, &self.data_type)?.as_primitive::<T>();
         check_capacity(self.values.len(), array.len())?;
-        out.reserve(array.len());
         let values = array.values();
-        let Some(first) = values.first() else {
-            return Ok(());
-        };
+        out.clear();
+        out.resize(values.len(), 0);
         match array.nulls().filter(|n| n.null_count() > 0) {
             None => {
-                // Runs of equal keys skip the table.
-                let mut last_key = first.to_key();
-                let mut last_id = self.intern_value(*first);
-                out.extend(values.iter().map(|&v| {
-                    let key = v.to_key();
-                    if key != last_key {
-                        last_key = key;
-                        last_id = self.intern_value(v);
+                // Present keys in the read-only fast loop; each absent one inserted here.
+                let mut i = 0;
+                while i < values.len() {
+                    i = self.table.lookup_run(
+                        i,
+                        out,
+                        #[inline(always)]
+                        |j| values[j].to_key(),
+                    );
+                    if let Some(&v) = values.get(i) {
+                        out[i] = self.intern_value(v);
+                        i += 1;
                     }
-                    last_id
-                }));
+                }
             }
             Some(nulls) => {
-                for (i, &v) in values.iter().enumerate() {
-                    let id = if nulls.is_valid(i) {
+                for (i, (id, &v)) in out.iter_mut().zip(values.iter()).enumerate() {
+                    *id = if nulls.is_valid(i) {
                         self.intern_value(v)
                     } else {
                         self.null_id()
                     };
-                    out.push(id);
                 }
             }
         }

@@ -158,19 +158,17 @@ impl Query {
                 .collect::<Result<Vec<_>>>()?
         };
         let mut out = Vec::with_capacity(results.len());
-        for r in results {
-            let emitted = match &mut self.aggregate {
-                Some(agg) => {
-                    let e = agg.update(&r)?;
-                    self.metrics.groups_live = agg.groups_live();
-                    self.metrics.state_bytes = agg.state_bytes();
-                    e
-                }
-                None => Some(r),
-            };
-            if let Some(e) = emitted {
-                self.emit(e, &mut out)?;
+        let emitted: Vec<Option<RecordBatch>> = match &mut self.aggregate {
+            Some(agg) => {
+                let e = agg.update_batches(&results)?;
+                self.metrics.groups_live = agg.groups_live();
+                self.metrics.state_bytes = agg.state_bytes();
+                e
             }
+            None => results.into_iter().map(Some).collect(),
+        };
+        for e in emitted.into_iter().flatten() {
+            self.emit(e, &mut out)?;
         }
         Ok(out)
     }

@@ -152,7 +152,7 @@ pub(crate) fn for_each_row(
 }
 
 /// `other` as the accumulator type `A`, or an `Internal` error.
-pub(crate) fn downcast_other<'a, A: 'static>(other: &'a dyn GroupsAccumulator) -> Result<&'a A> {
+pub(crate) fn downcast_other<A: 'static>(other: &dyn GroupsAccumulator) -> Result<&A> {
     other.as_any().downcast_ref::<A>().ok_or_else(|| {
         Error::internal(format!(
             "cannot merge a different accumulator into {}",

@@ -166,7 +166,7 @@ fn run_mem(
         .map(|b| b.schema())
         .unwrap_or_else(TradesGenerator::schema);
     let mut q = engine.query(sql, &[("trades", schema)], QueryOptions::default())?;
-    let group = engine.partitions();
+    let group = crate::exec::runner::batches_per_push(engine.partitions());
     let mut latencies = Vec::with_capacity(batches.len() / group + 1);
     let mut out_rows = 0u64;
     let mut keep = Vec::new();

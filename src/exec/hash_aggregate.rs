@@ -113,7 +113,8 @@ impl GroupState {
             }
         }
         for (acc, call) in self.accumulators.iter_mut().zip(&spec.calls) {
-            let values: Vec<ArrayRef> = call.args.iter().map(|&i| batch.column(i).clone()).collect();
+            let values: Vec<ArrayRef> =
+                call.args.iter().map(|&i| batch.column(i).clone()).collect();
             let filter = call.filter.map(|i| batch.column(i).as_boolean());
             acc.update(&values, &self.ids, filter, self.num_groups)?;
         }
@@ -144,7 +145,11 @@ impl GroupState {
 
     fn size_bytes(&self) -> usize {
         self.groups.as_ref().map_or(0, |g| g.size_bytes())
-            + self.accumulators.iter().map(|a| a.size_bytes()).sum::<usize>()
+            + self
+                .accumulators
+                .iter()
+                .map(|a| a.size_bytes())
+                .sum::<usize>()
             + self.ids.capacity() * 4
     }
 }
@@ -168,12 +173,15 @@ pub struct HashAggregate {
     /// Output schema without `_op`.
     values_schema: SchemaRef,
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// More than one partition: pre-aggregate batches in parallel.
+    parallel: bool,
     partial_ids: Vec<u32>,
     global_ids: Vec<u32>,
 }
 
 impl HashAggregate {
-    /// Creates the operator; `partitions` batches are pre-aggregated at a time.
+    /// Creates the operator; with `partitions` > 1 the batches of one call are
+    /// pre-aggregated in parallel.
     ///
     /// # Errors
     /// Key or argument types without an implementation.
@@ -184,9 +192,7 @@ impl HashAggregate {
     ) -> Result<HashAggregate> {
         let emitted: Vec<DataType> = spec.key_types.iter().map(emitted_key_type).collect();
         let global = GroupState::new(&spec, &emitted)?;
-        let partials = (0..partitions.max(1))
-            .map(|_| GroupState::new(&spec, &spec.key_types))
-            .collect::<Result<Vec<_>>>()?;
+        let partials = vec![GroupState::new(&spec, &spec.key_types)?];
         let value_fields: Vec<Field> = spec
             .schema
             .fields()
@@ -201,6 +207,7 @@ impl HashAggregate {
             partials,
             visible: Vec::new(),
             pool,
+            parallel: partitions > 1,
             partial_ids: Vec::new(),
             global_ids: Vec::new(),
         })
@@ -219,7 +226,11 @@ impl HashAggregate {
     /// Bytes of state held now.
     pub fn state_bytes(&self) -> u64 {
         (self.global.size_bytes()
-            + self.partials.iter().map(GroupState::size_bytes).sum::<usize>()
+            + self
+                .partials
+                .iter()
+                .map(GroupState::size_bytes)
+                .sum::<usize>()
             + self.visible.capacity()) as u64
     }
 
@@ -240,27 +251,31 @@ impl HashAggregate {
     /// Overflow in exact sums, the memory limit.
     pub fn update_batches(&mut self, batches: &[RecordBatch]) -> Result<Vec<Option<RecordBatch>>> {
         let mut out = Vec::with_capacity(batches.len());
-        for chunk in batches.chunks(self.partials.len()) {
-            let spec = &self.spec;
-            let partials = &mut self.partials[..chunk.len()];
-            let run = |(p, b): (&mut GroupState, &RecordBatch)| p.update(spec, b);
-            match &self.pool {
-                Some(pool) if chunk.len() > 1 => pool.install(|| {
-                    partials
-                        .par_iter_mut()
-                        .zip(chunk.par_iter())
-                        .map(run)
-                        .collect::<Result<Vec<()>>>()
-                })?,
-                _ => partials
-                    .iter_mut()
-                    .zip(chunk.iter())
+        // one partial state per batch of the call (kept for reuse): rayon then splits the
+        // whole call across the workers at once, instead of waking them per batch
+        while self.partials.len() < batches.len() {
+            self.partials
+                .push(GroupState::new(&self.spec, &self.spec.key_types)?);
+        }
+        let spec = &self.spec;
+        let partials = &mut self.partials[..batches.len()];
+        let run = |(p, b): (&mut GroupState, &RecordBatch)| p.update(spec, b);
+        match &self.pool {
+            Some(pool) if batches.len() > 1 && self.parallel => pool.install(|| {
+                partials
+                    .par_iter_mut()
+                    .zip(batches.par_iter())
                     .map(run)
-                    .collect::<Result<Vec<()>>>()?,
-            };
-            for i in 0..chunk.len() {
-                out.push(self.merge_partial(i)?);
-            }
+                    .collect::<Result<Vec<()>>>()
+            })?,
+            _ => partials
+                .iter_mut()
+                .zip(batches.iter())
+                .map(run)
+                .collect::<Result<Vec<()>>>()?,
+        };
+        for i in 0..batches.len() {
+            out.push(self.merge_partial(i)?);
         }
         Ok(out)
     }
@@ -290,7 +305,12 @@ impl HashAggregate {
             }
         }
         let total = self.global.num_groups;
-        for (g, p) in self.global.accumulators.iter_mut().zip(&partial.accumulators) {
+        for (g, p) in self
+            .global
+            .accumulators
+            .iter_mut()
+            .zip(&partial.accumulators)
+        {
             g.merge(p.as_ref(), &self.partial_ids, &self.global_ids, total)?;
         }
         partial.clear();
@@ -365,7 +385,10 @@ impl HashAggregate {
                 .collect::<std::result::Result<_, _>>()?;
         }
         columns.push(Arc::new(StringArray::from(ops)));
-        Ok(Some(RecordBatch::try_new(self.spec.schema.clone(), columns)?))
+        Ok(Some(RecordBatch::try_new(
+            self.spec.schema.clone(),
+            columns,
+        )?))
     }
 
     /// HAVING over emitted rows (NULL counts as false), or `None` without HAVING.
@@ -375,7 +398,9 @@ impl HashAggregate {
         };
         let m = h.evaluate_mask(values)?;
         let m = match m.nulls() {
-            Some(nulls) if nulls.null_count() > 0 => BooleanArray::new(m.values() & nulls.inner(), None),
+            Some(nulls) if nulls.null_count() > 0 => {
+                BooleanArray::new(m.values() & nulls.inner(), None)
+            }
             _ => m,
         };
         Ok(Some(m))

@@ -35,7 +35,7 @@ pub fn run_to_sink(
 ) -> Result<()> {
     let schema = source.schema();
     let input = query.input_name().to_string();
-    let group = query.partitions().max(1);
+    let group = batches_per_push(query.partitions());
     let mut batches: Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>>> =
         match settings.batch_size {
             Some(n) => Box::new(rechunk(source, schema, n)),
@@ -68,6 +68,13 @@ pub fn run_to_sink(
         sink.write(&out)?;
     }
     Ok(())
+}
+
+/// Batches handed to the query per call: one for a single partition; otherwise enough
+/// for each worker to get several (a parallel step costs a wake-up of every worker, about
+/// as much as aggregating a small batch).
+pub fn batches_per_push(partitions: usize) -> usize {
+    if partitions <= 1 { 1 } else { partitions * 8 }
 }
 
 /// A sink that keeps every batch in memory (for tests and embedding).

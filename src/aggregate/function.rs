@@ -35,10 +35,10 @@ use super::first_last::{
 };
 use super::hll::{HyperLogLogAccumulator, hll_accepts};
 use super::min_max::{BooleanMinMax, BytesMinMax, MaxKind, MinKind, PrimitiveMinMax};
-use super::native::{with_exact_type, with_numeric_type, with_primitive_type};
+use super::native::{with_i64_type, with_numeric_type, with_primitive_type};
 use super::null_arg::NullArgAccumulator;
 use super::percentile::{PercentileAccumulator, Quantile};
-use super::sum::{ExactSum, FloatSum, SumAccumulator};
+use super::sum::{ExactSum, FloatSum, SumAccumulator, WideSum};
 use super::variance::{Statistic, VarianceAccumulator};
 use crate::error::{Error, Result};
 use crate::expr::types::sql_type_name;
@@ -331,20 +331,30 @@ impl AggregateFunction {
         };
         Ok(match self {
             Sum => {
-                let (i, o) = (arg.clone(), output.clone());
+                use arrow::datatypes::{Decimal128Type, Float32Type, Float64Type, UInt64Type};
+                let o = output.clone();
                 match arg {
-                    DataType::Float32 => Box::new(SumAccumulator::<FloatSum<arrow::datatypes::Float32Type>>::new(i, o)),
-                    DataType::Float64 => Box::new(SumAccumulator::<FloatSum<arrow::datatypes::Float64Type>>::new(i, o)),
-                    _ => with_exact_type!(arg, T => Box::new(SumAccumulator::<ExactSum<T>>::new(i, o)),
+                    DataType::Float32 => Box::new(SumAccumulator::<FloatSum<Float32Type>>::new(o)),
+                    DataType::Float64 => Box::new(SumAccumulator::<FloatSum<Float64Type>>::new(o)),
+                    DataType::UInt64 => Box::new(SumAccumulator::<ExactSum<UInt64Type>>::new(o)),
+                    DataType::Decimal128(_, _) => {
+                        Box::new(SumAccumulator::<ExactSum<Decimal128Type>>::new(o))
+                    }
+                    _ => with_i64_type!(arg, T => Box::new(SumAccumulator::<WideSum<T>>::new(o)),
                         _ => return Err(unsupported())),
                 }
             }
             Avg => {
+                use arrow::datatypes::{Decimal128Type, Float32Type, Float64Type, UInt64Type};
                 let i = arg.clone();
                 match arg {
-                    DataType::Float32 => Box::new(AvgAccumulator::<FloatSum<arrow::datatypes::Float32Type>>::new(i)),
-                    DataType::Float64 => Box::new(AvgAccumulator::<FloatSum<arrow::datatypes::Float64Type>>::new(i)),
-                    _ => with_exact_type!(arg, T => Box::new(AvgAccumulator::<ExactSum<T>>::new(i)),
+                    DataType::Float32 => Box::new(AvgAccumulator::<FloatSum<Float32Type>>::new(i)),
+                    DataType::Float64 => Box::new(AvgAccumulator::<FloatSum<Float64Type>>::new(i)),
+                    DataType::UInt64 => Box::new(AvgAccumulator::<ExactSum<UInt64Type>>::new(i)),
+                    DataType::Decimal128(_, _) => {
+                        Box::new(AvgAccumulator::<ExactSum<Decimal128Type>>::new(i))
+                    }
+                    _ => with_i64_type!(arg, T => Box::new(AvgAccumulator::<WideSum<T>>::new(i)),
                         _ => return Err(unsupported())),
                 }
             }

@@ -62,6 +62,12 @@ impl HashSeeds {
     pub(crate) fn hash_u128(&self, lo: u64, hi: u64) -> u64 {
         folded_multiply(lo ^ self.k0, hi ^ MUL_B)
     }
+
+    /// Hash of two 128-bit keys: the first's hash folded into the second's.
+    #[inline(always)]
+    pub(crate) fn hash_pair(&self, a: Key128, b: Key128) -> u64 {
+        folded_multiply(self.hash_u128(a.0[0], a.0[1]) ^ b.0[0], b.0[1] ^ MUL_A)
+    }
 }
 
 /// A key type of [`KeyTable`].
@@ -203,11 +209,12 @@ impl<K: TableKey> KeyTable<K> {
     /// `out.len()`). The caller inserts that key and calls again from the next row.
     ///
     /// This is the hot loop of interning: read-only, out of line (so the table's slots,
-    /// mask and seeds stay in registers instead of being reloaded after every store to
-    /// `out`), with a one-entry cache for runs of equal keys. Only for keys whose `==`
-    /// is full equality (not [`StoredHash`]).
+    /// mask and seed stay in registers instead of being reloaded after every store to
+    /// `out`). With `RUNS`, a one-entry cache makes runs of equal keys cost one
+    /// comparison (worth it for single columns; wide keys skip it to save registers).
+    /// Only for keys whose `==` is full equality (not [`StoredHash`]).
     #[inline(never)]
-    pub(crate) fn lookup_run(
+    pub(crate) fn lookup_run<const RUNS: bool>(
         &self,
         from: usize,
         out: &mut [u32],
@@ -233,6 +240,16 @@ impl<K: TableKey> KeyTable<K> {
         };
         let n = out.len();
         if from >= n {
+            return n;
+        }
+        if !RUNS {
+            for (i, id) in (from..).zip(out[from..].iter_mut()) {
+                let found = find(key_of(i));
+                if found == EMPTY {
+                    return i;
+                }
+                *id = found;
+            }
             return n;
         }
         let mut last_key = key_of(from);

@@ -29,12 +29,12 @@ const SHORT_MAX: usize = 15;
 
 /// Marker keys: their length byte is 0xFF, which no short key has, so they are never in
 /// the short table. A NULL row:
-const NULL_ROW: Key128 = Key128([0, (0xFF << 56) | 1]);
+pub(crate) const NULL_ROW: Key128 = Key128([0, (0xFF << 56) | 1]);
 /// A row longer than `SHORT_MAX` (looked up by its bytes).
-const LONG_ROW: Key128 = Key128([0, (0xFF << 56) | 2]);
+pub(crate) const LONG_ROW: Key128 = Key128([0, (0xFF << 56) | 2]);
 
 #[inline(always)]
-fn is_marker(key: Key128) -> bool {
+pub(crate) fn is_marker(key: Key128) -> bool {
     key.0[1] >> 56 == 0xFF
 }
 
@@ -85,7 +85,7 @@ fn short_key_from_view(view: u128, len: usize) -> Key128 {
 
 /// The key of row `i` of an offsets layout: its short key, or `LONG_ROW`.
 #[inline(always)]
-fn offsets_key<O: OffsetSizeTrait>(offsets: &[O], data: &[u8], i: usize) -> Key128 {
+pub(crate) fn offsets_key<O: OffsetSizeTrait>(offsets: &[O], data: &[u8], i: usize) -> Key128 {
     let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
     let len = end.wrapping_sub(start);
     if len <= SHORT_MAX {
@@ -98,7 +98,7 @@ fn offsets_key<O: OffsetSizeTrait>(offsets: &[O], data: &[u8], i: usize) -> Key1
 /// The key of a view: inline strings straight from the view, 13-15 bytes from the
 /// buffer (`value`), longer ones `LONG_ROW`.
 #[inline(always)]
-fn view_key<'a>(view: u128, value: impl FnOnce() -> &'a [u8]) -> Key128 {
+pub(crate) fn view_key<'a>(view: u128, value: impl FnOnce() -> &'a [u8]) -> Key128 {
     let len = view as u32 as usize;
     if len <= 12 {
         short_key_from_view(view, len)
@@ -228,7 +228,7 @@ impl BytesGroupValues {
         out.resize(n, 0);
         let mut i = 0;
         while i < n {
-            i = self.short.lookup_run(i, out, key_of);
+            i = self.short.lookup_run::<true>(i, out, key_of);
             if i < n {
                 let key = key_of(i);
                 out[i] = if !is_marker(key) {

@@ -8,9 +8,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray,
-};
+use arrow::array::{ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray};
 use arrow::compute::kernels::numeric::mul;
 use arrow::datatypes::{DataType, Int32Type};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -90,15 +88,23 @@ fn interning(c: &mut Criterion) {
             ]
         })
         .collect();
-    bench_intern(c, "two_utf8_distinct=20x10", &[DataType::Utf8, DataType::Utf8], &s2);
+    bench_intern(
+        c,
+        "two_utf8_distinct=20x10",
+        &[DataType::Utf8, DataType::Utf8],
+        &s2,
+    );
 
     // 1M distinct keys, in a scattered order (a multiplicative permutation of 0..2^20).
     let scatter = |i: usize| (i as u64).wrapping_mul(0x9E37_79B9) % (1 << 20);
-    let ints = key_batches(|r| Arc::new(Int64Array::from_iter_values(r.map(|i| scatter(i) as i64))));
+    let ints =
+        key_batches(|r| Arc::new(Int64Array::from_iter_values(r.map(|i| scatter(i) as i64))));
     bench_intern(c, "int64_distinct=1M", &[DataType::Int64], &ints);
 
     let short = key_batches(|r| {
-        Arc::new(StringArray::from_iter_values(r.map(|i| format!("U{:011}", scatter(i)))))
+        Arc::new(StringArray::from_iter_values(
+            r.map(|i| format!("U{:011}", scatter(i))),
+        ))
     });
     bench_intern(c, "utf8_len=12_distinct=1M", &[DataType::Utf8], &short);
     let long = key_batches(|r| {
@@ -130,7 +136,8 @@ fn s2_step(c: &mut Criterion) {
             let price = Float64Array::from_iter_values(
                 (0..n).map(|_| 100.0 + (next() % 5000) as f64 / 100.0),
             );
-            let quantity = Int64Array::from_iter_values((0..n).map(|_| 100 + (next() % 1001) as i64));
+            let quantity =
+                Int64Array::from_iter_values((0..n).map(|_| 100 + (next() % 1001) as i64));
             let quantity_f = arrow::compute::cast(&quantity, &DataType::Float64).expect("cast");
             let value = mul(&price, &quantity_f).expect("mul");
             Batch {
@@ -148,19 +155,33 @@ fn s2_step(c: &mut Criterion) {
     let run = || {
         let mut table = new_group_values(&key_types).expect("table");
         let mut accs: Vec<Box<dyn GroupsAccumulator>> = vec![
-            AggregateFunction::CountStar.create_accumulator(&[]).expect("count"),
-            AggregateFunction::Avg.create_accumulator(&[DataType::Float64]).expect("avg"),
-            AggregateFunction::Sum.create_accumulator(&[DataType::Int64]).expect("sum"),
-            AggregateFunction::Sum.create_accumulator(&[DataType::Float64]).expect("sum"),
+            AggregateFunction::CountStar
+                .create_accumulator(&[])
+                .expect("count"),
+            AggregateFunction::Avg
+                .create_accumulator(&[DataType::Float64])
+                .expect("avg"),
+            AggregateFunction::Sum
+                .create_accumulator(&[DataType::Int64])
+                .expect("sum"),
+            AggregateFunction::Sum
+                .create_accumulator(&[DataType::Float64])
+                .expect("sum"),
         ];
         let mut ids = Vec::new();
         for b in &batches {
             table.intern(&b.keys, &mut ids).expect("intern");
             let groups = table.len();
             accs[0].update(&[], &ids, None, groups).expect("update");
-            accs[1].update(std::slice::from_ref(&b.price), &ids, None, groups).expect("update");
-            accs[2].update(std::slice::from_ref(&b.quantity), &ids, None, groups).expect("update");
-            accs[3].update(std::slice::from_ref(&b.value), &ids, None, groups).expect("update");
+            accs[1]
+                .update(std::slice::from_ref(&b.price), &ids, None, groups)
+                .expect("update");
+            accs[2]
+                .update(std::slice::from_ref(&b.quantity), &ids, None, groups)
+                .expect("update");
+            accs[3]
+                .update(std::slice::from_ref(&b.value), &ids, None, groups)
+                .expect("update");
         }
         (table, accs)
     };
@@ -174,9 +195,10 @@ fn s2_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("s2_step");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.sample_size(10);
-    group.bench_function(format!("intern+count+avg+sum+sum/rows={ROWS}/batch={BATCH}"), |b| {
-        b.iter(|| black_box(run().0.len()))
-    });
+    group.bench_function(
+        format!("intern+count+avg+sum+sum/rows={ROWS}/batch={BATCH}"),
+        |b| b.iter(|| black_box(run().0.len())),
+    );
     // The accumulators alone, on precomputed group ids.
     let mut table = new_group_values(&key_types).expect("table");
     let ids: Vec<Vec<u32>> = batches
@@ -187,23 +209,40 @@ fn s2_step(c: &mut Criterion) {
             ids
         })
         .collect();
-    group.bench_function(format!("count+avg+sum+sum/rows={ROWS}/batch={BATCH}"), |bench| {
-        bench.iter(|| {
-            let mut accs: Vec<Box<dyn GroupsAccumulator>> = vec![
-                AggregateFunction::CountStar.create_accumulator(&[]).expect("count"),
-                AggregateFunction::Avg.create_accumulator(&[DataType::Float64]).expect("avg"),
-                AggregateFunction::Sum.create_accumulator(&[DataType::Int64]).expect("sum"),
-                AggregateFunction::Sum.create_accumulator(&[DataType::Float64]).expect("sum"),
-            ];
-            for (b, ids) in batches.iter().zip(&ids) {
-                accs[0].update(&[], ids, None, groups).expect("update");
-                accs[1].update(std::slice::from_ref(&b.price), ids, None, groups).expect("update");
-                accs[2].update(std::slice::from_ref(&b.quantity), ids, None, groups).expect("update");
-                accs[3].update(std::slice::from_ref(&b.value), ids, None, groups).expect("update");
-            }
-            black_box(accs.len())
-        })
-    });
+    group.bench_function(
+        format!("count+avg+sum+sum/rows={ROWS}/batch={BATCH}"),
+        |bench| {
+            bench.iter(|| {
+                let mut accs: Vec<Box<dyn GroupsAccumulator>> = vec![
+                    AggregateFunction::CountStar
+                        .create_accumulator(&[])
+                        .expect("count"),
+                    AggregateFunction::Avg
+                        .create_accumulator(&[DataType::Float64])
+                        .expect("avg"),
+                    AggregateFunction::Sum
+                        .create_accumulator(&[DataType::Int64])
+                        .expect("sum"),
+                    AggregateFunction::Sum
+                        .create_accumulator(&[DataType::Float64])
+                        .expect("sum"),
+                ];
+                for (b, ids) in batches.iter().zip(&ids) {
+                    accs[0].update(&[], ids, None, groups).expect("update");
+                    accs[1]
+                        .update(std::slice::from_ref(&b.price), ids, None, groups)
+                        .expect("update");
+                    accs[2]
+                        .update(std::slice::from_ref(&b.quantity), ids, None, groups)
+                        .expect("update");
+                    accs[3]
+                        .update(std::slice::from_ref(&b.value), ids, None, groups)
+                        .expect("update");
+                }
+                black_box(accs.len())
+            })
+        },
+    );
     group.finish();
 }
 

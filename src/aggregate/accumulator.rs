@@ -140,7 +140,11 @@ pub(crate) fn for_each_selected(selection: &BooleanBuffer, mut f: impl FnMut(usi
 
 /// Runs `f(i)` for every selected row: all of `0..rows`, or the set bits of `selection`.
 #[inline(always)]
-pub(crate) fn for_each_row(rows: usize, selection: Option<&BooleanBuffer>, mut f: impl FnMut(usize)) {
+pub(crate) fn for_each_row(
+    rows: usize,
+    selection: Option<&BooleanBuffer>,
+    mut f: impl FnMut(usize),
+) {
     match selection {
         None => (0..rows).for_each(f),
         Some(s) => for_each_selected(s, &mut f),
@@ -148,7 +152,7 @@ pub(crate) fn for_each_row(rows: usize, selection: Option<&BooleanBuffer>, mut f
 }
 
 /// `other` as the accumulator type `A`, or an `Internal` error.
-pub(crate) fn downcast_other<'a, A: 'static>(other: &'a dyn GroupsAccumulator) -> Result<&'a A> {
+pub(crate) fn downcast_other<A: 'static>(other: &dyn GroupsAccumulator) -> Result<&A> {
     other.as_any().downcast_ref::<A>().ok_or_else(|| {
         Error::internal(format!(
             "cannot merge a different accumulator into {}",
@@ -181,7 +185,9 @@ pub(crate) fn nulls_from_flags(ids: &[u32], has_value: &[bool]) -> Option<NullBu
     if ids.iter().all(|&id| has_value[id as usize]) {
         return None;
     }
-    Some(NullBuffer::from_iter(ids.iter().map(|&id| has_value[id as usize])))
+    Some(NullBuffer::from_iter(
+        ids.iter().map(|&id| has_value[id as usize]),
+    ))
 }
 
 /// Grows `v` to `n` entries of `fill` (never shrinks).
@@ -240,10 +246,14 @@ pub(crate) mod tests {
         /// The selected, non-NULL rows of every group `0..total_groups` (the reference
         /// model's input), as row indices.
         pub(crate) fn rows_by_group(&self) -> BTreeMap<u32, Vec<usize>> {
-            let mut m: BTreeMap<u32, Vec<usize>> =
-                (0..self.total_groups() as u32).map(|g| (g, Vec::new())).collect();
+            let mut m: BTreeMap<u32, Vec<usize>> = (0..self.total_groups() as u32)
+                .map(|g| (g, Vec::new()))
+                .collect();
             for (i, &g) in self.groups.iter().enumerate() {
-                let keep = self.filter.as_ref().is_none_or(|f| f.is_valid(i) && f.value(i));
+                let keep = self
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| f.is_valid(i) && f.value(i));
                 if keep && self.values.is_valid(i) {
                     m.entry(g).or_default().push(i);
                 }
@@ -260,8 +270,19 @@ pub(crate) mod tests {
         }
 
         /// Feeds rows `from..to`, split at the case's cuts.
-        pub(crate) fn feed(&self, acc: &mut dyn GroupsAccumulator, extra: &[ArrayRef], from: usize, to: usize) {
-            let mut cuts: Vec<usize> = self.cuts.iter().copied().filter(|&c| c > from && c < to).collect();
+        pub(crate) fn feed(
+            &self,
+            acc: &mut dyn GroupsAccumulator,
+            extra: &[ArrayRef],
+            from: usize,
+            to: usize,
+        ) {
+            let mut cuts: Vec<usize> = self
+                .cuts
+                .iter()
+                .copied()
+                .filter(|&c| c > from && c < to)
+                .collect();
             cuts.insert(0, from);
             cuts.push(to);
             for w in cuts.windows(2) {
@@ -270,7 +291,10 @@ pub(crate) mod tests {
                 cols.extend(extra.iter().map(|e| e.slice(lo, len)));
                 let filter = self.filter.as_ref().map(|f| f.slice(lo, len));
                 // Groups seen so far (the executor passes the table's length).
-                let total = self.groups[..w[1]].iter().max().map_or(0, |&g| g as usize + 1);
+                let total = self.groups[..w[1]]
+                    .iter()
+                    .max()
+                    .map_or(0, |&g| g as usize + 1);
                 acc.update(&cols, &self.groups[lo..w[1]], filter.as_ref(), total)
                     .expect("update");
             }
@@ -295,9 +319,8 @@ pub(crate) mod tests {
             flipped.feed(b, extra, half, self.groups.len());
             // Merge the groups b has (those of the second half).
             let b_groups = flipped.groups[half..].iter().max().map_or(0, |&g| g + 1);
-            let (other_ids, ids): (Vec<u32>, Vec<u32>) = (0..b_groups)
-                .map(|og| (og, total as u32 - 1 - og))
-                .unzip();
+            let (other_ids, ids): (Vec<u32>, Vec<u32>) =
+                (0..b_groups).map(|og| (og, total as u32 - 1 - og)).unzip();
             a.merge(&*b, &other_ids, &ids, total).expect("merge");
             let all: Vec<u32> = (0..total as u32).collect();
             a.evaluate(&all).expect("evaluate")
@@ -314,7 +337,10 @@ pub(crate) mod tests {
             (
                 Just(values),
                 proptest::collection::vec(0u32..7, n),
-                proptest::option::of(proptest::collection::vec(proptest::option::weighted(0.9, any::<bool>()), n)),
+                proptest::option::of(proptest::collection::vec(
+                    proptest::option::weighted(0.9, any::<bool>()),
+                    n,
+                )),
                 proptest::collection::vec(0..=n, 0..4),
             )
                 .prop_map(|(values, groups, filter, mut cuts)| {
@@ -330,7 +356,9 @@ pub(crate) mod tests {
     }
 
     /// Random Int64 columns with NULLs.
-    pub(crate) fn int64_values(range: std::ops::Range<i64>) -> impl proptest::strategy::Strategy<Value = ArrayRef> + Clone {
+    pub(crate) fn int64_values(
+        range: std::ops::Range<i64>,
+    ) -> impl proptest::strategy::Strategy<Value = ArrayRef> + Clone {
         use proptest::prelude::*;
         proptest::collection::vec(proptest::option::weighted(0.8, range), 0..120)
             .prop_map(|v| Arc::new(Int64Array::from(v)) as ArrayRef)

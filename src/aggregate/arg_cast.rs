@@ -58,7 +58,9 @@ impl GroupsAccumulator for CastArgs {
                 _ => v.clone(),
             });
         }
-        let result = self.inner.update(&self.casted, group_ids, filter, total_groups);
+        let result = self
+            .inner
+            .update(&self.casted, group_ids, filter, total_groups);
         self.casted.clear();
         result
     }

@@ -27,9 +27,9 @@ pub(crate) struct AvgAccumulator<K: SumKind> {
 impl<K: SumKind> AvgAccumulator<K> {
     pub(crate) fn new(input: DataType) -> Self {
         let scale = match input {
-            DataType::Decimal32(_, s)
-            | DataType::Decimal64(_, s)
-            | DataType::Decimal128(_, s) => s as i32,
+            DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) => {
+                s as i32
+            }
             _ => 0,
         };
         AvgAccumulator {
@@ -38,7 +38,6 @@ impl<K: SumKind> AvgAccumulator<K> {
             counts: Vec::new(),
         }
     }
-
 }
 
 impl<K: SumKind> GroupsAccumulator for AvgAccumulator<K> {
@@ -141,7 +140,12 @@ mod tests {
     #[test]
     fn averages_ints_floats_and_decimals() {
         let mut acc = AvgAccumulator::<WideSum<Int64Type>>::new(DataType::Int64);
-        let v: ArrayRef = Arc::new(Int64Array::from(vec![Some(i64::MAX), Some(i64::MAX), None, Some(1)]));
+        let v: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(i64::MAX),
+            Some(i64::MAX),
+            None,
+            Some(1),
+        ]));
         acc.update(&[v], &[0, 0, 1, 2], None, 4).unwrap();
         let r = acc.evaluate(&[0, 1, 2, 3]).unwrap();
         let r = r.as_primitive::<Float64Type>();
@@ -150,15 +154,29 @@ mod tests {
         assert_eq!(r.value(2), 1.0);
 
         let mut acc = AvgAccumulator::<ExactSum<Decimal128Type>>::new(DataType::Decimal128(10, 2));
-        let v = Decimal128Array::from(vec![1_00, 2_01]).with_precision_and_scale(10, 2).unwrap();
+        let v = Decimal128Array::from(vec![1_00, 2_01])
+            .with_precision_and_scale(10, 2)
+            .unwrap();
         acc.update(&[Arc::new(v)], &[0, 0], None, 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Float64Type>().value(0), 1.505);
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(0),
+            1.505
+        );
 
         let mut acc = AvgAccumulator::<FloatSum<Float64Type>>::new(DataType::Float64);
         let v: ArrayRef = Arc::new(arrow::array::Float64Array::from(vec![1.0, 2.0, 4.0]));
         let filter = BooleanArray::from(vec![true, false, true]);
         acc.update(&[v], &[0, 0, 0], Some(&filter), 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Float64Type>().value(0), 2.5);
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(0),
+            2.5
+        );
     }
 
     proptest! {

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BinaryViewArray, BinaryViewBuilder, GenericBinaryArray,
-    GenericBinaryBuilder, GenericStringArray, OffsetSizeTrait, StringViewArray,
-    StringViewBuilder,
+    GenericBinaryBuilder, GenericStringArray, OffsetSizeTrait, StringViewArray, StringViewBuilder,
 };
 use arrow::datatypes::DataType;
 
@@ -166,10 +165,16 @@ mod tests {
         let small = StringArray::from(vec![Some("a"), None, Some("long string over twelve")]);
         let large = LargeStringArray::from(vec!["x", "yz"]);
         let view = StringViewArray::from(vec!["short", "a string longer than 12"]);
-        assert_eq!(BytesView::try_new(&small).unwrap().value(2), b"long string over twelve");
+        assert_eq!(
+            BytesView::try_new(&small).unwrap().value(2),
+            b"long string over twelve"
+        );
         assert_eq!(BytesView::try_new(&large).unwrap().value(1), b"yz");
         let v = BytesView::try_new(&view).unwrap();
-        assert_eq!((v.value(0), v.value(1)), (&b"short"[..], &b"a string longer than 12"[..]));
+        assert_eq!(
+            (v.value(0), v.value(1)),
+            (&b"short"[..], &b"a string longer than 12"[..])
+        );
         assert!(BytesView::try_new(&arrow::array::Int32Array::from(vec![1])).is_err());
     }
 

@@ -118,7 +118,8 @@ mod tests {
         let groups = [0, 0, 1, 2];
         let mut star = CountAccumulator::new(CountMode::Rows);
         star.update(&[], &groups, None, 3).unwrap();
-        star.update(&[], &groups[..2], Some(&filter.slice(0, 2)), 3).unwrap();
+        star.update(&[], &groups[..2], Some(&filter.slice(0, 2)), 3)
+            .unwrap();
         let r = star.evaluate(&[0, 1, 2]).unwrap();
         assert_eq!(r.as_primitive::<Int64Type>().values(), &[4, 1, 1]);
         let mut count = CountAccumulator::new(CountMode::NonNull);

@@ -180,22 +180,49 @@ mod tests {
 
     #[test]
     fn strings_and_dictionaries() {
-        let v: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), Some("a"), None, Some("b"), Some("a")]));
+        let v: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("a"),
+            Some("a"),
+            None,
+            Some("b"),
+            Some("a"),
+        ]));
         let mut acc = CountDistinctAccumulator::try_new(&DataType::Utf8).unwrap();
         acc.update(&[v], &[0, 0, 0, 0, 1], None, 3).unwrap();
-        assert_eq!(acc.evaluate(&[0, 1, 2]).unwrap().as_primitive::<Int64Type>().values(), &[2, 1, 0]);
+        assert_eq!(
+            acc.evaluate(&[0, 1, 2])
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values(),
+            &[2, 1, 0]
+        );
         let dt = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-        let d: DictionaryArray<Int32Type> = vec![Some("x"), None, Some("y"), Some("x")].into_iter().collect();
+        let d: DictionaryArray<Int32Type> = vec![Some("x"), None, Some("y"), Some("x")]
+            .into_iter()
+            .collect();
         let mut acc = CountDistinctAccumulator::try_new(&dt).unwrap();
         let filter = BooleanArray::from(vec![true, true, false, true]);
-        acc.update(&[Arc::new(d)], &[0, 0, 0, 0], Some(&filter), 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), 1);
+        acc.update(&[Arc::new(d)], &[0, 0, 0, 0], Some(&filter), 1)
+            .unwrap();
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            1
+        );
         // Merging dictionary-valued state.
         let mut other = CountDistinctAccumulator::try_new(&dt).unwrap();
         let d: DictionaryArray<Int32Type> = vec![Some("z"), Some("x")].into_iter().collect();
         other.update(&[Arc::new(d)], &[0, 0], None, 1).unwrap();
         acc.merge(&other, &[0], &[0], 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), 2);
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            2
+        );
     }
 
     proptest! {

@@ -325,14 +325,16 @@ impl<S: ValueStore> GroupsAccumulator for FirstLastAccumulator<S> {
         let selection = selected_rows(validity.as_ref(), filter);
         let selection = selection.as_ref();
         match (self.pick, keys.is_some()) {
-            (Pick::First, false) => self.fold(&view, group_ids, keys, selection, |seen, _, _| !seen),
+            (Pick::First, false) => {
+                self.fold(&view, group_ids, keys, selection, |seen, _, _| !seen)
+            }
             (Pick::Last, false) => self.fold(&view, group_ids, keys, selection, |_, _, _| true),
-            (Pick::First, true) => {
-                self.fold(&view, group_ids, keys, selection, |seen, k, cur| !seen || k < cur)
-            }
-            (Pick::Last, true) => {
-                self.fold(&view, group_ids, keys, selection, |seen, k, cur| !seen || k >= cur)
-            }
+            (Pick::First, true) => self.fold(&view, group_ids, keys, selection, |seen, k, cur| {
+                !seen || k < cur
+            }),
+            (Pick::Last, true) => self.fold(&view, group_ids, keys, selection, |seen, k, cur| {
+                !seen || k >= cur
+            }),
         }
         Ok(())
     }
@@ -406,43 +408,86 @@ mod tests {
 
     #[test]
     fn arrival_order_skips_nulls() {
-        let v: ArrayRef = Arc::new(Int64Array::from(vec![None, Some(1), Some(2), None, Some(3)]));
-        for (pick, expected) in [(Pick::First, [Some(1), Some(3), None]), (Pick::Last, [Some(2), Some(3), None])] {
+        let v: ArrayRef = Arc::new(Int64Array::from(vec![
+            None,
+            Some(1),
+            Some(2),
+            None,
+            Some(3),
+        ]));
+        for (pick, expected) in [
+            (Pick::First, [Some(1), Some(3), None]),
+            (Pick::Last, [Some(2), Some(3), None]),
+        ] {
             let mut a = acc(pick, false);
             a.update(&[v.slice(0, 2)], &[0, 0], None, 1).unwrap();
             a.update(&[v.slice(2, 3)], &[0, 2, 1], None, 3).unwrap();
             let r = a.evaluate(&[0, 1, 2]).unwrap();
-            assert_eq!(r.as_primitive::<Int64Type>().iter().collect::<Vec<_>>(), expected);
+            assert_eq!(
+                r.as_primitive::<Int64Type>().iter().collect::<Vec<_>>(),
+                expected
+            );
         }
     }
 
     #[test]
     fn order_column_decides_with_ties_by_arrival() {
         let v: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "c", "d", "e"]));
-        let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![Some(5), Some(3), Some(3), None, Some(9)]));
+        let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![
+            Some(5),
+            Some(3),
+            Some(3),
+            None,
+            Some(9),
+        ]));
         let groups = [0, 0, 0, 0, 1];
-        let mut first = FirstLastAccumulator::new(Pick::First, true, BytesStore::new(DataType::Utf8));
+        let mut first =
+            FirstLastAccumulator::new(Pick::First, true, BytesStore::new(DataType::Utf8));
         let mut last = FirstLastAccumulator::new(Pick::Last, true, BytesStore::new(DataType::Utf8));
-        first.update(&[v.clone(), ts.clone()], &groups, None, 2).unwrap();
-        last.update(&[v.slice(0, 3), ts.slice(0, 3)], &groups[..3], None, 1).unwrap();
-        last.update(&[v.slice(3, 2), ts.slice(3, 2)], &groups[3..], None, 2).unwrap();
-        assert_eq!(first.evaluate(&[0, 1]).unwrap().as_string::<i32>(), &StringArray::from(vec!["b", "e"]));
+        first
+            .update(&[v.clone(), ts.clone()], &groups, None, 2)
+            .unwrap();
+        last.update(&[v.slice(0, 3), ts.slice(0, 3)], &groups[..3], None, 1)
+            .unwrap();
+        last.update(&[v.slice(3, 2), ts.slice(3, 2)], &groups[3..], None, 2)
+            .unwrap();
+        assert_eq!(
+            first.evaluate(&[0, 1]).unwrap().as_string::<i32>(),
+            &StringArray::from(vec!["b", "e"])
+        );
         // Group 0: largest key 5 is "a" (the NULL-key row "d" is skipped).
-        assert_eq!(last.evaluate(&[0, 1]).unwrap().as_string::<i32>(), &StringArray::from(vec!["a", "e"]));
+        assert_eq!(
+            last.evaluate(&[0, 1]).unwrap().as_string::<i32>(),
+            &StringArray::from(vec!["a", "e"])
+        );
         // A tie at the largest key: the later arrival wins.
         let tie: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![5]));
-        last.update(&[Arc::new(StringArray::from(vec!["z"])), tie], &[0], None, 2).unwrap();
-        assert_eq!(last.evaluate(&[0]).unwrap().as_string::<i32>(), &StringArray::from(vec!["z"]));
+        last.update(
+            &[Arc::new(StringArray::from(vec!["z"])), tie],
+            &[0],
+            None,
+            2,
+        )
+        .unwrap();
+        assert_eq!(
+            last.evaluate(&[0]).unwrap().as_string::<i32>(),
+            &StringArray::from(vec!["z"])
+        );
     }
 
     #[test]
     fn booleans_and_merge_puts_other_after_self() {
         let mut a = FirstLastAccumulator::new(Pick::Last, false, BooleanStore::default());
         let mut b = FirstLastAccumulator::new(Pick::Last, false, BooleanStore::default());
-        a.update(&[Arc::new(BooleanArray::from(vec![true]))], &[0], None, 1).unwrap();
-        b.update(&[Arc::new(BooleanArray::from(vec![false]))], &[0], None, 1).unwrap();
+        a.update(&[Arc::new(BooleanArray::from(vec![true]))], &[0], None, 1)
+            .unwrap();
+        b.update(&[Arc::new(BooleanArray::from(vec![false]))], &[0], None, 1)
+            .unwrap();
         a.merge(&b, &[0], &[0], 2).unwrap();
-        assert_eq!(a.evaluate(&[0, 1]).unwrap().as_boolean(), &BooleanArray::from(vec![Some(false), None]));
+        assert_eq!(
+            a.evaluate(&[0, 1]).unwrap().as_boolean(),
+            &BooleanArray::from(vec![Some(false), None])
+        );
     }
 
     proptest! {

@@ -194,7 +194,10 @@ impl AggregateFunction {
                 DataType::Int64
             }
             ApproxCountDistinct => {
-                accepted(hll_accepts(arg) || arg == &DataType::Float16, "a number, string, boolean or temporal type")?;
+                accepted(
+                    hll_accepts(arg) || arg == &DataType::Float16,
+                    "a number, string, boolean or temporal type",
+                )?;
                 DataType::Int64
             }
             Sum => match arg {
@@ -206,9 +209,9 @@ impl AggregateFunction {
                 | DataType::UInt32
                 | DataType::Null => DataType::Int64,
                 DataType::Int64 | DataType::UInt64 => DataType::Decimal128(38, 0),
-                DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) => {
-                    DataType::Decimal128(38, *s)
-                }
+                DataType::Decimal32(_, s)
+                | DataType::Decimal64(_, s)
+                | DataType::Decimal128(_, s) => DataType::Decimal128(38, *s),
                 DataType::Float16 | DataType::Float32 | DataType::Float64 => DataType::Float64,
                 _ => return Err(reject("a numeric type")),
             },
@@ -217,7 +220,10 @@ impl AggregateFunction {
                 DataType::Float64
             }
             Min | Max | FirstValue | LastValue => {
-                accepted(is_storable(arg), "a number, string, boolean or temporal type")?;
+                accepted(
+                    is_storable(arg),
+                    "a number, string, boolean or temporal type",
+                )?;
                 arg.clone()
             }
             ApproxPercentile(p) => {
@@ -298,8 +304,16 @@ impl AggregateFunction {
         }
         let arg = value_type(original);
         // The type the inner accumulator sees.
-        let inner_arg = if arg == &DataType::Float16 { DataType::Float32 } else { arg.clone() };
-        let args = if matches!(self, FirstValue | LastValue) { arg_types.len() } else { 1 };
+        let inner_arg = if arg == &DataType::Float16 {
+            DataType::Float32
+        } else {
+            arg.clone()
+        };
+        let args = if matches!(self, FirstValue | LastValue) {
+            arg_types.len()
+        } else {
+            1
+        };
         let inner: Box<dyn GroupsAccumulator> = if arg == &DataType::Null {
             Box::new(NullArgAccumulator::new(args, output.clone()))
         } else {
@@ -322,13 +336,8 @@ impl AggregateFunction {
         ordered: bool,
     ) -> Result<Box<dyn GroupsAccumulator>> {
         use AggregateFunction::*;
-        let unsupported = || {
-            Error::not_supported(format!(
-                "{} of {}",
-                self.name(),
-                sql_type_name(arg)
-            ))
-        };
+        let unsupported =
+            || Error::not_supported(format!("{} of {}", self.name(), sql_type_name(arg)));
         Ok(match self {
             Sum => {
                 use arrow::datatypes::{Decimal128Type, Float32Type, Float64Type, UInt64Type};
@@ -363,21 +372,37 @@ impl AggregateFunction {
                 match arg {
                     DataType::Boolean if max => Box::new(BooleanMinMax::<MaxKind>::new()),
                     DataType::Boolean => Box::new(BooleanMinMax::<MinKind>::new()),
-                    t if is_bytes_type(t) && max => Box::new(BytesMinMax::<MaxKind>::new(t.clone())),
+                    t if is_bytes_type(t) && max => {
+                        Box::new(BytesMinMax::<MaxKind>::new(t.clone()))
+                    }
                     t if is_bytes_type(t) => Box::new(BytesMinMax::<MinKind>::new(t.clone())),
-                    t if max => with_primitive_type!(t, T => Box::new(PrimitiveMinMax::<T, MaxKind>::new(t.clone())),
-                        _ => return Err(unsupported())),
-                    t => with_primitive_type!(t, T => Box::new(PrimitiveMinMax::<T, MinKind>::new(t.clone())),
-                        _ => return Err(unsupported())),
+                    t if max => {
+                        with_primitive_type!(t, T => Box::new(PrimitiveMinMax::<T, MaxKind>::new(t.clone())),
+                        _ => return Err(unsupported()))
+                    }
+                    t => {
+                        with_primitive_type!(t, T => Box::new(PrimitiveMinMax::<T, MinKind>::new(t.clone())),
+                        _ => return Err(unsupported()))
+                    }
                 }
             }
             FirstValue | LastValue => {
-                let pick = if matches!(self, FirstValue) { Pick::First } else { Pick::Last };
+                let pick = if matches!(self, FirstValue) {
+                    Pick::First
+                } else {
+                    Pick::Last
+                };
                 match arg {
-                    DataType::Boolean => Box::new(FirstLastAccumulator::new(pick, ordered, BooleanStore::default())),
-                    t if is_bytes_type(t) => {
-                        Box::new(FirstLastAccumulator::new(pick, ordered, BytesStore::new(t.clone())))
-                    }
+                    DataType::Boolean => Box::new(FirstLastAccumulator::new(
+                        pick,
+                        ordered,
+                        BooleanStore::default(),
+                    )),
+                    t if is_bytes_type(t) => Box::new(FirstLastAccumulator::new(
+                        pick,
+                        ordered,
+                        BytesStore::new(t.clone()),
+                    )),
                     t => with_primitive_type!(t, T => Box::new(FirstLastAccumulator::new(
                             pick, ordered, PrimitiveStore::<T>::new(t.clone()))),
                         _ => return Err(unsupported())),
@@ -393,11 +418,17 @@ impl AggregateFunction {
                 Box::new(VarianceAccumulator::new(statistic, arg.clone()))
             }
             ApproxCountDistinct => Box::new(HyperLogLogAccumulator::new(arg.clone())),
-            Median => with_numeric_type!(arg, T => Box::new(PercentileAccumulator::<T>::new(Quantile::Median, arg.clone())),
-                _ => return Err(unsupported())),
-            ApproxPercentile(p) => with_primitive_type!(arg, T => Box::new(PercentileAccumulator::<T>::new(Quantile::Discrete(*p), arg.clone())),
-                _ => return Err(unsupported())),
-            CountStar | Count | CountDistinct => return Err(Error::internal("COUNT is built directly")),
+            Median => {
+                with_numeric_type!(arg, T => Box::new(PercentileAccumulator::<T>::new(Quantile::Median, arg.clone())),
+                _ => return Err(unsupported()))
+            }
+            ApproxPercentile(p) => {
+                with_primitive_type!(arg, T => Box::new(PercentileAccumulator::<T>::new(Quantile::Discrete(*p), arg.clone())),
+                _ => return Err(unsupported()))
+            }
+            CountStar | Count | CountDistinct => {
+                return Err(Error::internal("COUNT is built directly"));
+            }
         })
     }
 }
@@ -435,8 +466,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{
-        Array, ArrayRef, AsArray, DictionaryArray, Int32Array, Int64Array, NullArray,
-        StringArray, TimestampMillisecondArray,
+        Array, ArrayRef, AsArray, DictionaryArray, Int32Array, Int64Array, NullArray, StringArray,
+        TimestampMillisecondArray,
     };
     use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimeUnit};
 
@@ -465,7 +496,10 @@ mod tests {
         ] {
             assert_eq!(AggregateFunction::from_name(name, false), Some(f), "{name}");
         }
-        assert_eq!(AggregateFunction::from_name("COUNT", true), Some(CountDistinct));
+        assert_eq!(
+            AggregateFunction::from_name("COUNT", true),
+            Some(CountDistinct)
+        );
         assert_eq!(AggregateFunction::from_name("MAX", true), Some(Max));
         assert_eq!(AggregateFunction::from_name("AVG", true), None);
         assert_eq!(AggregateFunction::from_name("NOPE", false), None);
@@ -486,19 +520,35 @@ mod tests {
             (Sum, vec![DataType::UInt32], DataType::Int64),
             (Sum, vec![DataType::Int64], DataType::Decimal128(38, 0)),
             (Sum, vec![DataType::UInt64], DataType::Decimal128(38, 0)),
-            (Sum, vec![DataType::Decimal64(12, 3)], DataType::Decimal128(38, 3)),
+            (
+                Sum,
+                vec![DataType::Decimal64(12, 3)],
+                DataType::Decimal128(38, 3),
+            ),
             (Sum, vec![DataType::Float32], DataType::Float64),
             (Sum, vec![DataType::Null], DataType::Int64),
             (Avg, vec![DataType::Decimal128(10, 2)], DataType::Float64),
             (Min, vec![dict.clone()], DataType::Utf8),
             (Max, vec![ts.clone()], ts.clone()),
             (Max, vec![DataType::Float16], DataType::Float16),
-            (FirstValue, vec![DataType::Boolean, ts.clone()], DataType::Boolean),
+            (
+                FirstValue,
+                vec![DataType::Boolean, ts.clone()],
+                DataType::Boolean,
+            ),
             (StddevPop, vec![DataType::Int16], DataType::Float64),
-            (ApproxCountDistinct, vec![DataType::Utf8View], DataType::Int64),
+            (
+                ApproxCountDistinct,
+                vec![DataType::Utf8View],
+                DataType::Int64,
+            ),
             (Median, vec![DataType::Int64], DataType::Float64),
             (ApproxPercentile(0.9), vec![ts.clone()], ts.clone()),
-            (ApproxPercentile(0.9), vec![DataType::Float64, DataType::Float64], DataType::Float64),
+            (
+                ApproxPercentile(0.9),
+                vec![DataType::Float64, DataType::Float64],
+                DataType::Float64,
+            ),
         ];
         for (f, args, expected) in cases {
             assert_eq!(f.return_type(&args).unwrap(), expected, "{f} {args:?}");
@@ -511,14 +561,46 @@ mod tests {
     fn wrong_arguments_are_plan_errors() {
         use AggregateFunction::*;
         let cases: Vec<(AggregateFunction, Vec<DataType>, &str)> = vec![
-            (Sum, vec![DataType::Utf8], "function SUM does not accept VARCHAR arguments"),
-            (Avg, vec![DataType::Boolean], "function AVG does not accept BOOLEAN"),
-            (Median, vec![DataType::Date32], "function MEDIAN does not accept DATE"),
+            (
+                Sum,
+                vec![DataType::Utf8],
+                "function SUM does not accept VARCHAR arguments",
+            ),
+            (
+                Avg,
+                vec![DataType::Boolean],
+                "function AVG does not accept BOOLEAN",
+            ),
+            (
+                Median,
+                vec![DataType::Date32],
+                "function MEDIAN does not accept DATE",
+            ),
             (Sum, vec![], "function SUM takes 1 argument, got 0"),
-            (Count, vec![DataType::Int64, DataType::Int64], "takes 1 argument, got 2"),
-            (FirstValue, vec![DataType::Int64, DataType::Utf8], "orders by BIGINT or TIMESTAMP, not VARCHAR"),
-            (ApproxPercentile(1.5), vec![DataType::Int64], "between 0 and 1"),
-            (Min, vec![DataType::List(Arc::new(arrow::datatypes::Field::new("x", DataType::Int64, true)))], "does not accept"),
+            (
+                Count,
+                vec![DataType::Int64, DataType::Int64],
+                "takes 1 argument, got 2",
+            ),
+            (
+                FirstValue,
+                vec![DataType::Int64, DataType::Utf8],
+                "orders by BIGINT or TIMESTAMP, not VARCHAR",
+            ),
+            (
+                ApproxPercentile(1.5),
+                vec![DataType::Int64],
+                "between 0 and 1",
+            ),
+            (
+                Min,
+                vec![DataType::List(Arc::new(arrow::datatypes::Field::new(
+                    "x",
+                    DataType::Int64,
+                    true,
+                )))],
+                "does not accept",
+            ),
         ];
         for (f, args, message) in cases {
             let err = f.create_accumulator(&args).err().expect("an error");
@@ -529,45 +611,87 @@ mod tests {
 
     #[test]
     fn dictionary_float16_and_null_arguments() {
-        let dict: DictionaryArray<Int32Type> = vec![Some("b"), None, Some("a"), Some("b")].into_iter().collect();
+        let dict: DictionaryArray<Int32Type> = vec![Some("b"), None, Some("a"), Some("b")]
+            .into_iter()
+            .collect();
         let dict: ArrayRef = Arc::new(dict);
         let dt = dict.data_type().clone();
         let groups = [0, 0, 0, 1];
         let run = |f: AggregateFunction, t: &DataType, v: &ArrayRef| -> ArrayRef {
             let mut acc = f.create_accumulator(std::slice::from_ref(t)).unwrap();
-            acc.update(std::slice::from_ref(v), &groups, None, 2).unwrap();
+            acc.update(std::slice::from_ref(v), &groups, None, 2)
+                .unwrap();
             let mut other = f.create_accumulator(std::slice::from_ref(t)).unwrap();
-            other.update(std::slice::from_ref(v), &groups, None, 2).unwrap();
+            other
+                .update(std::slice::from_ref(v), &groups, None, 2)
+                .unwrap();
             acc.merge(other.as_ref(), &[0, 1], &[0, 1], 2).unwrap();
             acc.evaluate(&[0, 1]).unwrap()
         };
-        assert_eq!(run(AggregateFunction::Min, &dt, &dict).as_string::<i32>(), &StringArray::from(vec!["a", "b"]));
-        assert_eq!(run(AggregateFunction::CountDistinct, &dt, &dict).as_primitive::<Int64Type>().values(), &[2, 1]);
-        assert_eq!(run(AggregateFunction::ApproxCountDistinct, &dt, &dict).as_primitive::<Int64Type>().values(), &[2, 1]);
-        assert_eq!(run(AggregateFunction::Count, &dt, &dict).as_primitive::<Int64Type>().values(), &[4, 2]);
+        assert_eq!(
+            run(AggregateFunction::Min, &dt, &dict).as_string::<i32>(),
+            &StringArray::from(vec!["a", "b"])
+        );
+        assert_eq!(
+            run(AggregateFunction::CountDistinct, &dt, &dict)
+                .as_primitive::<Int64Type>()
+                .values(),
+            &[2, 1]
+        );
+        assert_eq!(
+            run(AggregateFunction::ApproxCountDistinct, &dt, &dict)
+                .as_primitive::<Int64Type>()
+                .values(),
+            &[2, 1]
+        );
+        assert_eq!(
+            run(AggregateFunction::Count, &dt, &dict)
+                .as_primitive::<Int64Type>()
+                .values(),
+            &[4, 2]
+        );
 
         let half = arrow::array::Float32Array::from(vec![1.5f32, 2.5, -1.0, 4.0]);
         let half = arrow::compute::cast(&half, &DataType::Float16).unwrap();
         let max = run(AggregateFunction::Max, &DataType::Float16, &half);
         assert_eq!(max.data_type(), &DataType::Float16);
-        assert_eq!(arrow::compute::cast(&max, &DataType::Float64).unwrap().as_primitive::<Float64Type>().values(), &[2.5, 4.0]);
+        assert_eq!(
+            arrow::compute::cast(&max, &DataType::Float64)
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .values(),
+            &[2.5, 4.0]
+        );
         let sum = run(AggregateFunction::Sum, &DataType::Float16, &half);
         assert_eq!(sum.as_primitive::<Float64Type>().values(), &[6.0, 8.0]);
 
         let nulls: ArrayRef = Arc::new(NullArray::new(4));
         let sum = run(AggregateFunction::Sum, &DataType::Null, &nulls);
         assert_eq!((sum.data_type(), sum.null_count()), (&DataType::Int64, 2));
-        assert_eq!(run(AggregateFunction::Count, &DataType::Null, &nulls).as_primitive::<Int64Type>().values(), &[0, 0]);
+        assert_eq!(
+            run(AggregateFunction::Count, &DataType::Null, &nulls)
+                .as_primitive::<Int64Type>()
+                .values(),
+            &[0, 0]
+        );
     }
 
     #[test]
     fn first_value_by_event_time_through_the_factory() {
         let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
-        let mut acc = AggregateFunction::FirstValue.create_accumulator(&[DataType::Int32, ts]).unwrap();
+        let mut acc = AggregateFunction::FirstValue
+            .create_accumulator(&[DataType::Int32, ts])
+            .unwrap();
         let v: ArrayRef = Arc::new(Int32Array::from(vec![1, 2, 3]));
         let t: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![30, 10, 20]));
         acc.update(&[v, t], &[0, 0, 0], None, 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Int32Type>().value(0), 2);
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Int32Type>()
+                .value(0),
+            2
+        );
         let _ = Int64Array::from(vec![0]);
     }
 }

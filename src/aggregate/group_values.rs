@@ -185,7 +185,9 @@ pub(crate) fn null_mask(ids: &[u32], null_group: Option<u32>) -> Option<arrow::b
     if !ids.contains(&ng) {
         return None;
     }
-    Some(arrow::buffer::NullBuffer::from_iter(ids.iter().map(|&id| id != ng)))
+    Some(arrow::buffer::NullBuffer::from_iter(
+        ids.iter().map(|&id| id != ng),
+    ))
 }
 
 #[cfg(test)]
@@ -262,7 +264,13 @@ pub(crate) mod tests {
     #[test]
     fn one_int_key_with_nulls() {
         let mut t = new_group_values(&[DataType::Int64]).unwrap();
-        let b1 = vec![arc(Int64Array::from(vec![Some(5), None, Some(5), Some(-1), None]))];
+        let b1 = vec![arc(Int64Array::from(vec![
+            Some(5),
+            None,
+            Some(5),
+            Some(-1),
+            None,
+        ]))];
         let b2 = vec![arc(Int64Array::from(vec![Some(-1), Some(7), None]))];
         check_table(t.as_mut(), &[b1, b2]);
         assert_eq!(t.len(), 4);
@@ -271,7 +279,13 @@ pub(crate) mod tests {
     #[test]
     fn float_keys_group_nan_and_signed_zero() {
         let mut t = new_group_values(&[DataType::Float64]).unwrap();
-        let keys = arc(Float64Array::from(vec![0.0, -0.0, f64::NAN, -f64::NAN, 1.5]));
+        let keys = arc(Float64Array::from(vec![
+            0.0,
+            -0.0,
+            f64::NAN,
+            -f64::NAN,
+            1.5,
+        ]));
         let mut ids = Vec::new();
         t.intern(&[keys], &mut ids).unwrap();
         assert_eq!(ids, [0, 0, 1, 1, 2]);
@@ -300,7 +314,10 @@ pub(crate) mod tests {
                 _ => arc(StringViewArray::from(values.clone())),
             };
             let mut table = new_group_values(std::slice::from_ref(&t)).unwrap();
-            check_table(table.as_mut(), &[vec![arr.slice(0, 6)], vec![arr.slice(6, 5)]]);
+            check_table(
+                table.as_mut(),
+                &[vec![arr.slice(0, 6)], vec![arr.slice(6, 5)]],
+            );
             assert_eq!(table.len(), 7, "{t}");
             assert_eq!(table.emit(&[0]).unwrap()[0].data_type(), &t);
         }
@@ -309,7 +326,12 @@ pub(crate) mod tests {
     #[test]
     fn booleans() {
         let mut t = new_group_values(&[DataType::Boolean]).unwrap();
-        let b = vec![arc(BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]))];
+        let b = vec![arc(BooleanArray::from(vec![
+            Some(true),
+            None,
+            Some(false),
+            Some(true),
+        ]))];
         check_table(t.as_mut(), &[b]);
     }
 
@@ -317,12 +339,19 @@ pub(crate) mod tests {
     fn dictionary_keys_with_changing_dictionaries() {
         let dt = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let mut t = new_group_values(std::slice::from_ref(&dt)).unwrap();
-        let d1: DictionaryArray<Int32Type> =
-            vec![Some("x"), Some("y"), None, Some("x")].into_iter().collect();
+        let d1: DictionaryArray<Int32Type> = vec![Some("x"), Some("y"), None, Some("x")]
+            .into_iter()
+            .collect();
         // Same dictionary object again (cache hit), a sliced copy, then a new dictionary
         // with the values in another order, a duplicate value and an unused value.
         let d2 = d1.clone();
-        let values = arc(StringArray::from(vec![Some("unused"), Some("z"), Some("y"), Some("z"), None]));
+        let values = arc(StringArray::from(vec![
+            Some("unused"),
+            Some("z"),
+            Some("y"),
+            Some("z"),
+            None,
+        ]));
         let d3 = DictionaryArray::<Int32Type>::try_new(
             Int32Array::from(vec![Some(2), Some(1), Some(3), None, Some(4)]),
             values,
@@ -351,9 +380,19 @@ pub(crate) mod tests {
         let mut t =
             new_group_values(&[DataType::Utf8, DataType::Int32, DataType::Boolean]).unwrap();
         let b1 = vec![
-            arc(StringArray::from(vec![Some("a"), Some("a"), None, Some("a")])),
+            arc(StringArray::from(vec![
+                Some("a"),
+                Some("a"),
+                None,
+                Some("a"),
+            ])),
             arc(Int32Array::from(vec![Some(1), Some(2), Some(1), Some(1)])),
-            arc(BooleanArray::from(vec![Some(true), Some(true), None, Some(true)])),
+            arc(BooleanArray::from(vec![
+                Some(true),
+                Some(true),
+                None,
+                Some(true),
+            ])),
         ];
         let b2 = vec![
             arc(StringArray::from(vec![None, Some("b")])),
@@ -388,7 +427,10 @@ pub(crate) mod tests {
         t.intern(&b, &mut ids).unwrap();
         t.clear();
         assert_eq!(t.len(), 0);
-        let b = vec![arc(StringArray::from(vec!["b"])), arc(Int64Array::from(vec![2]))];
+        let b = vec![
+            arc(StringArray::from(vec!["b"])),
+            arc(Int64Array::from(vec![2])),
+        ];
         t.intern(&b, &mut ids).unwrap();
         assert_eq!(ids, [0]);
     }
@@ -398,11 +440,16 @@ pub(crate) mod tests {
         assert!(new_group_values(&[]).is_err());
         let mut t = new_group_values(&[DataType::Int64]).unwrap();
         let mut ids = Vec::new();
-        let err = t.intern(&[arc(Int32Array::from(vec![1]))], &mut ids).unwrap_err();
+        let err = t
+            .intern(&[arc(Int32Array::from(vec![1]))], &mut ids)
+            .unwrap_err();
         assert!(err.to_string().contains("Int32"), "{err}");
         assert!(t.intern(&[], &mut ids).is_err());
         let mut t = new_group_values(&[DataType::Utf8, DataType::Int64]).unwrap();
-        assert!(t.intern(&[arc(StringArray::from(vec!["a"]))], &mut ids).is_err());
+        assert!(
+            t.intern(&[arc(StringArray::from(vec!["a"]))], &mut ids)
+                .is_err()
+        );
         assert!(t.emit(&[0]).is_err());
         let _ = UInt8Array::from(vec![1u8]);
     }
@@ -412,9 +459,17 @@ pub(crate) mod tests {
     fn column(kind: u8, vals: &[Option<u16>], domain: u16) -> ArrayRef {
         let v = |x: &Option<u16>| x.map(|x| x % domain);
         match kind % 5 {
-            0 => arc(Int64Array::from_iter(vals.iter().map(|x| v(x).map(|x| x as i64 - 3)))),
+            0 => arc(Int64Array::from_iter(
+                vals.iter().map(|x| v(x).map(|x| x as i64 - 3)),
+            )),
             1 => arc(StringArray::from_iter(vals.iter().map(|x| {
-                v(x).map(|x| if x % 3 == 0 { format!("long key number {x} padded") } else { format!("k{x}") })
+                v(x).map(|x| {
+                    if x % 3 == 0 {
+                        format!("long key number {x} padded")
+                    } else {
+                        format!("k{x}")
+                    }
+                })
             }))),
             2 => {
                 let d: DictionaryArray<Int32Type> = vals
@@ -426,10 +481,12 @@ pub(crate) mod tests {
                     .collect();
                 arc(d)
             }
-            3 => arc(Float64Array::from_iter(vals.iter().map(|x| v(x).map(|x| x as f64 / 2.0)))),
-            _ => arc(StringViewArray::from_iter(
-                vals.iter().map(|x| v(x).map(|x| format!("view-{x:04}-{}", "z".repeat(x as usize % 20)))),
+            3 => arc(Float64Array::from_iter(
+                vals.iter().map(|x| v(x).map(|x| x as f64 / 2.0)),
             )),
+            _ => arc(StringViewArray::from_iter(vals.iter().map(|x| {
+                v(x).map(|x| format!("view-{x:04}-{}", "z".repeat(x as usize % 20)))
+            }))),
         }
     }
 

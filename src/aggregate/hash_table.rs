@@ -320,7 +320,6 @@ pub(crate) fn fixed_ahash() -> ahash::RandomState {
     )
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,17 +329,26 @@ mod tests {
         let mut t = KeyTable::<u64>::new(HashSeeds::random());
         for i in 0..10_000u64 {
             let h = t.seeds().hash_u64(i * 7919);
-            assert_eq!(t.find_or_insert(i * 7919, h, |_| true, i as u32), (i as u32, true));
+            assert_eq!(
+                t.find_or_insert(i * 7919, h, |_| true, i as u32),
+                (i as u32, true)
+            );
         }
         assert_eq!(t.len(), 10_000);
         for i in 0..10_000u64 {
             let h = t.seeds().hash_u64(i * 7919);
-            assert_eq!(t.find_or_insert(i * 7919, h, |_| true, 99), (i as u32, false));
+            assert_eq!(
+                t.find_or_insert(i * 7919, h, |_| true, 99),
+                (i as u32, false)
+            );
         }
         assert!(t.size_bytes() >= 20_000 * 16);
         t.clear();
         assert_eq!(t.len(), 0);
-        assert_eq!(t.find_or_insert(0, t.seeds().hash_u64(0), |_| true, 7), (7, true));
+        assert_eq!(
+            t.find_or_insert(0, t.seeds().hash_u64(0), |_| true, 7),
+            (7, true)
+        );
     }
 
     #[test]

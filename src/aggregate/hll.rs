@@ -365,12 +365,22 @@ mod tests {
             let v: ArrayRef = Arc::new(Int64Array::from(chunk.to_vec()));
             acc.update(&[v], &vec![0; chunk.len()], None, 1).unwrap();
         }
-        acc.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0)
+        acc.evaluate(&[0])
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .value(0)
     }
 
     #[test]
     fn error_stays_within_two_percent() {
-        for (n, offset) in [(100, 0), (1024, 3), (1025, 1), (5_000, 5), (30_000, 11), (200_000, 13)] {
+        for (n, offset) in [
+            (100, 0),
+            (1024, 3),
+            (1025, 1),
+            (5_000, 5),
+            (30_000, 11),
+            (200_000, 13),
+        ] {
             let e = estimate_of(n, offset);
             let err = (e - n).abs() as f64 / n as f64;
             assert!(err <= 0.02, "n = {n}: estimate {e} ({:.2} %)", err * 100.0);
@@ -385,27 +395,53 @@ mod tests {
         let mut a = HyperLogLogAccumulator::new(DataType::Utf8);
         let mut b = HyperLogLogAccumulator::new(DataType::Utf8);
         let strings = |r: std::ops::Range<i32>| -> ArrayRef {
-            Arc::new(StringArray::from_iter_values(r.map(|i| format!("user-{i}"))))
+            Arc::new(StringArray::from_iter_values(
+                r.map(|i| format!("user-{i}")),
+            ))
         };
-        a.update(&[strings(0..40_000)], &[0; 40_000], None, 1).unwrap();
-        b.update(&[strings(20_000..60_000)], &[0; 40_000], None, 1).unwrap();
+        a.update(&[strings(0..40_000)], &[0; 40_000], None, 1)
+            .unwrap();
+        b.update(&[strings(20_000..60_000)], &[0; 40_000], None, 1)
+            .unwrap();
         // Sparse b (group 1) into dense a (group 0), and dense into sparse.
         b.update(&[strings(0..10)], &[1; 10], None, 2).unwrap();
         a.merge(&b, &[0, 1], &[0, 0], 1).unwrap();
-        let e = a.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0);
+        let e = a
+            .evaluate(&[0])
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .value(0);
         assert!((e - 60_000).abs() <= 1_200, "{e}");
         let mut c = HyperLogLogAccumulator::new(DataType::Utf8);
         c.update(&[strings(0..5)], &[0; 5], None, 1).unwrap();
         c.merge(&a, &[0], &[0], 1).unwrap();
-        assert_eq!(c.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), e);
+        assert_eq!(
+            c.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            e
+        );
     }
 
     #[test]
     fn floats_count_nan_and_signed_zero_once() {
-        let v: ArrayRef = Arc::new(Float64Array::from(vec![0.0, -0.0, f64::NAN, -f64::NAN, 1.0]));
+        let v: ArrayRef = Arc::new(Float64Array::from(vec![
+            0.0,
+            -0.0,
+            f64::NAN,
+            -f64::NAN,
+            1.0,
+        ]));
         let mut acc = HyperLogLogAccumulator::new(DataType::Float64);
         acc.update(&[v], &[0; 5], None, 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), 3);
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            3
+        );
         assert!(hll_accepts(&DataType::Date32) && !hll_accepts(&DataType::Float16));
     }
 

@@ -15,14 +15,12 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray,
-};
+use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray};
 use arrow::datatypes::DataType;
 
 use super::accumulator::{
-    GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row,
-    grow, nulls_from_flags, selected_rows,
+    GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row, grow,
+    nulls_from_flags, selected_rows,
 };
 use super::byte_arrays::{BytesView, build_bytes_array};
 use super::native::OrdNative;
@@ -270,7 +268,12 @@ impl<E: ExtremeKind> GroupsAccumulator for BytesMinMax<E> {
         grow(&mut self.seen, total_groups, false);
         for (&o, &g) in other_ids.iter().zip(ids) {
             if other.seen[o as usize] {
-                Self::offer(&mut self.values, &mut self.seen, g as usize, &other.values[o as usize]);
+                Self::offer(
+                    &mut self.values,
+                    &mut self.seen,
+                    g as usize,
+                    &other.values[o as usize],
+                );
             }
         }
         Ok(())
@@ -339,11 +342,15 @@ impl<E: ExtremeKind> GroupsAccumulator for BooleanMinMax<E> {
         self.grow_to(total_groups);
         let (state, seen) = (&mut self.values[..], &mut self.seen[..]);
         let bits = array.values();
-        for_each_row(group_ids.len(), selected_rows(array.nulls(), filter).as_ref(), |i| {
-            let g = group_ids[i] as usize;
-            Self::fold(&mut state[g], bits.value(i));
-            seen[g] = true;
-        });
+        for_each_row(
+            group_ids.len(),
+            selected_rows(array.nulls(), filter).as_ref(),
+            |i| {
+                let g = group_ids[i] as usize;
+                Self::fold(&mut state[g], bits.value(i));
+                seen[g] = true;
+            },
+        );
         Ok(())
     }
 
@@ -413,11 +420,15 @@ mod tests {
         let groups = [0, 0, 0, 1, 1, 2, 3];
         let mut max = PrimitiveMinMax::<Float64Type, MaxKind>::new(DataType::Float64);
         let mut min = PrimitiveMinMax::<Float64Type, MinKind>::new(DataType::Float64);
-        max.update(std::slice::from_ref(&v), &groups, None, 4).unwrap();
+        max.update(std::slice::from_ref(&v), &groups, None, 4)
+            .unwrap();
         min.update(&[v], &groups, None, 4).unwrap();
         let max = max.evaluate(&[0, 1, 2, 3]).unwrap();
         let min = min.evaluate(&[0, 1, 2, 3]).unwrap();
-        let (max, min) = (max.as_primitive::<Float64Type>(), min.as_primitive::<Float64Type>());
+        let (max, min) = (
+            max.as_primitive::<Float64Type>(),
+            min.as_primitive::<Float64Type>(),
+        );
         assert!(max.value(0).is_nan() && max.value(1).is_nan());
         assert_eq!(max.value(2), f64::NEG_INFINITY);
         assert_eq!((min.value(0), min.value(2)), (-3.0, f64::NEG_INFINITY));
@@ -428,15 +439,30 @@ mod tests {
     #[test]
     fn string_min_max_keep_the_argument_layout() {
         for v in [
-            Arc::new(StringArray::from(vec![Some("b"), None, Some("abc"), Some("")])) as ArrayRef,
-            Arc::new(StringViewArray::from(vec![Some("b"), None, Some("abc"), Some("")])),
+            Arc::new(StringArray::from(vec![
+                Some("b"),
+                None,
+                Some("abc"),
+                Some(""),
+            ])) as ArrayRef,
+            Arc::new(StringViewArray::from(vec![
+                Some("b"),
+                None,
+                Some("abc"),
+                Some(""),
+            ])),
         ] {
             let t = v.data_type().clone();
             let mut min = BytesMinMax::<MinKind>::new(t.clone());
             let mut max = BytesMinMax::<MaxKind>::new(t.clone());
-            min.update(std::slice::from_ref(&v), &[0, 0, 0, 1], None, 3).unwrap();
-            max.update(std::slice::from_ref(&v), &[0, 0, 0, 1], None, 3).unwrap();
-            let (mn, mx) = (min.evaluate(&[0, 1, 2]).unwrap(), max.evaluate(&[0, 1, 2]).unwrap());
+            min.update(std::slice::from_ref(&v), &[0, 0, 0, 1], None, 3)
+                .unwrap();
+            max.update(std::slice::from_ref(&v), &[0, 0, 0, 1], None, 3)
+                .unwrap();
+            let (mn, mx) = (
+                min.evaluate(&[0, 1, 2]).unwrap(),
+                max.evaluate(&[0, 1, 2]).unwrap(),
+            );
             assert_eq!(mn.data_type(), &t);
             let mn = BytesView::try_new(mn.as_ref()).unwrap();
             let mx = BytesView::try_new(mx.as_ref()).unwrap();
@@ -449,13 +475,25 @@ mod tests {
 
     #[test]
     fn boolean_min_is_and_max_is_or() {
-        let v: ArrayRef = Arc::new(BooleanArray::from(vec![Some(true), Some(false), None, Some(true)]));
+        let v: ArrayRef = Arc::new(BooleanArray::from(vec![
+            Some(true),
+            Some(false),
+            None,
+            Some(true),
+        ]));
         let mut min = BooleanMinMax::<MinKind>::new();
         let mut max = BooleanMinMax::<MaxKind>::new();
-        min.update(std::slice::from_ref(&v), &[0, 0, 1, 2], None, 3).unwrap();
+        min.update(std::slice::from_ref(&v), &[0, 0, 1, 2], None, 3)
+            .unwrap();
         max.update(&[v], &[0, 0, 1, 2], None, 3).unwrap();
-        assert_eq!(min.evaluate(&[0, 1, 2]).unwrap().as_boolean(), &BooleanArray::from(vec![Some(false), None, Some(true)]));
-        assert_eq!(max.evaluate(&[0, 1, 2]).unwrap().as_boolean(), &BooleanArray::from(vec![Some(true), None, Some(true)]));
+        assert_eq!(
+            min.evaluate(&[0, 1, 2]).unwrap().as_boolean(),
+            &BooleanArray::from(vec![Some(false), None, Some(true)])
+        );
+        assert_eq!(
+            max.evaluate(&[0, 1, 2]).unwrap().as_boolean(),
+            &BooleanArray::from(vec![Some(true), None, Some(true)])
+        );
     }
 
     proptest! {

@@ -204,33 +204,114 @@ macro_rules! with_primitive_type {
         #[allow(unused_imports)]
         use arrow::datatypes::*;
         match $dt {
-            D::Int8 => { type $t = Int8Type; $body }
-            D::Int16 => { type $t = Int16Type; $body }
-            D::Int32 => { type $t = Int32Type; $body }
-            D::Int64 => { type $t = Int64Type; $body }
-            D::UInt8 => { type $t = UInt8Type; $body }
-            D::UInt16 => { type $t = UInt16Type; $body }
-            D::UInt32 => { type $t = UInt32Type; $body }
-            D::UInt64 => { type $t = UInt64Type; $body }
-            D::Float32 => { type $t = Float32Type; $body }
-            D::Float64 => { type $t = Float64Type; $body }
-            D::Decimal32(_, _) => { type $t = Decimal32Type; $body }
-            D::Decimal64(_, _) => { type $t = Decimal64Type; $body }
-            D::Decimal128(_, _) => { type $t = Decimal128Type; $body }
-            D::Date32 => { type $t = Date32Type; $body }
-            D::Date64 => { type $t = Date64Type; $body }
-            D::Time32(U::Second) => { type $t = Time32SecondType; $body }
-            D::Time32(U::Millisecond) => { type $t = Time32MillisecondType; $body }
-            D::Time64(U::Microsecond) => { type $t = Time64MicrosecondType; $body }
-            D::Time64(U::Nanosecond) => { type $t = Time64NanosecondType; $body }
-            D::Timestamp(U::Second, _) => { type $t = TimestampSecondType; $body }
-            D::Timestamp(U::Millisecond, _) => { type $t = TimestampMillisecondType; $body }
-            D::Timestamp(U::Microsecond, _) => { type $t = TimestampMicrosecondType; $body }
-            D::Timestamp(U::Nanosecond, _) => { type $t = TimestampNanosecondType; $body }
-            D::Duration(U::Second) => { type $t = DurationSecondType; $body }
-            D::Duration(U::Millisecond) => { type $t = DurationMillisecondType; $body }
-            D::Duration(U::Microsecond) => { type $t = DurationMicrosecondType; $body }
-            D::Duration(U::Nanosecond) => { type $t = DurationNanosecondType; $body }
+            D::Int8 => {
+                type $t = Int8Type;
+                $body
+            }
+            D::Int16 => {
+                type $t = Int16Type;
+                $body
+            }
+            D::Int32 => {
+                type $t = Int32Type;
+                $body
+            }
+            D::Int64 => {
+                type $t = Int64Type;
+                $body
+            }
+            D::UInt8 => {
+                type $t = UInt8Type;
+                $body
+            }
+            D::UInt16 => {
+                type $t = UInt16Type;
+                $body
+            }
+            D::UInt32 => {
+                type $t = UInt32Type;
+                $body
+            }
+            D::UInt64 => {
+                type $t = UInt64Type;
+                $body
+            }
+            D::Float32 => {
+                type $t = Float32Type;
+                $body
+            }
+            D::Float64 => {
+                type $t = Float64Type;
+                $body
+            }
+            D::Decimal32(_, _) => {
+                type $t = Decimal32Type;
+                $body
+            }
+            D::Decimal64(_, _) => {
+                type $t = Decimal64Type;
+                $body
+            }
+            D::Decimal128(_, _) => {
+                type $t = Decimal128Type;
+                $body
+            }
+            D::Date32 => {
+                type $t = Date32Type;
+                $body
+            }
+            D::Date64 => {
+                type $t = Date64Type;
+                $body
+            }
+            D::Time32(U::Second) => {
+                type $t = Time32SecondType;
+                $body
+            }
+            D::Time32(U::Millisecond) => {
+                type $t = Time32MillisecondType;
+                $body
+            }
+            D::Time64(U::Microsecond) => {
+                type $t = Time64MicrosecondType;
+                $body
+            }
+            D::Time64(U::Nanosecond) => {
+                type $t = Time64NanosecondType;
+                $body
+            }
+            D::Timestamp(U::Second, _) => {
+                type $t = TimestampSecondType;
+                $body
+            }
+            D::Timestamp(U::Millisecond, _) => {
+                type $t = TimestampMillisecondType;
+                $body
+            }
+            D::Timestamp(U::Microsecond, _) => {
+                type $t = TimestampMicrosecondType;
+                $body
+            }
+            D::Timestamp(U::Nanosecond, _) => {
+                type $t = TimestampNanosecondType;
+                $body
+            }
+            D::Duration(U::Second) => {
+                type $t = DurationSecondType;
+                $body
+            }
+            D::Duration(U::Millisecond) => {
+                type $t = DurationMillisecondType;
+                $body
+            }
+            D::Duration(U::Microsecond) => {
+                type $t = DurationMicrosecondType;
+                $body
+            }
+            D::Duration(U::Nanosecond) => {
+                type $t = DurationNanosecondType;
+                $body
+            }
             _ => $other,
         }
     }};
@@ -245,25 +326,63 @@ macro_rules! with_numeric_type {
         #[allow(unused_imports)]
         use arrow::datatypes::*;
         match $dt {
-            D::Int8 => { type $t = Int8Type; $body }
-            D::Int16 => { type $t = Int16Type; $body }
-            D::Int32 => { type $t = Int32Type; $body }
-            D::Int64 => { type $t = Int64Type; $body }
-            D::UInt8 => { type $t = UInt8Type; $body }
-            D::UInt16 => { type $t = UInt16Type; $body }
-            D::UInt32 => { type $t = UInt32Type; $body }
-            D::UInt64 => { type $t = UInt64Type; $body }
-            D::Float32 => { type $t = Float32Type; $body }
-            D::Float64 => { type $t = Float64Type; $body }
-            D::Decimal32(_, _) => { type $t = Decimal32Type; $body }
-            D::Decimal64(_, _) => { type $t = Decimal64Type; $body }
-            D::Decimal128(_, _) => { type $t = Decimal128Type; $body }
+            D::Int8 => {
+                type $t = Int8Type;
+                $body
+            }
+            D::Int16 => {
+                type $t = Int16Type;
+                $body
+            }
+            D::Int32 => {
+                type $t = Int32Type;
+                $body
+            }
+            D::Int64 => {
+                type $t = Int64Type;
+                $body
+            }
+            D::UInt8 => {
+                type $t = UInt8Type;
+                $body
+            }
+            D::UInt16 => {
+                type $t = UInt16Type;
+                $body
+            }
+            D::UInt32 => {
+                type $t = UInt32Type;
+                $body
+            }
+            D::UInt64 => {
+                type $t = UInt64Type;
+                $body
+            }
+            D::Float32 => {
+                type $t = Float32Type;
+                $body
+            }
+            D::Float64 => {
+                type $t = Float64Type;
+                $body
+            }
+            D::Decimal32(_, _) => {
+                type $t = Decimal32Type;
+                $body
+            }
+            D::Decimal64(_, _) => {
+                type $t = Decimal64Type;
+                $body
+            }
+            D::Decimal128(_, _) => {
+                type $t = Decimal128Type;
+                $body
+            }
             _ => $other,
         }
     }};
 }
 pub(crate) use with_numeric_type;
-
 
 /// Calls `$body` with `$t` bound to the Arrow type of `$dt` for the exact types whose
 /// values fit `i64` (all but
@@ -274,15 +393,42 @@ macro_rules! with_i64_type {
         #[allow(unused_imports)]
         use arrow::datatypes::*;
         match $dt {
-            D::Int8 => { type $t = Int8Type; $body }
-            D::Int16 => { type $t = Int16Type; $body }
-            D::Int32 => { type $t = Int32Type; $body }
-            D::Int64 => { type $t = Int64Type; $body }
-            D::UInt8 => { type $t = UInt8Type; $body }
-            D::UInt16 => { type $t = UInt16Type; $body }
-            D::UInt32 => { type $t = UInt32Type; $body }
-            D::Decimal32(_, _) => { type $t = Decimal32Type; $body }
-            D::Decimal64(_, _) => { type $t = Decimal64Type; $body }
+            D::Int8 => {
+                type $t = Int8Type;
+                $body
+            }
+            D::Int16 => {
+                type $t = Int16Type;
+                $body
+            }
+            D::Int32 => {
+                type $t = Int32Type;
+                $body
+            }
+            D::Int64 => {
+                type $t = Int64Type;
+                $body
+            }
+            D::UInt8 => {
+                type $t = UInt8Type;
+                $body
+            }
+            D::UInt16 => {
+                type $t = UInt16Type;
+                $body
+            }
+            D::UInt32 => {
+                type $t = UInt32Type;
+                $body
+            }
+            D::Decimal32(_, _) => {
+                type $t = Decimal32Type;
+                $body
+            }
+            D::Decimal64(_, _) => {
+                type $t = Decimal64Type;
+                $body
+            }
             _ => $other,
         }
     }};

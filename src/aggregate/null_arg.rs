@@ -6,9 +6,7 @@ use std::any::Any;
 use arrow::array::{ArrayRef, BooleanArray, new_null_array};
 use arrow::datatypes::DataType;
 
-use super::accumulator::{
-    GroupsAccumulator, check_ids, check_merge, check_update, downcast_other,
-};
+use super::accumulator::{GroupsAccumulator, check_ids, check_merge, check_update, downcast_other};
 use crate::error::Result;
 
 /// All-NULL results of type `output`.

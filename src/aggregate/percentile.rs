@@ -18,7 +18,9 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, BooleanArray, Float64Array, PrimitiveArray};
+use arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, Float64Array, PrimitiveArray,
+};
 use arrow::datatypes::DataType;
 
 use super::accumulator::{
@@ -54,9 +56,9 @@ where
 {
     pub(crate) fn new(quantile: Quantile, data_type: DataType) -> Self {
         let scale = match data_type {
-            DataType::Decimal32(_, s)
-            | DataType::Decimal64(_, s)
-            | DataType::Decimal128(_, s) => s as i32,
+            DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) => {
+                s as i32
+            }
             _ => 0,
         };
         PercentileAccumulator {
@@ -70,7 +72,8 @@ where
     /// The median of `v` (non-empty), reordering it.
     fn median(&self, v: &mut [T::Native]) -> f64 {
         let n = v.len();
-        let (lower, upper, _) = v.select_nth_unstable_by(n / 2, |a, b| T::Native::cmp_total(*a, *b));
+        let (lower, upper, _) =
+            v.select_nth_unstable_by(n / 2, |a, b| T::Native::cmp_total(*a, *b));
         let upper = upper.to_f64();
         if n % 2 == 1 {
             return upper / self.divisor;
@@ -87,7 +90,8 @@ where
     fn discrete(v: &mut [T::Native], p: f64) -> T::Native {
         let rank = (((v.len() - 1) as f64) * p).floor() as usize;
         let rank = rank.min(v.len() - 1);
-        *v.select_nth_unstable_by(rank, |a, b| T::Native::cmp_total(*a, *b)).1
+        *v.select_nth_unstable_by(rank, |a, b| T::Native::cmp_total(*a, *b))
+            .1
     }
 }
 
@@ -189,7 +193,14 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
-        let v: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), Some(1), Some(3), Some(10), Some(2), None]));
+        let v: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(5),
+            Some(1),
+            Some(3),
+            Some(10),
+            Some(2),
+            None,
+        ]));
         let mut acc = PercentileAccumulator::<Int64Type>::new(Quantile::Median, DataType::Int64);
         acc.update(&[v], &[0, 0, 0, 1, 1, 2], None, 3).unwrap();
         let r = acc.evaluate(&[0, 1, 2, 0]).unwrap();
@@ -197,19 +208,35 @@ mod tests {
         assert_eq!((r.value(0), r.value(1), r.value(3)), (3.0, 6.0, 3.0));
         assert!(r.is_null(2));
 
-        let d = Decimal128Array::from(vec![1_25, 1_50]).with_precision_and_scale(5, 2).unwrap();
-        let mut acc = PercentileAccumulator::<Decimal128Type>::new(Quantile::Median, DataType::Decimal128(5, 2));
+        let d = Decimal128Array::from(vec![1_25, 1_50])
+            .with_precision_and_scale(5, 2)
+            .unwrap();
+        let mut acc = PercentileAccumulator::<Decimal128Type>::new(
+            Quantile::Median,
+            DataType::Decimal128(5, 2),
+        );
         acc.update(&[Arc::new(d)], &[0, 0], None, 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Float64Type>().value(0), 1.375);
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(0),
+            1.375
+        );
     }
 
     #[test]
     fn discrete_percentiles_keep_the_type_and_order_nan_last() {
         let v: ArrayRef = Arc::new(Float64Array::from(vec![f64::NAN, 4.0, 1.0, 3.0, 2.0]));
         let run = |p| {
-            let mut acc = PercentileAccumulator::<Float64Type>::new(Quantile::Discrete(p), DataType::Float64);
-            acc.update(std::slice::from_ref(&v), &[0; 5], None, 1).unwrap();
-            acc.evaluate(&[0]).unwrap().as_primitive::<Float64Type>().value(0)
+            let mut acc =
+                PercentileAccumulator::<Float64Type>::new(Quantile::Discrete(p), DataType::Float64);
+            acc.update(std::slice::from_ref(&v), &[0; 5], None, 1)
+                .unwrap();
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(0)
         };
         assert_eq!((run(0.0), run(0.5), run(0.75)), (1.0, 3.0, 4.0));
         assert!(run(1.0).is_nan());

@@ -171,11 +171,13 @@ fn finish_exact(
             let max = 10i128.pow(*precision as u32) - 1;
             let values = sums
                 .enumerate()
-                .map(|(i, s)| match s.filter(|s| s.unsigned_abs() <= max as u128) {
-                    Some(v) => Ok(v),
-                    None if is_null(i) => Ok(0),
-                    None => Err(overflow(s)),
-                })
+                .map(
+                    |(i, s)| match s.filter(|s| s.unsigned_abs() <= max as u128) {
+                        Some(v) => Ok(v),
+                        None if is_null(i) => Ok(0),
+                        None => Err(overflow(s)),
+                    },
+                )
                 .collect::<Result<Vec<i128>>>()?;
             let array = Decimal128Array::new(values.into(), nulls)
                 .with_precision_and_scale(*precision, *scale)?;
@@ -216,7 +218,10 @@ where
         nulls: Option<arrow::buffer::NullBuffer>,
         _output: &DataType,
     ) -> Result<ArrayRef> {
-        Ok(Arc::new(Float64Array::new(sums.map(|(s, _)| s).collect(), nulls)))
+        Ok(Arc::new(Float64Array::new(
+            sums.map(|(s, _)| s).collect(),
+            nulls,
+        )))
     }
 }
 
@@ -426,7 +431,10 @@ mod tests {
         acc.update(&[up], &[2; 9], None, 3).unwrap();
         acc.update(&[down], &[2; 13], None, 3).unwrap();
         let r = acc.evaluate(&[2]).unwrap();
-        assert_eq!(r.as_primitive::<Decimal128Type>().value(0), 9 * i64::MAX as i128 + 13 * i64::MIN as i128);
+        assert_eq!(
+            r.as_primitive::<Decimal128Type>().value(0),
+            9 * i64::MAX as i128 + 13 * i64::MIN as i128
+        );
     }
 
     #[test]
@@ -434,7 +442,13 @@ mod tests {
         let mut acc = SumAccumulator::<WideSum<Int32Type>>::new(DataType::Int64);
         let v: ArrayRef = Arc::new(Int32Array::from(vec![i32::MAX; 1000]));
         acc.update(&[v], &[0; 1000], None, 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Int64Type>().value(0), i32::MAX as i64 * 1000);
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            i32::MAX as i64 * 1000
+        );
         // Push group 0 past i64::MAX through merges of itself.
         let mut big = SumAccumulator::<WideSum<Int32Type>>::new(DataType::Int64);
         big.sums.values = vec![i64::MAX];
@@ -459,30 +473,57 @@ mod tests {
         // 10^38 leaves DECIMAL(38): an error at evaluate; 2 * 10^38 leaves i128: at update.
         let max = 10i128.pow(38) - 1;
         let mut acc = SumAccumulator::<ExactSum<Decimal128Type>>::new(DataType::Decimal128(38, 0));
-        let v = Decimal128Array::from(vec![max, 1]).with_precision_and_scale(38, 0).unwrap();
-        acc.update(&[Arc::new(v.clone())], &[0, 0], None, 1).unwrap();
-        assert!(acc.evaluate(&[0]).unwrap_err().to_string().contains("Overflow in SUM"));
+        let v = Decimal128Array::from(vec![max, 1])
+            .with_precision_and_scale(38, 0)
+            .unwrap();
+        acc.update(&[Arc::new(v.clone())], &[0, 0], None, 1)
+            .unwrap();
+        assert!(
+            acc.evaluate(&[0])
+                .unwrap_err()
+                .to_string()
+                .contains("Overflow in SUM")
+        );
         // Past 2^127 the state wraps and counts a carry: still an error, never a value...
-        acc.update(&[Arc::new(v.clone())], &[0, 0], None, 1).unwrap();
+        acc.update(&[Arc::new(v.clone())], &[0, 0], None, 1)
+            .unwrap();
         let err = acc.evaluate(&[0]).unwrap_err();
         assert!(matches!(err, Error::Execution(_)), "{err}");
         // ...and coming back into range gives the exact sum again.
-        let neg = Decimal128Array::from(vec![-max, -1, -max, -1]).with_precision_and_scale(38, 0).unwrap();
-        acc.update(&[Arc::new(neg)], &[0, 0, 0, 0], None, 1).unwrap();
-        assert_eq!(acc.evaluate(&[0]).unwrap().as_primitive::<Decimal128Type>().value(0), 0);
+        let neg = Decimal128Array::from(vec![-max, -1, -max, -1])
+            .with_precision_and_scale(38, 0)
+            .unwrap();
+        acc.update(&[Arc::new(neg)], &[0, 0, 0, 0], None, 1)
+            .unwrap();
+        assert_eq!(
+            acc.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Decimal128Type>()
+                .value(0),
+            0
+        );
     }
 
     #[test]
     fn float_sums_and_empty_input() {
         let mut acc = SumAccumulator::<FloatSum<Float64Type>>::new(DataType::Float64);
-        acc.update(&[Arc::new(Float64Array::from(Vec::<f64>::new()))], &[], None, 2).unwrap();
+        acc.update(
+            &[Arc::new(Float64Array::from(Vec::<f64>::new()))],
+            &[],
+            None,
+            2,
+        )
+        .unwrap();
         let v: ArrayRef = Arc::new(Float64Array::from(vec![Some(0.5), None, Some(0.25)]));
         acc.update(&[v], &[1, 1, 1], None, 2).unwrap();
         let r = acc.evaluate(&[0, 1]).unwrap();
         let r = r.as_primitive::<Float64Type>();
         assert!(r.is_null(0));
         assert_eq!(r.value(1), 0.75);
-        assert!(acc.update(&[Arc::new(Int32Array::from(vec![1]))], &[0], None, 1).is_err());
+        assert!(
+            acc.update(&[Arc::new(Int32Array::from(vec![1]))], &[0], None, 1)
+                .is_err()
+        );
     }
 
     proptest! {

@@ -49,9 +49,9 @@ pub(crate) struct VarianceAccumulator {
 impl VarianceAccumulator {
     pub(crate) fn new(statistic: Statistic, input: DataType) -> Self {
         let scale = match input {
-            DataType::Decimal32(_, s)
-            | DataType::Decimal64(_, s)
-            | DataType::Decimal128(_, s) => s as i32,
+            DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) => {
+                s as i32
+            }
             _ => 0,
         };
         VarianceAccumulator {
@@ -191,35 +191,76 @@ mod tests {
 
     #[test]
     fn known_values_and_null_rules() {
-        let v: ArrayRef = Arc::new(Float64Array::from(vec![Some(2.0), Some(4.0), Some(4.0), Some(4.0), Some(5.0), Some(5.0), Some(7.0), Some(9.0), Some(1.0), None]));
+        let v: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(2.0),
+            Some(4.0),
+            Some(4.0),
+            Some(4.0),
+            Some(5.0),
+            Some(5.0),
+            Some(7.0),
+            Some(9.0),
+            Some(1.0),
+            None,
+        ]));
         let groups = [0, 0, 0, 0, 0, 0, 0, 0, 1, 2];
         let run = |s| {
             let mut a = VarianceAccumulator::new(s, DataType::Float64);
-            a.update(std::slice::from_ref(&v), &groups, None, 3).unwrap();
-            a.evaluate(&[0, 1, 2]).unwrap().as_primitive::<Float64Type>().iter().collect::<Vec<_>>()
+            a.update(std::slice::from_ref(&v), &groups, None, 3)
+                .unwrap();
+            a.evaluate(&[0, 1, 2])
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .iter()
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(Statistic::VarPop), [Some(4.0), Some(0.0), None]);
         assert_eq!(run(Statistic::StddevPop), [Some(2.0), Some(0.0), None]);
         assert_eq!(run(Statistic::VarSamp), [Some(32.0 / 7.0), None, None]);
-        assert!(close(run(Statistic::StddevSamp)[0], Some((32.0f64 / 7.0).sqrt())));
+        assert!(close(
+            run(Statistic::StddevSamp)[0],
+            Some((32.0f64 / 7.0).sqrt())
+        ));
     }
 
     #[test]
     fn stable_for_a_large_mean() {
         // Σx² - (Σx)²/n loses every digit here; Welford keeps them.
-        let v: ArrayRef = Arc::new(Float64Array::from(vec![1e9 + 4.0, 1e9 + 7.0, 1e9 + 13.0, 1e9 + 16.0]));
+        let v: ArrayRef = Arc::new(Float64Array::from(vec![
+            1e9 + 4.0,
+            1e9 + 7.0,
+            1e9 + 13.0,
+            1e9 + 16.0,
+        ]));
         let mut a = VarianceAccumulator::new(Statistic::VarSamp, DataType::Float64);
         a.update(&[v], &[0, 0, 0, 0], None, 1).unwrap();
-        assert_eq!(a.evaluate(&[0]).unwrap().as_primitive::<Float64Type>().value(0), 30.0);
+        assert_eq!(
+            a.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(0),
+            30.0
+        );
     }
 
     #[test]
     fn decimals_are_scaled() {
-        let v = Decimal128Array::from(vec![1_00, 3_00]).with_precision_and_scale(10, 2).unwrap();
+        let v = Decimal128Array::from(vec![1_00, 3_00])
+            .with_precision_and_scale(10, 2)
+            .unwrap();
         let mut a = VarianceAccumulator::new(Statistic::VarPop, DataType::Decimal128(10, 2));
         a.update(&[Arc::new(v)], &[0, 0], None, 1).unwrap();
-        assert_eq!(a.evaluate(&[0]).unwrap().as_primitive::<Float64Type>().value(0), 1.0);
-        assert!(a.update(&[Arc::new(Int64Array::from(vec![1]))], &[0], None, 1).is_err());
+        assert_eq!(
+            a.evaluate(&[0])
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(0),
+            1.0
+        );
+        assert!(
+            a.update(&[Arc::new(Int64Array::from(vec![1]))], &[0], None, 1)
+                .is_err()
+        );
     }
 
     proptest! {

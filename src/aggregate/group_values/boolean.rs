@@ -58,7 +58,11 @@ impl GroupValues for BooleanGroupValues {
         match array.nulls().filter(|n| n.null_count() > 0) {
             None => out.extend(array.values().iter().map(|v| self.id_of(v as usize))),
             Some(nulls) => out.extend(array.values().iter().enumerate().map(|(i, v)| {
-                self.id_of(if nulls.is_valid(i) { v as usize } else { NULL_SLOT })
+                self.id_of(if nulls.is_valid(i) {
+                    v as usize
+                } else {
+                    NULL_SLOT
+                })
             })),
         }
         Ok(())

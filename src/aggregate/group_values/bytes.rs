@@ -206,9 +206,21 @@ impl BytesGroupValues {
             Some(nulls) => {
                 let mut keys = std::mem::take(&mut self.row_keys);
                 keys.clear();
-                keys.extend((0..n).map(|i| if nulls.is_valid(i) { key_of(i) } else { NULL_ROW }));
+                keys.extend((0..n).map(|i| {
+                    if nulls.is_valid(i) {
+                        key_of(i)
+                    } else {
+                        NULL_ROW
+                    }
+                }));
                 let keys_ref = &keys;
-                self.resolve(n, #[inline(always)] |i| keys_ref[i], long_value, out);
+                self.resolve(
+                    n,
+                    #[inline(always)]
+                    |i| keys_ref[i],
+                    long_value,
+                    out,
+                );
                 self.row_keys = keys;
             }
         }
@@ -333,7 +345,11 @@ mod tests {
 
     #[test]
     fn short_keys_tell_trailing_zero_bytes_from_shorter_strings() {
-        assert!(!is_marker(short_key(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 0, 15)));
+        assert!(!is_marker(short_key(
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+            0,
+            15
+        )));
         let data = b"a\0a\0\0xxxxxxxxxxxxxxxxxxxx";
         assert_ne!(short_key(data, 0, 1), short_key(data, 0, 2));
         assert_eq!(short_key(data, 0, 2), short_key(data, 2, 2));

@@ -60,10 +60,7 @@ impl<K: ArrowDictionaryKeyType> DictionaryGroupValues<K> {
     /// Only if no table exists for `value_type` (never: there is a general fallback).
     pub fn try_new(value_type: &DataType) -> Result<Self> {
         Ok(DictionaryGroupValues {
-            data_type: DataType::Dictionary(
-                Box::new(K::DATA_TYPE),
-                Box::new(value_type.clone()),
-            ),
+            data_type: DataType::Dictionary(Box::new(K::DATA_TYPE), Box::new(value_type.clone())),
             values: single_column(value_type)?,
             map: Vec::new(),
             dictionary: None,
@@ -112,9 +109,9 @@ impl<K: ArrowDictionaryKeyType> GroupValues for DictionaryGroupValues<K> {
         let map = &mut self.map;
         let new_keys = &mut self.new_keys;
         let mut lookup = |k: usize| -> Result<u32> {
-            let entry = map.get_mut(k).ok_or_else(|| {
-                Error::execution(format!("dictionary key {k} out of range"))
-            })?;
+            let entry = map
+                .get_mut(k)
+                .ok_or_else(|| Error::execution(format!("dictionary key {k} out of range")))?;
             if *entry == UNSET {
                 *entry = PENDING | new_keys.len() as u32;
                 new_keys.push(k);

@@ -91,7 +91,10 @@ impl MultiGroupValues {
     /// # Errors
     /// `NotSupported` if a column's type cannot be a key.
     pub fn try_new(types: &[DataType]) -> Result<Self> {
-        let columns = types.iter().map(single_column).collect::<Result<Vec<_>>>()?;
+        let columns = types
+            .iter()
+            .map(single_column)
+            .collect::<Result<Vec<_>>>()?;
         let pair_cache = (types.len() == 2 && types.iter().all(is_bytes_type)).then(PairCache::new);
         Ok(MultiGroupValues {
             types: types.to_vec(),
@@ -187,7 +190,10 @@ impl GroupValues for MultiGroupValues {
     fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
         out.clear();
         let types_match = keys.len() == self.types.len()
-            && keys.iter().zip(&self.types).all(|(k, t)| k.data_type() == t);
+            && keys
+                .iter()
+                .zip(&self.types)
+                .all(|(k, t)| k.data_type() == t);
         if !types_match {
             return Err(Error::internal(format!(
                 "group keys of types {:?} given to a table for {:?}",
@@ -214,7 +220,11 @@ impl GroupValues for MultiGroupValues {
             Combine::Tuple(t) => t.size_bytes(),
         };
         self.columns.iter().map(|c| c.size_bytes()).sum::<usize>()
-            + self.column_ids.iter().map(|v| v.capacity() * 4).sum::<usize>()
+            + self
+                .column_ids
+                .iter()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
             + self.tuples.capacity() * 4
             + self.packed.capacity() * 8
             + self.miss_ids.capacity() * 4
@@ -407,7 +417,9 @@ mod tests {
         let batch = |lo: i64, hi: i64, modulo: i64| -> Vec<ArrayRef> {
             vec![
                 Arc::new(Int64Array::from_iter_values((lo..hi).map(|i| i % modulo))),
-                Arc::new(StringArray::from_iter_values((lo..hi).map(|i| format!("s{}", i % 7)))),
+                Arc::new(StringArray::from_iter_values(
+                    (lo..hi).map(|i| format!("s{}", i % 7)),
+                )),
                 Arc::new(Int64Array::from_iter_values((lo..hi).map(|i| i / 3))),
             ]
         };
@@ -436,9 +448,15 @@ mod tests {
         let batch = |lo: usize, hi: usize, modulo: usize| -> Vec<ArrayRef> {
             vec![
                 Arc::new(StringArray::from_iter_values((lo..hi).map(|i| {
-                    if i % 7 == 3 { format!("a long trader name number {}", i % 5) } else { format!("T{}", i % 20) }
+                    if i % 7 == 3 {
+                        format!("a long trader name number {}", i % 5)
+                    } else {
+                        format!("T{}", i % 20)
+                    }
                 }))),
-                Arc::new(StringViewArray::from_iter_values((lo..hi).map(|i| format!("S{}", (i / 20) % modulo)))),
+                Arc::new(StringViewArray::from_iter_values(
+                    (lo..hi).map(|i| format!("S{}", (i / 20) % modulo)),
+                )),
             ]
         };
         let with_nulls: Vec<ArrayRef> = vec![
@@ -447,16 +465,29 @@ mod tests {
         ];
         let types = [DataType::Utf8, DataType::Utf8View];
         let mut t = MultiGroupValues::try_new(&types).unwrap();
-        let batches = [batch(0, 500, 10), batch(500, 1200, 10), with_nulls.clone(), batch(1200, 3000, 12)];
+        let batches = [
+            batch(0, 500, 10),
+            batch(500, 1200, 10),
+            with_nulls.clone(),
+            batch(1200, 3000, 12),
+        ];
         check_table(&mut t, &batches);
         let cache = t.pair_cache.as_ref().unwrap();
         assert!(cache.enabled(), "low cardinality keeps the cache");
         assert!(cache.size_bytes() > 0);
 
         let mut high = MultiGroupValues::try_new(&types).unwrap();
-        let batches = [batch(0, 1000, 1000), batch(20_000, 22_000, 100_000), batch(40_000, 42_000, 100_000), with_nulls];
+        let batches = [
+            batch(0, 1000, 1000),
+            batch(20_000, 22_000, 100_000),
+            batch(40_000, 42_000, 100_000),
+            with_nulls,
+        ];
         check_table(&mut high, &batches);
-        assert!(!high.pair_cache.as_ref().unwrap().enabled(), "mostly misses turn it off");
+        assert!(
+            !high.pair_cache.as_ref().unwrap().enabled(),
+            "mostly misses turn it off"
+        );
         high.clear();
         assert!(high.pair_cache.as_ref().unwrap().enabled());
     }

@@ -86,21 +86,33 @@ impl PairCache {
             ($view:expr, $f:ident => $body:expr) => {
                 match $view {
                     BytesView::Small { offsets, data } => {
-                        let $f = key_fn(#[inline(always)] |i: usize| offsets_key(offsets, data, i));
+                        let $f = key_fn(
+                            #[inline(always)]
+                            |i: usize| offsets_key(offsets, data, i),
+                        );
                         $body
                     }
                     BytesView::Large { offsets, data } => {
-                        let $f = key_fn(#[inline(always)] |i: usize| offsets_key(offsets, data, i));
+                        let $f = key_fn(
+                            #[inline(always)]
+                            |i: usize| offsets_key(offsets, data, i),
+                        );
                         $body
                     }
                     BytesView::StringView(v) => {
                         let views = v.views();
-                        let $f = key_fn(#[inline(always)] |i: usize| view_key(views[i], || v.value(i).as_bytes()));
+                        let $f = key_fn(
+                            #[inline(always)]
+                            |i: usize| view_key(views[i], || v.value(i).as_bytes()),
+                        );
                         $body
                     }
                     BytesView::BinaryView(v) => {
                         let views = v.views();
-                        let $f = key_fn(#[inline(always)] |i: usize| view_key(views[i], || v.value(i)));
+                        let $f = key_fn(
+                            #[inline(always)]
+                            |i: usize| view_key(views[i], || v.value(i)),
+                        );
                         $body
                     }
                 }
@@ -118,7 +130,10 @@ impl PairCache {
         key_b: impl Fn(usize) -> Key128 + Copy,
         out: &mut [u32],
     ) {
-        let key_of = pair_fn(#[inline(always)] move |i: usize| PairKey([key_a(i), key_b(i)]));
+        let key_of = pair_fn(
+            #[inline(always)]
+            move |i: usize| PairKey([key_a(i), key_b(i)]),
+        );
         let mut i = 0;
         while i < n {
             i = self.table.lookup_run::<false>(i, out, key_of);
@@ -130,6 +145,7 @@ impl PairCache {
     }
 
     /// Whether the cache is in use (it turns itself off when it does not pay).
+    #[cfg(test)]
     pub(crate) fn enabled(&self) -> bool {
         self.enabled
     }

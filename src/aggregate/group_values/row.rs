@@ -32,9 +32,8 @@ impl RowGroupValues {
     /// `NotSupported` if arrow-row cannot encode one of the types.
     pub fn try_new(types: &[DataType]) -> Result<Self> {
         let fields = types.iter().map(|t| SortField::new(t.clone())).collect();
-        let converter = RowConverter::new(fields).map_err(|e| {
-            Error::not_supported(format!("GROUP BY keys of types {types:?}: {e}"))
-        })?;
+        let converter = RowConverter::new(fields)
+            .map_err(|e| Error::not_supported(format!("GROUP BY keys of types {types:?}: {e}")))?;
         Ok(RowGroupValues {
             types: types.to_vec(),
             converter,
@@ -50,7 +49,10 @@ impl GroupValues for RowGroupValues {
     fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
         out.clear();
         let types_match = keys.len() == self.types.len()
-            && keys.iter().zip(&self.types).all(|(k, t)| k.data_type() == t);
+            && keys
+                .iter()
+                .zip(&self.types)
+                .all(|(k, t)| k.data_type() == t);
         if !types_match {
             return Err(Error::internal(format!(
                 "group keys of types {:?} given to a table for {:?}",

@@ -466,8 +466,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{
-        Array, ArrayRef, AsArray, DictionaryArray, Int32Array, Int64Array, NullArray, StringArray,
-        TimestampMillisecondArray,
+        Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Int32Array, Int64Array, NullArray,
+        StringArray, TimestampMillisecondArray,
     };
     use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimeUnit};
 
@@ -693,5 +693,61 @@ mod tests {
             2
         );
         let _ = Int64Array::from(vec![0]);
+    }
+
+    /// Every function on an all-NULL column, a fully filtered column and no rows at all:
+    /// NULL results (0 for the counts), of the declared type, for groups that exist.
+    #[test]
+    fn all_null_filtered_and_empty_inputs() {
+        use AggregateFunction::*;
+        let functions = [
+            Count,
+            CountDistinct,
+            Sum,
+            Avg,
+            Min,
+            Max,
+            StddevSamp,
+            StddevPop,
+            VarSamp,
+            VarPop,
+            FirstValue,
+            LastValue,
+            ApproxCountDistinct,
+            Median,
+            ApproxPercentile(0.3),
+        ];
+        let nulls: ArrayRef = Arc::new(Int64Array::from(vec![None, None, None]));
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let none = BooleanArray::from(vec![false, false, false]);
+        for f in functions {
+            let expected_type = f.return_type(&[DataType::Int64]).unwrap();
+            let counts = matches!(f, Count | CountDistinct | ApproxCountDistinct);
+            for (input, filter) in [(&nulls, None), (&values, Some(&none))] {
+                let mut acc = f.create_accumulator(&[DataType::Int64]).unwrap();
+                acc.update(std::slice::from_ref(input), &[0, 1, 0], filter, 2)
+                    .unwrap();
+                let r = acc.evaluate(&[1, 0]).unwrap();
+                assert_eq!(r.data_type(), &expected_type, "{f}");
+                if counts {
+                    assert_eq!(r.as_primitive::<Int64Type>().values(), &[0, 0], "{f}");
+                } else {
+                    assert_eq!(r.null_count(), 2, "{f}");
+                }
+            }
+            // No rows, no groups: an empty result; then groups that never saw a row.
+            let mut acc = f.create_accumulator(&[DataType::Int64]).unwrap();
+            let empty: ArrayRef = Arc::new(Int64Array::from(Vec::<i64>::new()));
+            acc.update(std::slice::from_ref(&empty), &[], None, 0)
+                .unwrap();
+            assert_eq!(acc.evaluate(&[]).unwrap().len(), 0, "{f}");
+            acc.update(std::slice::from_ref(&empty), &[], None, 3)
+                .unwrap();
+            assert_eq!(acc.evaluate(&[2]).unwrap().len(), 1, "{f}");
+            assert!(acc.evaluate(&[3]).is_err(), "{f}: id past the groups");
+            assert!(acc.size_bytes() < 1 << 20);
+            acc.clear();
+            assert!(acc.evaluate(&[0]).is_err(), "{f}: clear drops every group");
+        }
     }
 }

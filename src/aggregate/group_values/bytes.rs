@@ -22,6 +22,7 @@ use arrow::datatypes::DataType;
 use super::{GroupValues, check_capacity, check_ids, single_key};
 use crate::aggregate::byte_arrays::{BytesView, build_bytes_array};
 use crate::aggregate::hash_table::{HashSeeds, Key128, KeyTable, StoredHash, TableKey};
+use crate::aggregate::scratch;
 use crate::error::Result;
 
 /// Strings of at most this many bytes are keyed inline (15 bytes + a length byte).
@@ -121,8 +122,6 @@ pub struct BytesGroupValues {
     /// `arena[offsets[g]..offsets[g + 1]]` are the bytes of group `g`.
     offsets: Vec<usize>,
     null_group: Option<u32>,
-    /// Scratch for a batch with NULLs: each row's key (or marker).
-    row_keys: Vec<Key128>,
 }
 
 impl BytesGroupValues {
@@ -137,7 +136,6 @@ impl BytesGroupValues {
             arena: Vec::new(),
             offsets: vec![0],
             null_group: None,
-            row_keys: Vec::new(),
         }
     }
 
@@ -204,8 +202,7 @@ impl BytesGroupValues {
         match nulls {
             None => self.resolve(n, key_of, long_value, out),
             Some(nulls) => {
-                let mut keys = std::mem::take(&mut self.row_keys);
-                keys.clear();
+                let mut keys = scratch::take::<Key128>();
                 keys.extend((0..n).map(|i| {
                     if nulls.is_valid(i) {
                         key_of(i)
@@ -221,7 +218,7 @@ impl BytesGroupValues {
                     long_value,
                     out,
                 );
-                self.row_keys = keys;
+                scratch::give(keys);
             }
         }
     }
@@ -315,7 +312,6 @@ impl GroupValues for BytesGroupValues {
             + self.long.size_bytes()
             + self.arena.capacity()
             + self.offsets.capacity() * std::mem::size_of::<usize>()
-            + self.row_keys.capacity() * std::mem::size_of::<Key128>()
     }
 
     fn emit(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
@@ -335,7 +331,6 @@ impl GroupValues for BytesGroupValues {
         self.arena = Vec::new();
         self.offsets = vec![0];
         self.null_group = None;
-        self.row_keys = Vec::new();
     }
 }
 

@@ -30,6 +30,7 @@ use super::pair_cache::PairCache;
 use super::{GroupValues, check_capacity, check_ids, single_column};
 use crate::aggregate::byte_arrays::is_bytes_type;
 use crate::aggregate::hash_table::{EMPTY, HashSeeds, KeyTable, StoredHash, TableKey};
+use crate::aggregate::scratch;
 use crate::error::{Error, Result};
 
 /// Widest packed key kept in a direct grid: 2^16 entries x 4 bytes = 256 KiB, small
@@ -51,23 +52,17 @@ enum Combine {
 pub struct MultiGroupValues {
     types: Vec<DataType>,
     columns: Vec<Box<dyn GroupValues>>,
-    /// Per column: the ids of the current batch's rows (scratch).
-    column_ids: Vec<Vec<u32>>,
     /// Per group, its per-column ids (`columns.len()` of them).
     tuples: Vec<u32>,
     /// Per column: bits it takes in the packed key, and its shift.
     bits: Vec<u32>,
     shifts: Vec<u32>,
     combine: Combine,
-    /// Per row of the current batch: the packed key, or the tuple hash (scratch).
-    packed: Vec<u64>,
     seeds: HashSeeds,
     /// Widest packed key (64; lowered by tests to reach the Tuple mode cheaply).
     max_packed_bits: u32,
     /// For exactly two byte-array columns: the key-pair cache in front of all this.
     pair_cache: Option<PairCache>,
-    /// Scratch: ids of the rows the pair cache missed.
-    miss_ids: Vec<u32>,
 }
 
 impl std::fmt::Debug for MultiGroupValues {
@@ -99,14 +94,12 @@ impl MultiGroupValues {
         Ok(MultiGroupValues {
             types: types.to_vec(),
             pair_cache,
-            miss_ids: Vec::new(),
-            column_ids: vec![Vec::new(); columns.len()],
+
             bits: vec![0; columns.len()],
             shifts: vec![0; columns.len()],
             columns,
             tuples: Vec::new(),
             combine: Combine::Grid(vec![EMPTY]),
-            packed: Vec::new(),
             seeds: HashSeeds::random(),
             max_packed_bits: 64,
         })
@@ -220,14 +213,7 @@ impl GroupValues for MultiGroupValues {
             Combine::Tuple(t) => t.size_bytes(),
         };
         self.columns.iter().map(|c| c.size_bytes()).sum::<usize>()
-            + self
-                .column_ids
-                .iter()
-                .map(|v| v.capacity() * 4)
-                .sum::<usize>()
             + self.tuples.capacity() * 4
-            + self.packed.capacity() * 8
-            + self.miss_ids.capacity() * 4
             + self.pair_cache.as_ref().map_or(0, PairCache::size_bytes)
             + combine
     }
@@ -249,12 +235,7 @@ impl GroupValues for MultiGroupValues {
         for c in &mut self.columns {
             c.clear();
         }
-        for v in &mut self.column_ids {
-            *v = Vec::new();
-        }
         self.tuples = Vec::new();
-        self.packed = Vec::new();
-        self.miss_ids = Vec::new();
         self.bits.iter_mut().for_each(|b| *b = 0);
         self.shifts.iter_mut().for_each(|s| *s = 0);
         self.combine = Combine::Grid(vec![EMPTY]);
@@ -273,30 +254,34 @@ impl MultiGroupValues {
         keys: &[ArrayRef],
         out: &mut Vec<u32>,
     ) -> Result<()> {
-        if !cache.probe(keys, out) {
+        let mut misses = scratch::take::<u32>();
+        if !cache.probe(keys, out, &mut misses) {
+            scratch::give(misses);
             return self.intern_columnar(keys, out);
         }
-        if cache.misses().is_empty() {
+        if misses.is_empty() {
+            scratch::give(misses);
             return Ok(());
         }
         let rows = keys[0].len();
-        let mut ids = std::mem::take(&mut self.miss_ids);
-        if cache.misses().len() == rows {
+        let mut ids = scratch::take::<u32>();
+        if misses.len() == rows {
             // Nothing was cached (a cold start): no need to take the rows out.
             self.intern_columnar(keys, &mut ids)?;
         } else {
-            let indices = UInt32Array::from_iter_values(cache.misses().iter().map(|&(r, _)| r));
+            let indices = UInt32Array::from_iter_values(misses.iter().copied());
             let missed = keys
                 .iter()
                 .map(|k| take(k.as_ref(), &indices, None))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             self.intern_columnar(&missed, &mut ids)?;
         }
-        for (&(row, _), &id) in cache.misses().iter().zip(&ids) {
+        for (&row, &id) in misses.iter().zip(&ids) {
             out[row as usize] = id;
         }
-        cache.learn(&ids, rows);
-        self.miss_ids = ids;
+        cache.learn(keys, &misses, &ids);
+        scratch::give(misses);
+        scratch::give(ids);
         Ok(())
     }
 
@@ -306,7 +291,8 @@ impl MultiGroupValues {
         out.clear();
         let rows = keys[0].len();
         check_capacity(self.len(), rows)?;
-        for ((column, key), ids) in self.columns.iter_mut().zip(keys).zip(&mut self.column_ids) {
+        let mut column_ids: Vec<Vec<u32>> = self.columns.iter().map(|_| scratch::take()).collect();
+        for ((column, key), ids) in self.columns.iter_mut().zip(keys).zip(&mut column_ids) {
             column.intern(std::slice::from_ref(key), ids)?;
             if ids.len() != rows {
                 return Err(Error::internal("key columns of different lengths"));
@@ -315,27 +301,33 @@ impl MultiGroupValues {
         self.fit_layout();
 
         // The packed key (or tuple hash) of every row, one column at a time.
-        let packed = &mut self.packed;
-        packed.clear();
+        let mut packed = scratch::take::<u64>();
         if let Combine::Tuple(_) = self.combine {
             packed.resize(rows, 0);
-            for ids in &self.column_ids {
+            for ids in &column_ids {
                 for (h, &id) in packed.iter_mut().zip(ids) {
                     *h = self.seeds.hash_u64(*h ^ id as u64).rotate_left(5);
                 }
             }
         } else {
-            packed.extend(self.column_ids[0].iter().map(|&id| id as u64));
-            for (ids, &shift) in self.column_ids.iter().zip(&self.shifts).skip(1) {
+            packed.extend(column_ids[0].iter().map(|&id| id as u64));
+            for (ids, &shift) in column_ids.iter().zip(&self.shifts).skip(1) {
                 for (k, &id) in packed.iter_mut().zip(ids) {
                     *k |= (id as u64) << shift;
                 }
             }
         }
+        self.combine_rows(&column_ids, &packed, out);
+        scratch::give(packed);
+        column_ids.into_iter().for_each(scratch::give);
+        Ok(())
+    }
 
+    /// Maps every row's packed key (or tuple hash) to its group id, adding new groups.
+    fn combine_rows(&mut self, column_ids: &[Vec<u32>], packed: &[u64], out: &mut Vec<u32>) {
+        let rows = packed.len();
         out.resize(rows, 0);
         let tuples = &mut self.tuples;
-        let column_ids = &self.column_ids;
         match &mut self.combine {
             Combine::Grid(grid) => {
                 // The grid's length is a power of two covering every packed key; the mask
@@ -387,7 +379,6 @@ impl MultiGroupValues {
                 }
             }
         }
-        Ok(())
     }
 }
 

@@ -48,8 +48,6 @@ fn pair_fn<F: Fn(usize) -> PairKey + Copy>(f: F) -> F {
 #[derive(Debug)]
 pub(crate) struct PairCache {
     table: KeyTable<PairKey>,
-    /// Rows of the current batch the cache could not place, with their key pairs.
-    misses: Vec<(u32, PairKey)>,
     batches: u64,
     enabled: bool,
 }
@@ -58,89 +56,50 @@ impl PairCache {
     pub(crate) fn new() -> Self {
         PairCache {
             table: KeyTable::new(HashSeeds::random()),
-            misses: Vec::new(),
             batches: 0,
             enabled: true,
         }
     }
 
-    /// Phase 1: writes the ids of cached rows to `out` (resized to the batch) and
-    /// collects the others in [`misses`](Self::misses). False (nothing done) if the
-    /// batch cannot use the cache: turned off, NULL keys, or not two byte columns.
-    pub(crate) fn probe(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> bool {
+    /// Phase 1: writes the ids of cached rows to `out` (resized to the batch) and the
+    /// other rows to `misses`. False (nothing done) if the batch cannot use the cache:
+    /// turned off, NULL keys, or not two byte columns.
+    pub(crate) fn probe(
+        &mut self,
+        keys: &[ArrayRef],
+        out: &mut Vec<u32>,
+        misses: &mut Vec<u32>,
+    ) -> bool {
         if !self.enabled || keys.len() != 2 || keys.iter().any(|k| k.null_count() > 0) {
             return false;
         }
-        let (Ok(a), Ok(b)) = (
-            BytesView::try_new(keys[0].as_ref()),
-            BytesView::try_new(keys[1].as_ref()),
-        ) else {
-            return false;
-        };
         let n = keys[0].len();
         out.clear();
         out.resize(n, 0);
-        self.misses.clear();
-        // One monomorphised probe loop per pair of layouts.
-        macro_rules! with_key_fn {
-            ($view:expr, $f:ident => $body:expr) => {
-                match $view {
-                    BytesView::Small { offsets, data } => {
-                        let $f = key_fn(
-                            #[inline(always)]
-                            |i: usize| offsets_key(offsets, data, i),
-                        );
-                        $body
-                    }
-                    BytesView::Large { offsets, data } => {
-                        let $f = key_fn(
-                            #[inline(always)]
-                            |i: usize| offsets_key(offsets, data, i),
-                        );
-                        $body
-                    }
-                    BytesView::StringView(v) => {
-                        let views = v.views();
-                        let $f = key_fn(
-                            #[inline(always)]
-                            |i: usize| view_key(views[i], || v.value(i).as_bytes()),
-                        );
-                        $body
-                    }
-                    BytesView::BinaryView(v) => {
-                        let views = v.views();
-                        let $f = key_fn(
-                            #[inline(always)]
-                            |i: usize| view_key(views[i], || v.value(i)),
-                        );
-                        $body
-                    }
-                }
-            };
-        }
-        with_key_fn!(a, key_a => with_key_fn!(b, key_b => self.probe_rows(n, key_a, key_b, out)));
-        true
+        misses.clear();
+        let probe = Probe {
+            table: &self.table,
+            out,
+            misses,
+        };
+        with_pair_key(keys, probe).is_some()
     }
 
-    #[inline(always)]
-    fn probe_rows(
-        &mut self,
-        n: usize,
-        key_a: impl Fn(usize) -> Key128 + Copy,
-        key_b: impl Fn(usize) -> Key128 + Copy,
-        out: &mut [u32],
-    ) {
-        let key_of = pair_fn(
-            #[inline(always)]
-            move |i: usize| PairKey([key_a(i), key_b(i)]),
-        );
-        let mut i = 0;
-        while i < n {
-            i = self.table.lookup_run::<false>(i, out, key_of);
-            if i < n {
-                self.misses.push((i as u32, key_of(i)));
-                i += 1;
-            }
+    /// Phase 2: the columnar path gave rows `misses` the ids `ids`; cache their pairs
+    /// (short ones), and decide whether the cache still pays.
+    pub(crate) fn learn(&mut self, keys: &[ArrayRef], misses: &[u32], ids: &[u32]) {
+        let learn = Learn {
+            table: &mut self.table,
+            misses,
+            ids,
+        };
+        with_pair_key(keys, learn);
+        self.batches += 1;
+        if self.batches > 1 && misses.len() * 2 > keys[0].len() {
+            *self = PairCache {
+                enabled: false,
+                ..PairCache::new()
+            };
         }
     }
 
@@ -150,36 +109,115 @@ impl PairCache {
         self.enabled
     }
 
-    /// The rows phase 1 left for the columnar path, in row order.
-    pub(crate) fn misses(&self) -> &[(u32, PairKey)] {
-        &self.misses
-    }
-
-    /// Phase 2: the columnar path gave the missed rows `ids` (same order); cache the
-    /// short pairs, and decide whether the cache still pays (`rows` in the batch).
-    pub(crate) fn learn(&mut self, ids: &[u32], rows: usize) {
-        for (&(_, key), &id) in self.misses.iter().zip(ids) {
-            let [a, b] = key.0;
-            if !is_marker(a) && !is_marker(b) {
-                let hash = key.hash(self.table.seeds());
-                self.table.find_or_insert(key, hash, |_| true, id);
-            }
-        }
-        self.batches += 1;
-        if self.batches > 1 && self.misses.len() * 2 > rows {
-            *self = PairCache {
-                enabled: false,
-                ..PairCache::new()
-            };
-        }
-    }
-
     pub(crate) fn size_bytes(&self) -> usize {
-        self.table.size_bytes() + self.misses.capacity() * std::mem::size_of::<(u32, PairKey)>()
+        self.table.size_bytes()
     }
 
     /// Forgets everything and turns the cache back on.
     pub(crate) fn clear(&mut self) {
         *self = PairCache::new();
     }
+}
+
+/// Work generic over the row-key function of a pair of column layouts (a closure cannot
+/// be generic over the closure it receives, so the users are types).
+trait PairKeyUser {
+    type Output;
+    fn run(self, key_of: impl Fn(usize) -> PairKey + Copy) -> Self::Output;
+}
+
+/// Phase 1 over one layout pair: the read-only probe loop.
+struct Probe<'a> {
+    table: &'a KeyTable<PairKey>,
+    out: &'a mut [u32],
+    misses: &'a mut Vec<u32>,
+}
+
+impl PairKeyUser for Probe<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, key_of: impl Fn(usize) -> PairKey + Copy) {
+        let n = self.out.len();
+        let mut i = 0;
+        while i < n {
+            i = self.table.lookup_run::<false>(i, self.out, key_of);
+            if i < n {
+                self.misses.push(i as u32);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Phase 2 over one layout pair: insert the short pairs of the missed rows.
+struct Learn<'a> {
+    table: &'a mut KeyTable<PairKey>,
+    misses: &'a [u32],
+    ids: &'a [u32],
+}
+
+impl PairKeyUser for Learn<'_> {
+    type Output = ();
+
+    fn run(self, key_of: impl Fn(usize) -> PairKey + Copy) {
+        for (&row, &id) in self.misses.iter().zip(self.ids) {
+            let key = key_of(row as usize);
+            let [a, b] = key.0;
+            if !is_marker(a) && !is_marker(b) {
+                let hash = key.hash(self.table.seeds());
+                self.table.find_or_insert(key, hash, |_| true, id);
+            }
+        }
+    }
+}
+
+/// Runs `user` with the row-key function of the two byte columns `keys` (one
+/// monomorphised copy per pair of layouts); None if they are not two byte columns.
+fn with_pair_key<U: PairKeyUser>(keys: &[ArrayRef], user: U) -> Option<U::Output> {
+    let (Ok(a), Ok(b)) = (
+        BytesView::try_new(keys.first()?.as_ref()),
+        BytesView::try_new(keys.get(1)?.as_ref()),
+    ) else {
+        return None;
+    };
+    macro_rules! with_key_fn {
+        ($view:expr, $f:ident => $body:expr) => {
+            match $view {
+                BytesView::Small { offsets, data } => {
+                    let $f = key_fn(
+                        #[inline(always)]
+                        |i: usize| offsets_key(offsets, data, i),
+                    );
+                    $body
+                }
+                BytesView::Large { offsets, data } => {
+                    let $f = key_fn(
+                        #[inline(always)]
+                        |i: usize| offsets_key(offsets, data, i),
+                    );
+                    $body
+                }
+                BytesView::StringView(v) => {
+                    let views = v.views();
+                    let $f = key_fn(
+                        #[inline(always)]
+                        |i: usize| view_key(views[i], || v.value(i).as_bytes()),
+                    );
+                    $body
+                }
+                BytesView::BinaryView(v) => {
+                    let views = v.views();
+                    let $f = key_fn(
+                        #[inline(always)]
+                        |i: usize| view_key(views[i], || v.value(i)),
+                    );
+                    $body
+                }
+            }
+        };
+    }
+    Some(with_key_fn!(a, key_a => with_key_fn!(b, key_b =>
+        user.run(pair_fn(#[inline(always)] move |i: usize| PairKey([key_a(i), key_b(i)])))
+    )))
 }

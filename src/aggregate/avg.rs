@@ -1,5 +1,5 @@
-//! `AVG(x)` per group: a sum (exact `i128` for integers and decimals, `f64` for floats,
-//! as in [`super::sum`]) and a count. Result `Float64` (DuckDB DOUBLE, for decimals too):
+//! `AVG(x)` per group: a sum (exact for integers and decimals, `f64` for floats, as in
+//! [`super::sum`]) and a count. Result `Float64` (DuckDB DOUBLE, for decimals too):
 //! `sum / 10^scale / count`; NULL for a group with no values.
 
 use std::any::Any;
@@ -12,17 +12,15 @@ use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_selected,
     grow, selected_rows,
 };
-use super::sum::{SumKind, primitive_arg};
-use crate::error::{Error, Result};
-use crate::expr::types::sql_type_name;
+use super::sum::{SumKind, Sums, primitive_arg};
+use crate::error::Result;
 
 /// `AVG` for all groups, summing with `K`.
 #[derive(Debug)]
 pub(crate) struct AvgAccumulator<K: SumKind> {
-    input: DataType,
     /// 10^scale for decimals, else 1.
     divisor: f64,
-    sums: Vec<K::State>,
+    sums: Sums<K>,
     counts: Vec<i64>,
 }
 
@@ -35,18 +33,10 @@ impl<K: SumKind> AvgAccumulator<K> {
             _ => 0,
         };
         AvgAccumulator {
-            input,
             divisor: 10f64.powi(scale),
-            sums: Vec::new(),
+            sums: Sums::new(),
             counts: Vec::new(),
         }
-    }
-
-    fn overflow(&self) -> Error {
-        Error::execution(format!(
-            "Overflow in AVG of {}: the sum is out of the 128-bit range",
-            sql_type_name(&self.input)
-        ))
     }
 }
 
@@ -60,30 +50,33 @@ impl<K: SumKind> GroupsAccumulator for AvgAccumulator<K> {
     ) -> Result<()> {
         check_update(values, 1, group_ids, filter)?;
         let array = primitive_arg::<K::T>(values)?;
-        grow(&mut self.sums, total_groups, K::State::default());
+        self.sums.grow_to(total_groups);
         grow(&mut self.counts, total_groups, 0);
-        let (sums, counts) = (&mut self.sums[..], &mut self.counts[..]);
-        let mut overflow = false;
+        let (sums, counts) = (&mut self.sums.values[..], &mut self.counts[..]);
+        let carries = &mut self.sums.pending;
         match selected_rows(array.nulls(), filter) {
             None => {
                 for (&g, &v) in group_ids.iter().zip(array.values().iter()) {
-                    let g = g as usize;
-                    overflow |= K::add(&mut sums[g], v);
-                    counts[g] += 1;
+                    let c = K::add(&mut sums[g as usize], v);
+                    if c != 0 {
+                        carries.push((g, c));
+                    }
+                    counts[g as usize] += 1;
                 }
             }
             Some(selection) => {
                 let v = array.values();
                 for_each_selected(&selection, |i| {
-                    let g = group_ids[i] as usize;
-                    overflow |= K::add(&mut sums[g], v[i]);
-                    counts[g] += 1;
+                    let g = group_ids[i];
+                    let c = K::add(&mut sums[g as usize], v[i]);
+                    if c != 0 {
+                        carries.push((g, c));
+                    }
+                    counts[g as usize] += 1;
                 });
             }
         }
-        if overflow {
-            return Err(self.overflow());
-        }
+        self.sums.apply_pending();
         Ok(())
     }
 
@@ -92,8 +85,9 @@ impl<K: SumKind> GroupsAccumulator for AvgAccumulator<K> {
         let array: Float64Array = ids
             .iter()
             .map(|&id| {
-                let (sum, count) = (self.sums[id as usize], self.counts[id as usize]);
-                (count > 0).then(|| K::to_f64(sum) / self.divisor / count as f64)
+                let (sum, carry) = self.sums.get(id as usize);
+                let count = self.counts[id as usize];
+                (count > 0).then(|| K::to_f64(sum, carry) / self.divisor / count as f64)
             })
             .collect();
         Ok(Arc::new(array))
@@ -108,22 +102,19 @@ impl<K: SumKind> GroupsAccumulator for AvgAccumulator<K> {
     ) -> Result<()> {
         let other = downcast_other::<Self>(other)?;
         check_merge(other_ids, other.counts.len(), ids, total_groups)?;
-        grow(&mut self.sums, total_groups, K::State::default());
+        self.sums.grow_to(total_groups);
         grow(&mut self.counts, total_groups, 0);
-        let mut overflow = false;
         for (&o, &g) in other_ids.iter().zip(ids) {
             let (o, g) = (o as usize, g as usize);
-            overflow |= K::add_state(&mut self.sums[g], other.sums[o]);
+            self.sums.add_from(g, &other.sums, o);
             self.counts[g] += other.counts[o];
         }
-        if overflow {
-            return Err(self.overflow());
-        }
+        self.sums.apply_pending();
         Ok(())
     }
 
     fn size_bytes(&self) -> usize {
-        self.sums.capacity() * std::mem::size_of::<K::State>() + self.counts.capacity() * 8
+        self.sums.size_bytes() + self.counts.capacity() * 8
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -131,7 +122,7 @@ impl<K: SumKind> GroupsAccumulator for AvgAccumulator<K> {
     }
 
     fn clear(&mut self) {
-        self.sums = Vec::new();
+        self.sums.clear();
         self.counts = Vec::new();
     }
 }
@@ -144,11 +135,11 @@ mod tests {
 
     use super::*;
     use crate::aggregate::accumulator::tests::{case_strategy, int64_values};
-    use crate::aggregate::sum::{ExactSum, FloatSum};
+    use crate::aggregate::sum::{ExactSum, FloatSum, WideSum};
 
     #[test]
     fn averages_ints_floats_and_decimals() {
-        let mut acc = AvgAccumulator::<ExactSum<Int64Type>>::new(DataType::Int64);
+        let mut acc = AvgAccumulator::<WideSum<Int64Type>>::new(DataType::Int64);
         let v: ArrayRef = Arc::new(Int64Array::from(vec![
             Some(i64::MAX),
             Some(i64::MAX),
@@ -197,7 +188,7 @@ mod tests {
                 .values()
                 .map(|rows| (!rows.is_empty()).then(|| rows.iter().map(|&i| v.value(i) as f64).sum::<f64>() / rows.len() as f64))
                 .collect();
-            let new = || AvgAccumulator::<ExactSum<Int64Type>>::new(DataType::Int64);
+            let new = || AvgAccumulator::<WideSum<Int64Type>>::new(DataType::Int64);
             let got = case.run(&mut new(), &[]);
             prop_assert_eq!(got.as_primitive::<Float64Type>().iter().collect::<Vec<_>>(), expected.clone());
             let merged = case.run_merged(&mut new(), &mut new(), &[]);

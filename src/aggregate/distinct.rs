@@ -24,6 +24,7 @@ use super::accumulator::{
 };
 use super::group_values::{GroupValues, new_group_values};
 use super::hash_table::{EMPTY, HashSeeds, KeyTable, TableKey};
+use super::scratch;
 use crate::error::Result;
 
 /// Exact distinct counts of all groups.
@@ -35,7 +36,6 @@ pub(crate) struct CountDistinctAccumulator {
     /// The same pairs, in insertion order (for merge).
     pair_list: Vec<(u32, u32)>,
     counts: Vec<i64>,
-    value_ids: Vec<u32>,
 }
 
 impl std::fmt::Debug for CountDistinctAccumulator {
@@ -55,7 +55,6 @@ impl CountDistinctAccumulator {
             pairs: KeyTable::new(HashSeeds::random()),
             pair_list: Vec::new(),
             counts: Vec::new(),
-            value_ids: Vec::new(),
         })
     }
 
@@ -87,18 +86,15 @@ impl GroupsAccumulator for CountDistinctAccumulator {
     ) -> Result<()> {
         check_update(values, 1, group_ids, filter)?;
         grow(&mut self.counts, total_groups, 0);
-        self.values.intern(&values[..1], &mut self.value_ids)?;
+        let mut value_ids = scratch::take::<u32>();
+        self.values.intern(&values[..1], &mut value_ids)?;
         let validity = values[0].logical_nulls();
         let selection = selected_rows(validity.as_ref(), filter);
-        let (pairs, pair_list, counts, value_ids) = (
-            &mut self.pairs,
-            &mut self.pair_list,
-            &mut self.counts,
-            &self.value_ids,
-        );
+        let (pairs, pair_list, counts) = (&mut self.pairs, &mut self.pair_list, &mut self.counts);
         for_each_row(group_ids.len(), selection.as_ref(), |i| {
             Self::insert(pairs, pair_list, counts, group_ids[i], value_ids[i]);
         });
+        scratch::give(value_ids);
         Ok(())
     }
 
@@ -139,10 +135,12 @@ impl GroupsAccumulator for CountDistinctAccumulator {
         if values[0].data_type() != &self.input {
             values[0] = arrow::compute::cast(&values[0], &self.input)?;
         }
-        self.values.intern(&values, &mut self.value_ids)?;
-        for (&g, &v) in groups.iter().zip(&self.value_ids) {
+        let mut value_ids = scratch::take::<u32>();
+        self.values.intern(&values, &mut value_ids)?;
+        for (&g, &v) in groups.iter().zip(&value_ids) {
             Self::insert(&mut self.pairs, &mut self.pair_list, &mut self.counts, g, v);
         }
+        scratch::give(value_ids);
         Ok(())
     }
 
@@ -151,7 +149,6 @@ impl GroupsAccumulator for CountDistinctAccumulator {
             + self.pairs.size_bytes()
             + self.pair_list.capacity() * 8
             + self.counts.capacity() * 8
-            + self.value_ids.capacity() * 4
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -163,7 +160,6 @@ impl GroupsAccumulator for CountDistinctAccumulator {
         self.pairs.clear();
         self.pair_list = Vec::new();
         self.counts = Vec::new();
-        self.value_ids = Vec::new();
     }
 }
 

@@ -35,10 +35,10 @@ use super::first_last::{
 };
 use super::hll::{HyperLogLogAccumulator, hll_accepts};
 use super::min_max::{BooleanMinMax, BytesMinMax, MaxKind, MinKind, PrimitiveMinMax};
-use super::native::{with_exact_type, with_numeric_type, with_primitive_type};
+use super::native::{with_i64_type, with_numeric_type, with_primitive_type};
 use super::null_arg::NullArgAccumulator;
 use super::percentile::{PercentileAccumulator, Quantile};
-use super::sum::{ExactSum, FloatSum, SumAccumulator};
+use super::sum::{ExactSum, FloatSum, SumAccumulator, WideSum};
 use super::variance::{Statistic, VarianceAccumulator};
 use crate::error::{Error, Result};
 use crate::expr::types::sql_type_name;
@@ -340,33 +340,31 @@ impl AggregateFunction {
             || Error::not_supported(format!("{} of {}", self.name(), sql_type_name(arg)));
         Ok(match self {
             Sum => {
-                let (i, o) = (arg.clone(), output.clone());
+                use arrow::datatypes::{Decimal128Type, Float32Type, Float64Type, UInt64Type};
+                let o = output.clone();
                 match arg {
-                    DataType::Float32 => Box::new(SumAccumulator::<
-                        FloatSum<arrow::datatypes::Float32Type>,
-                    >::new(i, o)),
-                    DataType::Float64 => Box::new(SumAccumulator::<
-                        FloatSum<arrow::datatypes::Float64Type>,
-                    >::new(i, o)),
-                    _ => {
-                        with_exact_type!(arg, T => Box::new(SumAccumulator::<ExactSum<T>>::new(i, o)),
-                        _ => return Err(unsupported()))
+                    DataType::Float32 => Box::new(SumAccumulator::<FloatSum<Float32Type>>::new(o)),
+                    DataType::Float64 => Box::new(SumAccumulator::<FloatSum<Float64Type>>::new(o)),
+                    DataType::UInt64 => Box::new(SumAccumulator::<ExactSum<UInt64Type>>::new(o)),
+                    DataType::Decimal128(_, _) => {
+                        Box::new(SumAccumulator::<ExactSum<Decimal128Type>>::new(o))
                     }
+                    _ => with_i64_type!(arg, T => Box::new(SumAccumulator::<WideSum<T>>::new(o)),
+                        _ => return Err(unsupported())),
                 }
             }
             Avg => {
+                use arrow::datatypes::{Decimal128Type, Float32Type, Float64Type, UInt64Type};
                 let i = arg.clone();
                 match arg {
-                    DataType::Float32 => {
-                        Box::new(AvgAccumulator::<FloatSum<arrow::datatypes::Float32Type>>::new(i))
+                    DataType::Float32 => Box::new(AvgAccumulator::<FloatSum<Float32Type>>::new(i)),
+                    DataType::Float64 => Box::new(AvgAccumulator::<FloatSum<Float64Type>>::new(i)),
+                    DataType::UInt64 => Box::new(AvgAccumulator::<ExactSum<UInt64Type>>::new(i)),
+                    DataType::Decimal128(_, _) => {
+                        Box::new(AvgAccumulator::<ExactSum<Decimal128Type>>::new(i))
                     }
-                    DataType::Float64 => {
-                        Box::new(AvgAccumulator::<FloatSum<arrow::datatypes::Float64Type>>::new(i))
-                    }
-                    _ => {
-                        with_exact_type!(arg, T => Box::new(AvgAccumulator::<ExactSum<T>>::new(i)),
-                        _ => return Err(unsupported()))
-                    }
+                    _ => with_i64_type!(arg, T => Box::new(AvgAccumulator::<WideSum<T>>::new(i)),
+                        _ => return Err(unsupported())),
                 }
             }
             Min | Max => {
@@ -468,8 +466,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{
-        Array, ArrayRef, AsArray, DictionaryArray, Int32Array, Int64Array, NullArray, StringArray,
-        TimestampMillisecondArray,
+        Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Int32Array, Int64Array, NullArray,
+        StringArray, TimestampMillisecondArray,
     };
     use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimeUnit};
 
@@ -695,5 +693,61 @@ mod tests {
             2
         );
         let _ = Int64Array::from(vec![0]);
+    }
+
+    /// Every function on an all-NULL column, a fully filtered column and no rows at all:
+    /// NULL results (0 for the counts), of the declared type, for groups that exist.
+    #[test]
+    fn all_null_filtered_and_empty_inputs() {
+        use AggregateFunction::*;
+        let functions = [
+            Count,
+            CountDistinct,
+            Sum,
+            Avg,
+            Min,
+            Max,
+            StddevSamp,
+            StddevPop,
+            VarSamp,
+            VarPop,
+            FirstValue,
+            LastValue,
+            ApproxCountDistinct,
+            Median,
+            ApproxPercentile(0.3),
+        ];
+        let nulls: ArrayRef = Arc::new(Int64Array::from(vec![None, None, None]));
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let none = BooleanArray::from(vec![false, false, false]);
+        for f in functions {
+            let expected_type = f.return_type(&[DataType::Int64]).unwrap();
+            let counts = matches!(f, Count | CountDistinct | ApproxCountDistinct);
+            for (input, filter) in [(&nulls, None), (&values, Some(&none))] {
+                let mut acc = f.create_accumulator(&[DataType::Int64]).unwrap();
+                acc.update(std::slice::from_ref(input), &[0, 1, 0], filter, 2)
+                    .unwrap();
+                let r = acc.evaluate(&[1, 0]).unwrap();
+                assert_eq!(r.data_type(), &expected_type, "{f}");
+                if counts {
+                    assert_eq!(r.as_primitive::<Int64Type>().values(), &[0, 0], "{f}");
+                } else {
+                    assert_eq!(r.null_count(), 2, "{f}");
+                }
+            }
+            // No rows, no groups: an empty result; then groups that never saw a row.
+            let mut acc = f.create_accumulator(&[DataType::Int64]).unwrap();
+            let empty: ArrayRef = Arc::new(Int64Array::from(Vec::<i64>::new()));
+            acc.update(std::slice::from_ref(&empty), &[], None, 0)
+                .unwrap();
+            assert_eq!(acc.evaluate(&[]).unwrap().len(), 0, "{f}");
+            acc.update(std::slice::from_ref(&empty), &[], None, 3)
+                .unwrap();
+            assert_eq!(acc.evaluate(&[2]).unwrap().len(), 1, "{f}");
+            assert!(acc.evaluate(&[3]).is_err(), "{f}: id past the groups");
+            assert!(acc.size_bytes() < 1 << 20);
+            acc.clear();
+            assert!(acc.evaluate(&[0]).is_err(), "{f}: clear drops every group");
+        }
     }
 }

@@ -26,6 +26,7 @@ mod boolean;
 mod bytes;
 mod dictionary;
 mod multi;
+mod pair_cache;
 mod primitive;
 mod row;
 

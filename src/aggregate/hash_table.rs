@@ -1,7 +1,7 @@
 //! An open-addressing hash table from fixed-width keys to dense group ids.
 //!
 //! ```text
-//!   key ──hash──▶ slot index (low bits) ──linear probe──▶ Slot { key, id }  (id = EMPTY: free)
+//!   key ──hash──▶ home slot (top bits) ──linear probe──▶ Slot { key, id }  (id = EMPTY: free)
 //! ```
 //! Keys live inline in the slots, so a lookup that hits touches one cache line. Variable-
 //! width keys (long strings, encoded rows) store their hash as the key ([`StoredHash`])
@@ -62,6 +62,12 @@ impl HashSeeds {
     pub(crate) fn hash_u128(&self, lo: u64, hi: u64) -> u64 {
         folded_multiply(lo ^ self.k0, hi ^ MUL_B)
     }
+
+    /// Hash of two 128-bit keys: the first's hash folded into the second's.
+    #[inline(always)]
+    pub(crate) fn hash_pair(&self, a: Key128, b: Key128) -> u64 {
+        folded_multiply(self.hash_u128(a.0[0], a.0[1]) ^ b.0[0], b.0[1] ^ MUL_A)
+    }
 }
 
 /// A key type of [`KeyTable`].
@@ -118,6 +124,8 @@ struct Slot<K> {
 pub(crate) struct KeyTable<K> {
     slots: Vec<Slot<K>>,
     mask: usize,
+    /// `64 - log2(slots)`: a key's home slot is its hash's top bits (`hash >> shift`).
+    shift: u32,
     len: usize,
     seeds: HashSeeds,
 }
@@ -128,9 +136,21 @@ impl<K: TableKey> KeyTable<K> {
         KeyTable {
             slots: Self::empty_slots(INITIAL_SLOTS),
             mask: INITIAL_SLOTS - 1,
+            shift: Self::shift_for(INITIAL_SLOTS),
             len: 0,
             seeds,
         }
+    }
+
+    fn shift_for(slots: usize) -> u32 {
+        64 - slots.trailing_zeros()
+    }
+
+    /// The home slot of a hash: its top bits. Keys then lie in the table in hash order,
+    /// so doubling the table moves them in one forward sweep (no random writes).
+    #[inline(always)]
+    fn home(&self, hash: u64) -> usize {
+        (hash >> self.shift) as usize
     }
 
     fn empty_slots(n: usize) -> Vec<Slot<K>> {
@@ -164,6 +184,7 @@ impl<K: TableKey> KeyTable<K> {
     pub(crate) fn clear(&mut self) {
         self.slots = Self::empty_slots(INITIAL_SLOTS);
         self.mask = INITIAL_SLOTS - 1;
+        self.shift = Self::shift_for(INITIAL_SLOTS);
         self.len = 0;
     }
 
@@ -178,7 +199,7 @@ impl<K: TableKey> KeyTable<K> {
         eq: impl Fn(u32) -> bool,
         new_id: u32,
     ) -> (u32, bool) {
-        let mut pos = hash as usize & self.mask;
+        let mut pos = self.home(hash);
         loop {
             let slot = self.slots[pos];
             if slot.id == EMPTY {
@@ -203,11 +224,12 @@ impl<K: TableKey> KeyTable<K> {
     /// `out.len()`). The caller inserts that key and calls again from the next row.
     ///
     /// This is the hot loop of interning: read-only, out of line (so the table's slots,
-    /// mask and seeds stay in registers instead of being reloaded after every store to
-    /// `out`), with a one-entry cache for runs of equal keys. Only for keys whose `==`
-    /// is full equality (not [`StoredHash`]).
+    /// mask and seed stay in registers instead of being reloaded after every store to
+    /// `out`). With `RUNS`, a one-entry cache makes runs of equal keys cost one
+    /// comparison (worth it for single columns; wide keys skip it to save registers).
+    /// Only for keys whose `==` is full equality (not [`StoredHash`]).
     #[inline(never)]
-    pub(crate) fn lookup_run(
+    pub(crate) fn lookup_run<const RUNS: bool>(
         &self,
         from: usize,
         out: &mut [u32],
@@ -220,8 +242,9 @@ impl<K: TableKey> KeyTable<K> {
         // `slots.len()` is a power of two: masking with `len - 1` keeps every index in
         // bounds, which the compiler can see (no bounds check in the probe).
         let mask = slots.len() - 1;
+        let shift = self.shift;
         let find = |key: K| -> u32 {
-            let mut pos = key.hash(seeds) as usize;
+            let mut pos = (key.hash(seeds) >> shift) as usize;
             loop {
                 pos &= mask;
                 let slot = slots[pos];
@@ -233,6 +256,16 @@ impl<K: TableKey> KeyTable<K> {
         };
         let n = out.len();
         if from >= n {
+            return n;
+        }
+        if !RUNS {
+            for (i, id) in (from..).zip(out[from..].iter_mut()) {
+                let found = find(key_of(i));
+                if found == EMPTY {
+                    return i;
+                }
+                *id = found;
+            }
             return n;
         }
         let mut last_key = key_of(from);
@@ -256,7 +289,7 @@ impl<K: TableKey> KeyTable<K> {
     }
 
     fn free_slot_for(&self, hash: u64) -> usize {
-        let mut pos = hash as usize & self.mask;
+        let mut pos = self.home(hash);
         while self.slots[pos].id != EMPTY {
             pos = (pos + 1) & self.mask;
         }
@@ -268,6 +301,7 @@ impl<K: TableKey> KeyTable<K> {
         let new_len = self.slots.len() * 2;
         let old = std::mem::replace(&mut self.slots, Self::empty_slots(new_len));
         self.mask = new_len - 1;
+        self.shift = Self::shift_for(new_len);
         for slot in old.into_iter().filter(|s| s.id != EMPTY) {
             let pos = self.free_slot_for(slot.key.hash(&self.seeds));
             self.slots[pos] = slot;

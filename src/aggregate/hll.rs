@@ -29,6 +29,7 @@ use super::accumulator::{
 use super::byte_arrays::{BytesView, is_bytes_type};
 use super::hash_table::fixed_ahash;
 use super::native::{KeyNative, with_primitive_type};
+use super::scratch;
 use super::sum::primitive_arg;
 use crate::error::{Error, Result};
 
@@ -221,8 +222,6 @@ pub(crate) struct HyperLogLogAccumulator {
     input: DataType,
     hasher: ahash::RandomState,
     sketches: Vec<Sketch>,
-    /// Per-batch scratch: the hash of each row.
-    hashes: Vec<u64>,
 }
 
 /// Whether `APPROX_COUNT_DISTINCT` can hash `t` (after dictionary unpacking).
@@ -238,12 +237,11 @@ impl HyperLogLogAccumulator {
             input,
             hasher: fixed_ahash(),
             sketches: Vec::new(),
-            hashes: Vec::new(),
         }
     }
 
-    /// Fills `self.hashes` with one hash per row of `array`.
-    fn hash_rows(&mut self, array: &ArrayRef) -> Result<()> {
+    /// Fills `out` with one hash per row of `array`.
+    fn hash_rows(&self, array: &ArrayRef, out: &mut Vec<u64>) -> Result<()> {
         fn primitive<T: ArrowPrimitiveType>(
             values: &[ArrayRef],
             hasher: &ahash::RandomState,
@@ -256,7 +254,7 @@ impl HyperLogLogAccumulator {
             out.extend(array.values().iter().map(|v| hasher.hash_one(v.to_key())));
             Ok(())
         }
-        let (hasher, out) = (&self.hasher, &mut self.hashes);
+        let hasher = &self.hasher;
         out.clear();
         let values = std::slice::from_ref(array);
         match array.data_type() {
@@ -297,13 +295,15 @@ impl GroupsAccumulator for HyperLogLogAccumulator {
             )));
         }
         grow(&mut self.sketches, total_groups, Sketch::default());
-        self.hash_rows(&values[0])?;
+        let mut hashes = scratch::take::<u64>();
+        self.hash_rows(&values[0], &mut hashes)?;
         let validity = values[0].logical_nulls();
         let selection = selected_rows(validity.as_ref(), filter);
-        let (sketches, hashes) = (&mut self.sketches[..], &self.hashes[..]);
+        let sketches = &mut self.sketches[..];
         for_each_row(group_ids.len(), selection.as_ref(), |i| {
             sketches[group_ids[i] as usize].insert(hashes[i]);
         });
+        scratch::give(hashes);
         Ok(())
     }
 
@@ -333,7 +333,6 @@ impl GroupsAccumulator for HyperLogLogAccumulator {
     fn size_bytes(&self) -> usize {
         self.sketches.capacity() * std::mem::size_of::<Sketch>()
             + self.sketches.iter().map(Sketch::size_bytes).sum::<usize>()
-            + self.hashes.capacity() * 8
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -342,7 +341,6 @@ impl GroupsAccumulator for HyperLogLogAccumulator {
 
     fn clear(&mut self) {
         self.sketches = Vec::new();
-        self.hashes = Vec::new();
     }
 }
 

@@ -35,6 +35,7 @@ mod min_max;
 mod native;
 mod null_arg;
 mod percentile;
+mod scratch;
 mod sum;
 mod variance;
 

@@ -176,6 +176,24 @@ macro_rules! to_i128_as {
 }
 to_i128_as!(i8, i16, i32, i64, i128, u8, u16, u32, u64);
 
+/// Exact conversion to `i64`, for the natives that always fit (not `u64`, not `i128`).
+pub(crate) trait ToI64: ArrowNativeType {
+    /// The value as `i64`.
+    fn to_i64_exact(self) -> i64;
+}
+
+macro_rules! to_i64_as {
+    ($($t:ty),*) => {$(
+        impl ToI64 for $t {
+            #[inline(always)]
+            fn to_i64_exact(self) -> i64 {
+                self as i64
+            }
+        }
+    )*};
+}
+to_i64_as!(i8, i16, i32, i64, u8, u16, u32);
+
 /// Calls `$body` with `$t` bound to the Arrow primitive type of `$dt` (a `DataType`),
 /// for the integer, float (32/64), decimal (32/64/128), date, time, timestamp and duration types;
 /// evaluates `$other` for anything else.
@@ -366,8 +384,10 @@ macro_rules! with_numeric_type {
 }
 pub(crate) use with_numeric_type;
 
-/// Like [`with_numeric_type`] but only for the exact types (integers, decimals 32/64/128).
-macro_rules! with_exact_type {
+/// Calls `$body` with `$t` bound to the Arrow type of `$dt` for the exact types whose
+/// values fit `i64` (all but
+/// UBIGINT and 128-bit decimals): the ones summed as `i64` + carry.
+macro_rules! with_i64_type {
     ($dt:expr, $t:ident => $body:expr, _ => $other:expr) => {{
         use arrow::datatypes::DataType as D;
         #[allow(unused_imports)]
@@ -401,10 +421,6 @@ macro_rules! with_exact_type {
                 type $t = UInt32Type;
                 $body
             }
-            D::UInt64 => {
-                type $t = UInt64Type;
-                $body
-            }
             D::Decimal32(_, _) => {
                 type $t = Decimal32Type;
                 $body
@@ -413,15 +429,11 @@ macro_rules! with_exact_type {
                 type $t = Decimal64Type;
                 $body
             }
-            D::Decimal128(_, _) => {
-                type $t = Decimal128Type;
-                $body
-            }
             _ => $other,
         }
     }};
 }
-pub(crate) use with_exact_type;
+pub(crate) use with_i64_type;
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@ use arrow::datatypes::DataType;
 use super::{GroupValues, check_capacity, check_ids, single_key};
 use crate::aggregate::byte_arrays::{BytesView, build_bytes_array};
 use crate::aggregate::hash_table::{HashSeeds, Key128, KeyTable, StoredHash, TableKey};
+use crate::aggregate::scratch;
 use crate::error::Result;
 
 /// Strings of at most this many bytes are keyed inline (15 bytes + a length byte).
@@ -29,12 +30,12 @@ const SHORT_MAX: usize = 15;
 
 /// Marker keys: their length byte is 0xFF, which no short key has, so they are never in
 /// the short table. A NULL row:
-const NULL_ROW: Key128 = Key128([0, (0xFF << 56) | 1]);
+pub(crate) const NULL_ROW: Key128 = Key128([0, (0xFF << 56) | 1]);
 /// A row longer than `SHORT_MAX` (looked up by its bytes).
-const LONG_ROW: Key128 = Key128([0, (0xFF << 56) | 2]);
+pub(crate) const LONG_ROW: Key128 = Key128([0, (0xFF << 56) | 2]);
 
 #[inline(always)]
-fn is_marker(key: Key128) -> bool {
+pub(crate) fn is_marker(key: Key128) -> bool {
     key.0[1] >> 56 == 0xFF
 }
 
@@ -85,7 +86,7 @@ fn short_key_from_view(view: u128, len: usize) -> Key128 {
 
 /// The key of row `i` of an offsets layout: its short key, or `LONG_ROW`.
 #[inline(always)]
-fn offsets_key<O: OffsetSizeTrait>(offsets: &[O], data: &[u8], i: usize) -> Key128 {
+pub(crate) fn offsets_key<O: OffsetSizeTrait>(offsets: &[O], data: &[u8], i: usize) -> Key128 {
     let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
     let len = end.wrapping_sub(start);
     if len <= SHORT_MAX {
@@ -98,7 +99,7 @@ fn offsets_key<O: OffsetSizeTrait>(offsets: &[O], data: &[u8], i: usize) -> Key1
 /// The key of a view: inline strings straight from the view, 13-15 bytes from the
 /// buffer (`value`), longer ones `LONG_ROW`.
 #[inline(always)]
-fn view_key<'a>(view: u128, value: impl FnOnce() -> &'a [u8]) -> Key128 {
+pub(crate) fn view_key<'a>(view: u128, value: impl FnOnce() -> &'a [u8]) -> Key128 {
     let len = view as u32 as usize;
     if len <= 12 {
         short_key_from_view(view, len)
@@ -121,8 +122,6 @@ pub struct BytesGroupValues {
     /// `arena[offsets[g]..offsets[g + 1]]` are the bytes of group `g`.
     offsets: Vec<usize>,
     null_group: Option<u32>,
-    /// Scratch for a batch with NULLs: each row's key (or marker).
-    row_keys: Vec<Key128>,
 }
 
 impl BytesGroupValues {
@@ -137,7 +136,6 @@ impl BytesGroupValues {
             arena: Vec::new(),
             offsets: vec![0],
             null_group: None,
-            row_keys: Vec::new(),
         }
     }
 
@@ -204,8 +202,7 @@ impl BytesGroupValues {
         match nulls {
             None => self.resolve(n, key_of, long_value, out),
             Some(nulls) => {
-                let mut keys = std::mem::take(&mut self.row_keys);
-                keys.clear();
+                let mut keys = scratch::take::<Key128>();
                 keys.extend((0..n).map(|i| {
                     if nulls.is_valid(i) {
                         key_of(i)
@@ -221,7 +218,7 @@ impl BytesGroupValues {
                     long_value,
                     out,
                 );
-                self.row_keys = keys;
+                scratch::give(keys);
             }
         }
     }
@@ -240,7 +237,7 @@ impl BytesGroupValues {
         out.resize(n, 0);
         let mut i = 0;
         while i < n {
-            i = self.short.lookup_run(i, out, key_of);
+            i = self.short.lookup_run::<true>(i, out, key_of);
             if i < n {
                 let key = key_of(i);
                 out[i] = if !is_marker(key) {
@@ -315,7 +312,6 @@ impl GroupValues for BytesGroupValues {
             + self.long.size_bytes()
             + self.arena.capacity()
             + self.offsets.capacity() * std::mem::size_of::<usize>()
-            + self.row_keys.capacity() * std::mem::size_of::<Key128>()
     }
 
     fn emit(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
@@ -335,7 +331,6 @@ impl GroupValues for BytesGroupValues {
         self.arena = Vec::new();
         self.offsets = vec![0];
         self.null_group = None;
-        self.row_keys = Vec::new();
     }
 }
 

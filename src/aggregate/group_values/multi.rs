@@ -15,12 +15,22 @@
 //! column outgrows its bits, the grid or table is rebuilt from the stored tuples, moving
 //! to the next mode when the total no longer fits. Low-cardinality keys (SPEC §9 S2: 20
 //! traders x 10 symbols) therefore stay in a grid of a few KiB.
+//!
+//! Two string columns (the SPEC §9 S2 shape) first go through a
+//! [`PairCache`](super::pair_cache) from both rows' inline keys to the group id; only the
+//! rows it misses take the path above.
 
 use arrow::array::ArrayRef;
 use arrow::datatypes::DataType;
 
+use arrow::array::UInt32Array;
+use arrow::compute::take;
+
+use super::pair_cache::PairCache;
 use super::{GroupValues, check_capacity, check_ids, single_column};
+use crate::aggregate::byte_arrays::is_bytes_type;
 use crate::aggregate::hash_table::{EMPTY, HashSeeds, KeyTable, StoredHash, TableKey};
+use crate::aggregate::scratch;
 use crate::error::{Error, Result};
 
 /// Widest packed key kept in a direct grid: 2^16 entries x 4 bytes = 256 KiB, small
@@ -40,20 +50,19 @@ enum Combine {
 
 /// Group ids for several key columns.
 pub struct MultiGroupValues {
+    types: Vec<DataType>,
     columns: Vec<Box<dyn GroupValues>>,
-    /// Per column: the ids of the current batch's rows (scratch).
-    column_ids: Vec<Vec<u32>>,
     /// Per group, its per-column ids (`columns.len()` of them).
     tuples: Vec<u32>,
     /// Per column: bits it takes in the packed key, and its shift.
     bits: Vec<u32>,
     shifts: Vec<u32>,
     combine: Combine,
-    /// Per row of the current batch: the packed key, or the tuple hash (scratch).
-    packed: Vec<u64>,
     seeds: HashSeeds,
     /// Widest packed key (64; lowered by tests to reach the Tuple mode cheaply).
     max_packed_bits: u32,
+    /// For exactly two byte-array columns: the key-pair cache in front of all this.
+    pair_cache: Option<PairCache>,
 }
 
 impl std::fmt::Debug for MultiGroupValues {
@@ -81,14 +90,16 @@ impl MultiGroupValues {
             .iter()
             .map(single_column)
             .collect::<Result<Vec<_>>>()?;
+        let pair_cache = (types.len() == 2 && types.iter().all(is_bytes_type)).then(PairCache::new);
         Ok(MultiGroupValues {
-            column_ids: vec![Vec::new(); columns.len()],
+            types: types.to_vec(),
+            pair_cache,
+
             bits: vec![0; columns.len()],
             shifts: vec![0; columns.len()],
             columns,
             tuples: Vec::new(),
             combine: Combine::Grid(vec![EMPTY]),
-            packed: Vec::new(),
             seeds: HashSeeds::random(),
             max_packed_bits: 64,
         })
@@ -171,16 +182,117 @@ impl MultiGroupValues {
 impl GroupValues for MultiGroupValues {
     fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
         out.clear();
-        if keys.len() != self.width() {
+        let types_match = keys.len() == self.types.len()
+            && keys
+                .iter()
+                .zip(&self.types)
+                .all(|(k, t)| k.data_type() == t);
+        if !types_match {
             return Err(Error::internal(format!(
-                "{} key columns given to a table for {}",
-                keys.len(),
-                self.width()
+                "group keys of types {:?} given to a table for {:?}",
+                keys.iter().map(|k| k.data_type()).collect::<Vec<_>>(),
+                self.types
             )));
         }
+        if let Some(mut cache) = self.pair_cache.take() {
+            let result = self.intern_cached(&mut cache, keys, out);
+            self.pair_cache = Some(cache);
+            return result;
+        }
+        self.intern_columnar(keys, out)
+    }
+
+    fn len(&self) -> usize {
+        self.tuples.len() / self.width()
+    }
+
+    fn size_bytes(&self) -> usize {
+        let combine = match &self.combine {
+            Combine::Grid(grid) => grid.capacity() * 4,
+            Combine::Packed(t) => t.size_bytes(),
+            Combine::Tuple(t) => t.size_bytes(),
+        };
+        self.columns.iter().map(|c| c.size_bytes()).sum::<usize>()
+            + self.tuples.capacity() * 4
+            + self.pair_cache.as_ref().map_or(0, PairCache::size_bytes)
+            + combine
+    }
+
+    fn emit(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
+        check_ids(ids, self.len())?;
+        let n = self.width();
+        let mut column_ids = Vec::with_capacity(ids.len());
+        let mut out = Vec::with_capacity(n);
+        for (c, column) in self.columns.iter().enumerate() {
+            column_ids.clear();
+            column_ids.extend(ids.iter().map(|&g| self.tuples[g as usize * n + c]));
+            out.extend(column.emit(&column_ids)?);
+        }
+        Ok(out)
+    }
+
+    fn clear(&mut self) {
+        for c in &mut self.columns {
+            c.clear();
+        }
+        self.tuples = Vec::new();
+        self.bits.iter_mut().for_each(|b| *b = 0);
+        self.shifts.iter_mut().for_each(|s| *s = 0);
+        self.combine = Combine::Grid(vec![EMPTY]);
+        if let Some(cache) = &mut self.pair_cache {
+            cache.clear();
+        }
+    }
+}
+
+impl MultiGroupValues {
+    /// Interns through the two-string-column cache; the rows it misses go through the
+    /// columnar path (taken out of the batch, in row order).
+    fn intern_cached(
+        &mut self,
+        cache: &mut PairCache,
+        keys: &[ArrayRef],
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let mut misses = scratch::take::<u32>();
+        if !cache.probe(keys, out, &mut misses) {
+            scratch::give(misses);
+            return self.intern_columnar(keys, out);
+        }
+        if misses.is_empty() {
+            scratch::give(misses);
+            return Ok(());
+        }
+        let rows = keys[0].len();
+        let mut ids = scratch::take::<u32>();
+        if misses.len() == rows {
+            // Nothing was cached (a cold start): no need to take the rows out.
+            self.intern_columnar(keys, &mut ids)?;
+        } else {
+            let indices = UInt32Array::from_iter_values(misses.iter().copied());
+            let missed = keys
+                .iter()
+                .map(|k| take(k.as_ref(), &indices, None))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            self.intern_columnar(&missed, &mut ids)?;
+        }
+        for (&row, &id) in misses.iter().zip(&ids) {
+            out[row as usize] = id;
+        }
+        cache.learn(keys, &misses, &ids);
+        scratch::give(misses);
+        scratch::give(ids);
+        Ok(())
+    }
+
+    /// The general path: every column through its own table, then the id tuples
+    /// combined.
+    fn intern_columnar(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
         let rows = keys[0].len();
         check_capacity(self.len(), rows)?;
-        for ((column, key), ids) in self.columns.iter_mut().zip(keys).zip(&mut self.column_ids) {
+        let mut column_ids: Vec<Vec<u32>> = self.columns.iter().map(|_| scratch::take()).collect();
+        for ((column, key), ids) in self.columns.iter_mut().zip(keys).zip(&mut column_ids) {
             column.intern(std::slice::from_ref(key), ids)?;
             if ids.len() != rows {
                 return Err(Error::internal("key columns of different lengths"));
@@ -189,27 +301,33 @@ impl GroupValues for MultiGroupValues {
         self.fit_layout();
 
         // The packed key (or tuple hash) of every row, one column at a time.
-        let packed = &mut self.packed;
-        packed.clear();
+        let mut packed = scratch::take::<u64>();
         if let Combine::Tuple(_) = self.combine {
             packed.resize(rows, 0);
-            for ids in &self.column_ids {
+            for ids in &column_ids {
                 for (h, &id) in packed.iter_mut().zip(ids) {
                     *h = self.seeds.hash_u64(*h ^ id as u64).rotate_left(5);
                 }
             }
         } else {
-            packed.extend(self.column_ids[0].iter().map(|&id| id as u64));
-            for (ids, &shift) in self.column_ids.iter().zip(&self.shifts).skip(1) {
+            packed.extend(column_ids[0].iter().map(|&id| id as u64));
+            for (ids, &shift) in column_ids.iter().zip(&self.shifts).skip(1) {
                 for (k, &id) in packed.iter_mut().zip(ids) {
                     *k |= (id as u64) << shift;
                 }
             }
         }
+        self.combine_rows(&column_ids, &packed, out);
+        scratch::give(packed);
+        column_ids.into_iter().for_each(scratch::give);
+        Ok(())
+    }
 
+    /// Maps every row's packed key (or tuple hash) to its group id, adding new groups.
+    fn combine_rows(&mut self, column_ids: &[Vec<u32>], packed: &[u64], out: &mut Vec<u32>) {
+        let rows = packed.len();
         out.resize(rows, 0);
         let tuples = &mut self.tuples;
-        let column_ids = &self.column_ids;
         match &mut self.combine {
             Combine::Grid(grid) => {
                 // The grid's length is a power of two covering every packed key; the mask
@@ -227,7 +345,7 @@ impl GroupValues for MultiGroupValues {
             Combine::Packed(table) => {
                 let mut i = 0;
                 while i < rows {
-                    i = table.lookup_run(i, out, |j| packed[j]);
+                    i = table.lookup_run::<true>(i, out, |j| packed[j]);
                     if let Some(&k) = packed.get(i) {
                         let next = (tuples.len() / column_ids.len()) as u32;
                         let (id, inserted) =
@@ -261,55 +379,6 @@ impl GroupValues for MultiGroupValues {
                 }
             }
         }
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        self.tuples.len() / self.width()
-    }
-
-    fn size_bytes(&self) -> usize {
-        let combine = match &self.combine {
-            Combine::Grid(grid) => grid.capacity() * 4,
-            Combine::Packed(t) => t.size_bytes(),
-            Combine::Tuple(t) => t.size_bytes(),
-        };
-        self.columns.iter().map(|c| c.size_bytes()).sum::<usize>()
-            + self
-                .column_ids
-                .iter()
-                .map(|v| v.capacity() * 4)
-                .sum::<usize>()
-            + self.tuples.capacity() * 4
-            + self.packed.capacity() * 8
-            + combine
-    }
-
-    fn emit(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
-        check_ids(ids, self.len())?;
-        let n = self.width();
-        let mut column_ids = Vec::with_capacity(ids.len());
-        let mut out = Vec::with_capacity(n);
-        for (c, column) in self.columns.iter().enumerate() {
-            column_ids.clear();
-            column_ids.extend(ids.iter().map(|&g| self.tuples[g as usize * n + c]));
-            out.extend(column.emit(&column_ids)?);
-        }
-        Ok(out)
-    }
-
-    fn clear(&mut self) {
-        for c in &mut self.columns {
-            c.clear();
-        }
-        for v in &mut self.column_ids {
-            *v = Vec::new();
-        }
-        self.tuples = Vec::new();
-        self.packed = Vec::new();
-        self.bits.iter_mut().for_each(|b| *b = 0);
-        self.shifts.iter_mut().for_each(|s| *s = 0);
-        self.combine = Combine::Grid(vec![EMPTY]);
     }
 }
 
@@ -359,5 +428,58 @@ mod tests {
         let mut mid = MultiGroupValues::try_new(&types).unwrap();
         check_table(&mut mid, &batches[..2]);
         assert!(matches!(mid.combine, Combine::Packed(_)));
+    }
+
+    /// Two string columns (the pair cache): cold start, warm batches, long strings
+    /// (never cached), NULL batches (cache skipped), a view column, and high
+    /// cardinality (the cache turns itself off) — ids always as the reference says.
+    #[test]
+    fn two_string_columns_through_the_pair_cache() {
+        use arrow::array::StringViewArray;
+        let batch = |lo: usize, hi: usize, modulo: usize| -> Vec<ArrayRef> {
+            vec![
+                Arc::new(StringArray::from_iter_values((lo..hi).map(|i| {
+                    if i % 7 == 3 {
+                        format!("a long trader name number {}", i % 5)
+                    } else {
+                        format!("T{}", i % 20)
+                    }
+                }))),
+                Arc::new(StringViewArray::from_iter_values(
+                    (lo..hi).map(|i| format!("S{}", (i / 20) % modulo)),
+                )),
+            ]
+        };
+        let with_nulls: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![Some("T1"), None, Some("T1")])),
+            Arc::new(StringViewArray::from(vec![Some("S0"), Some("S0"), None])),
+        ];
+        let types = [DataType::Utf8, DataType::Utf8View];
+        let mut t = MultiGroupValues::try_new(&types).unwrap();
+        let batches = [
+            batch(0, 500, 10),
+            batch(500, 1200, 10),
+            with_nulls.clone(),
+            batch(1200, 3000, 12),
+        ];
+        check_table(&mut t, &batches);
+        let cache = t.pair_cache.as_ref().unwrap();
+        assert!(cache.enabled(), "low cardinality keeps the cache");
+        assert!(cache.size_bytes() > 0);
+
+        let mut high = MultiGroupValues::try_new(&types).unwrap();
+        let batches = [
+            batch(0, 1000, 1000),
+            batch(20_000, 22_000, 100_000),
+            batch(40_000, 42_000, 100_000),
+            with_nulls,
+        ];
+        check_table(&mut high, &batches);
+        assert!(
+            !high.pair_cache.as_ref().unwrap().enabled(),
+            "mostly misses turn it off"
+        );
+        high.clear();
+        assert!(high.pair_cache.as_ref().unwrap().enabled());
     }
 }

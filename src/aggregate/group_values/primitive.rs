@@ -86,7 +86,7 @@ where
                 // Present keys in the read-only fast loop; each absent one inserted here.
                 let mut i = 0;
                 while i < values.len() {
-                    i = self.table.lookup_run(
+                    i = self.table.lookup_run::<true>(
                         i,
                         out,
                         #[inline(always)]

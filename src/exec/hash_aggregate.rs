@@ -71,7 +71,16 @@ struct GroupState {
     /// Number of groups (for a global aggregate: 1 once a row arrived).
     num_groups: usize,
     ids: Vec<u32>,
+    /// Groups of the last batch, in the order they first appeared in it.
+    touched: Vec<u32>,
+    /// Per group: the batch number it was last touched in.
+    touched_in: Vec<u64>,
+    batch_no: u64,
 }
+
+/// A partial state keeps its key table between batches (interning learns the key set,
+/// e.g. the string-pair cache), and forgets it once it holds this many groups.
+const PARTIAL_TABLE_MAX_GROUPS: usize = 1 << 16;
 
 impl GroupState {
     /// A state whose table interns keys of `key_types`.
@@ -91,12 +100,17 @@ impl GroupState {
             accumulators,
             num_groups: 0,
             ids: Vec::new(),
+            touched: Vec::new(),
+            touched_in: Vec::new(),
+            batch_no: 0,
         })
     }
 
-    /// Folds a pre-projected batch into this state.
+    /// Folds a pre-projected batch into this state and notes the groups it touched.
     fn update(&mut self, spec: &AggregateSpec, batch: &RecordBatch) -> Result<()> {
         let n = batch.num_rows();
+        self.touched.clear();
+        self.batch_no += 1;
         if n == 0 {
             return Ok(());
         }
@@ -118,7 +132,30 @@ impl GroupState {
             let filter = call.filter.map(|i| batch.column(i).as_boolean());
             acc.update(&values, &self.ids, filter, self.num_groups)?;
         }
+        self.touched_in.resize(self.num_groups, 0);
+        let no = self.batch_no;
+        for &g in &self.ids {
+            let slot = &mut self.touched_in[g as usize];
+            if *slot != no {
+                *slot = no;
+                self.touched.push(g);
+            }
+        }
         Ok(())
+    }
+
+    /// After a merge: drops the accumulated values, keeps the key table (unless large).
+    fn reset_values(&mut self) {
+        for a in &mut self.accumulators {
+            a.clear();
+        }
+        if self.num_groups > PARTIAL_TABLE_MAX_GROUPS {
+            if let Some(g) = &mut self.groups {
+                g.clear();
+            }
+            self.num_groups = 0;
+            self.touched_in.clear();
+        }
     }
 
     /// Keys and aggregate values of `ids`, as output columns (no `_op`).
@@ -141,6 +178,7 @@ impl GroupState {
             a.clear();
         }
         self.num_groups = 0;
+        self.touched_in.clear();
     }
 
     fn size_bytes(&self) -> usize {
@@ -284,14 +322,13 @@ impl HashAggregate {
     /// EMIT CHANGES rows.
     fn merge_partial(&mut self, i: usize) -> Result<Option<RecordBatch>> {
         let partial = &mut self.partials[i];
-        let n = partial.num_groups;
-        if n == 0 {
+        if partial.touched.is_empty() {
             return Ok(None);
         }
         self.partial_ids.clear();
-        self.partial_ids.extend(0..n as u32);
-        // partial group ids are in first-seen order, so the global ids below are the
-        // groups of this batch in the order they first changed
+        self.partial_ids.extend_from_slice(&partial.touched);
+        // `touched` is in first-seen order, so the global ids below are the groups of
+        // this batch in the order they first changed
         match (&partial.groups, &mut self.global.groups) {
             (Some(p), Some(g)) => {
                 let keys = p.emit(&self.partial_ids)?;
@@ -313,7 +350,7 @@ impl HashAggregate {
         {
             g.merge(p.as_ref(), &self.partial_ids, &self.global_ids, total)?;
         }
-        partial.clear();
+        partial.reset_values();
         if let Some(limit) = self.spec.memory_limit_bytes {
             let used = self.state_bytes();
             if used > limit as u64 {

@@ -127,8 +127,20 @@ impl EncoderSink {
                 StreamWriter::try_new(output, &schema)
                     .map_err(|e| write_error(&label, &pipe_closed, e))?,
             ),
-            Format::Csv => Encoder::Csv(CsvWriterBuilder::new().with_header(true).build(output)),
-            Format::Json => Encoder::Json(LineDelimitedWriter::new(output)),
+            // timestamps as DuckDB prints them (a space, not ISO's `T`)
+            Format::Csv => Encoder::Csv(
+                CsvWriterBuilder::new()
+                    .with_header(true)
+                    .with_timestamp_format("%Y-%m-%d %H:%M:%S%.f".to_string())
+                    .with_timestamp_tz_format("%Y-%m-%d %H:%M:%S%.f%:z".to_string())
+                    .build(output),
+            ),
+            // NULLs are written as `null`, so every line has every column
+            Format::Json => Encoder::Json(
+                arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::LineDelimited>(output),
+            ),
             Format::Table => {
                 return Err(Error::internal(
                     "EncoderSink cannot write a table; use TableSink",
@@ -482,5 +494,46 @@ mod tests {
         let text = buffer.text();
         assert_eq!(text.lines().count(), 3, "{text}");
         assert!(text.contains("\"name, \"\"1\"\"\""), "{text}");
+    }
+
+    #[test]
+    fn csv_timestamps_use_a_space_and_json_writes_nulls() {
+        use arrow::array::{Int64Array, TimestampMillisecondArray};
+        use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(1_700_000_000_123),
+                    None,
+                ])),
+                Arc::new(Int64Array::from(vec![None, Some(7)])),
+            ],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, expect) in [
+            ("out.csv", vec!["ts,v", "2023-11-14 22:13:20.123,", ",7"]),
+            (
+                "out.json",
+                vec![
+                    r#"{"ts":"2023-11-14T22:13:20.123","v":null}"#,
+                    r#"{"ts":null,"v":7}"#,
+                ],
+            ),
+        ] {
+            let path = dir.path().join(name);
+            let p = path.to_string_lossy().to_string();
+            let mut sink = open_sink(Some(&p), None, schema.clone()).unwrap();
+            sink.write(&batch).unwrap();
+            sink.finish().unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines, expect, "{name}");
+        }
     }
 }

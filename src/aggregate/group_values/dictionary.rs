@@ -14,7 +14,7 @@
 //!
 //! Emitted keys have the dictionary's **value type**.
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, DictionaryArray, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::{ArrowDictionaryKeyType, ArrowNativeType, DataType};
 
@@ -88,18 +88,10 @@ impl<K: ArrowDictionaryKeyType> DictionaryGroupValues<K> {
     }
 }
 
-impl<K: ArrowDictionaryKeyType> GroupValues for DictionaryGroupValues<K> {
-    fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
-        out.clear();
-        let array = single_key(keys, &self.data_type)?.as_dictionary::<K>();
-        check_capacity(self.values.len(), array.len())?;
+impl<K: ArrowDictionaryKeyType> DictionaryGroupValues<K> {
+    /// Maps every row through the dictionary map, interning the values first used here.
+    fn map_rows(&mut self, array: &DictionaryArray<K>, out: &mut Vec<u32>) -> Result<()> {
         let dictionary_values = array.values();
-        let data = dictionary_values.to_data();
-        if !self.dictionary.as_ref().is_some_and(|d| d.ptr_eq(&data)) {
-            self.map.clear();
-            self.map.resize(dictionary_values.len() + 1, UNSET);
-            self.dictionary = Some(data);
-        }
         let null_entry = self.map.len() - 1;
         self.new_keys.clear();
         out.reserve(array.len());
@@ -144,6 +136,28 @@ impl<K: ArrowDictionaryKeyType> GroupValues for DictionaryGroupValues<K> {
             }
         }
         Ok(())
+    }
+}
+
+impl<K: ArrowDictionaryKeyType> GroupValues for DictionaryGroupValues<K> {
+    fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
+        let array = single_key(keys, &self.data_type)?.as_dictionary::<K>();
+        check_capacity(self.values.len(), array.len())?;
+        let dictionary_values = array.values();
+        let data = dictionary_values.to_data();
+        if !self.dictionary.as_ref().is_some_and(|d| d.ptr_eq(&data)) {
+            self.map.clear();
+            self.map.resize(dictionary_values.len() + 1, UNSET);
+            self.dictionary = Some(data);
+        }
+        let result = self.map_rows(array, out);
+        if result.is_err() {
+            // The map may hold provisional entries: start afresh next batch.
+            self.dictionary = None;
+            self.map.clear();
+        }
+        result
     }
 
     fn len(&self) -> usize {

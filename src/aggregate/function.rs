@@ -36,7 +36,7 @@ use super::first_last::{
 };
 use super::hll::{HyperLogLogAccumulator, hll_accepts};
 use super::min_max::{BooleanMinMax, BytesMinMax, MaxKind, MinKind, PrimitiveMinMax};
-use super::native::{with_i64_type, with_numeric_type, with_primitive_type};
+use super::native::{with_i64_type, with_primitive_type};
 use super::null_arg::NullArgAccumulator;
 use super::percentile::{PercentileAccumulator, Quantile};
 use super::sum::{ExactSum, FloatSum, SumAccumulator, WideSum};

@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn decimal_and_timestamp_medians_keep_their_type() {
-        let d = Decimal128Array::from(vec![1_50, 2_50, 3_00, 3_01, 0_25])
+        let d = Decimal128Array::from(vec![1_50, 2_50, 3_00, 3_01, 25])
             .with_precision_and_scale(10, 2)
             .unwrap();
         let dt = DataType::Decimal128(10, 2);

@@ -263,7 +263,7 @@ mod tests {
         // 1.50..2.50 → 2.00; 3.00..3.01 → 3.00 (rounded down); one value → itself.
         assert_eq!(
             r.as_primitive::<Decimal128Type>().values(),
-            &[2_00, 3_00, 0_25]
+            &[2_00, 3_00, 25]
         );
 
         use arrow::array::TimestampMicrosecondArray;

@@ -190,6 +190,20 @@ pub(crate) fn nulls_from_flags(ids: &[u32], has_value: &[bool]) -> Option<NullBu
     ))
 }
 
+/// Vectors up to this many elements keep their allocation across `clear()`: a table
+/// or accumulator reused batch after batch (as the executor's per-batch partial states
+/// are) then allocates nothing, while one that once held millions of groups lets go.
+pub(crate) const RETAIN_MAX: usize = 1 << 16;
+
+/// Empties `v`, keeping its allocation if it is at most [`RETAIN_MAX`] elements.
+pub(crate) fn reset<T>(v: &mut Vec<T>) {
+    if v.capacity() > RETAIN_MAX {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
+}
+
 /// Grows `v` to `n` entries of `fill` (never shrinks).
 #[inline]
 pub(crate) fn grow<T: Clone>(v: &mut Vec<T>, n: usize, fill: T) {

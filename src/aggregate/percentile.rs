@@ -28,7 +28,7 @@ use arrow::datatypes::DataType;
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row, grow,
-    selected_rows,
+    reset, selected_rows,
 };
 use super::native::{Midpoint, OrdNative, ToF64};
 use super::sum::primitive_arg;
@@ -201,7 +201,7 @@ where
     }
 
     fn clear(&mut self) {
-        self.values = Vec::new();
+        reset(&mut self.values);
     }
 }
 

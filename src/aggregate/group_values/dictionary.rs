@@ -19,6 +19,7 @@ use arrow::compute::take;
 use arrow::datatypes::{ArrowDictionaryKeyType, ArrowNativeType, DataType};
 
 use super::{GroupValues, check_capacity, single_column, single_key};
+use crate::aggregate::accumulator::reset;
 use crate::error::{Error, Result};
 
 /// A map entry not yet resolved to a group id.
@@ -174,9 +175,9 @@ impl<K: ArrowDictionaryKeyType> GroupValues for DictionaryGroupValues<K> {
 
     fn clear(&mut self) {
         self.values.clear();
-        self.map = Vec::new();
+        reset(&mut self.map);
         self.dictionary = None;
-        self.new_keys = Vec::new();
-        self.scratch = Vec::new();
+        reset(&mut self.new_keys);
+        reset(&mut self.scratch);
     }
 }

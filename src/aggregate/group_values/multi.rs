@@ -28,6 +28,7 @@ use arrow::compute::take;
 
 use super::pair_cache::PairCache;
 use super::{GroupValues, check_capacity, check_ids, single_column};
+use crate::aggregate::accumulator::reset;
 use crate::aggregate::byte_arrays::is_bytes_type;
 use crate::aggregate::hash_table::{EMPTY, HashSeeds, KeyTable, StoredHash, TableKey};
 use crate::aggregate::scratch;
@@ -235,7 +236,7 @@ impl GroupValues for MultiGroupValues {
         for c in &mut self.columns {
             c.clear();
         }
-        self.tuples = Vec::new();
+        reset(&mut self.tuples);
         self.bits.iter_mut().for_each(|b| *b = 0);
         self.shifts.iter_mut().for_each(|s| *s = 0);
         self.combine = Combine::Grid(vec![EMPTY]);
@@ -279,7 +280,7 @@ impl MultiGroupValues {
         for (&row, &id) in misses.iter().zip(&ids) {
             out[row as usize] = id;
         }
-        cache.learn(keys, &misses, &ids);
+        cache.learn(keys, &misses, &ids, self.len());
         scratch::give(misses);
         scratch::give(ids);
         Ok(())
@@ -481,5 +482,38 @@ mod tests {
         );
         high.clear();
         assert!(high.pair_cache.as_ref().unwrap().enabled());
+    }
+
+    /// A table reused per batch (cleared in between, as the executor's partial states
+    /// are): every batch numbers from 0 again, with the pair cache cold each time.
+    #[test]
+    fn reuse_after_clear_renumbers_from_zero() {
+        let mut t = MultiGroupValues::try_new(&[DataType::Utf8, DataType::Utf8]).unwrap();
+        for round in 0..3 {
+            let batch: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(
+                    (0..300).map(|i| format!("T{}", (i + round) % 20)),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    (0..300).map(|i| format!("S{}", (i / 20) % 10)),
+                )),
+            ];
+            check_table(&mut t, std::slice::from_ref(&batch));
+            // A second batch on the warm cache before clearing.
+            check_table_continue(&mut t, &batch);
+            t.clear();
+            assert_eq!(t.len(), 0);
+        }
+    }
+
+    /// Interning the same batch again gives the ids of its first-seen order.
+    fn check_table_continue(t: &mut MultiGroupValues, batch: &[ArrayRef]) {
+        let mut first = Vec::new();
+        let mut again = Vec::new();
+        let n = t.len();
+        t.intern(batch, &mut first).unwrap();
+        t.intern(batch, &mut again).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(t.len(), n, "no new groups");
     }
 }

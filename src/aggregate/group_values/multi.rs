@@ -34,6 +34,10 @@ use crate::aggregate::hash_table::{EMPTY, HashSeeds, KeyTable, StoredHash, Table
 use crate::aggregate::scratch;
 use crate::error::{Error, Result};
 
+/// Rows a cold pair cache learns from (through the columnar path) before serving the
+/// rest of the batch: enough to meet every pair of a low-cardinality key (S2 has 200).
+const WARMUP_ROWS: usize = 512;
+
 /// Widest packed key kept in a direct grid: 2^16 entries x 4 bytes = 256 KiB, small
 /// enough to stay in L2.
 const GRID_MAX_BITS: u32 = 16;
@@ -255,6 +259,23 @@ impl MultiGroupValues {
         keys: &[ArrayRef],
         out: &mut Vec<u32>,
     ) -> Result<()> {
+        let rows = keys[0].len();
+        if cache.is_cold() && rows > WARMUP_ROWS {
+            // A cold cache (a new table, or one cleared for the next batch) learns from the
+            // first rows through the columnar path, then serves the rest. Ids stay in
+            // first-seen order: the head's rows all come before the tail's.
+            let head: Vec<ArrayRef> = keys.iter().map(|k| k.slice(0, WARMUP_ROWS)).collect();
+            let tail: Vec<ArrayRef> = keys
+                .iter()
+                .map(|k| k.slice(WARMUP_ROWS, rows - WARMUP_ROWS))
+                .collect();
+            self.intern_cached(cache, &head, out)?;
+            let mut rest = scratch::take::<u32>();
+            self.intern_cached(cache, &tail, &mut rest)?;
+            out.extend_from_slice(&rest);
+            scratch::give(rest);
+            return Ok(());
+        }
         let mut misses = scratch::take::<u32>();
         if !cache.probe(keys, out, &mut misses) {
             scratch::give(misses);
@@ -264,7 +285,6 @@ impl MultiGroupValues {
             scratch::give(misses);
             return Ok(());
         }
-        let rows = keys[0].len();
         let mut ids = scratch::take::<u32>();
         if misses.len() == rows {
             // Nothing was cached (a cold start): no need to take the rows out.

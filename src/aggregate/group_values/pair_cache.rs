@@ -91,6 +91,11 @@ impl PairCache {
         with_pair_key(keys, probe).is_some()
     }
 
+    /// Whether the cache holds nothing yet (new, or cleared with its table).
+    pub(crate) fn is_cold(&self) -> bool {
+        self.enabled && self.table.len() == 0
+    }
+
     /// Phase 2: the columnar path gave rows `misses` the ids `ids` (of `groups` groups);
     /// cache their pairs (short ones, each group once), and decide whether the cache
     /// still pays.

@@ -64,7 +64,8 @@ pub trait GroupsAccumulator: Send {
     /// `self` as `Any`, for [`merge`](Self::merge) to downcast `other`.
     fn as_any(&self) -> &dyn Any;
 
-    /// Drops all state (all groups).
+    /// Drops all state (all groups). Small allocations are kept for reuse, large ones
+    /// released (as [`GroupValues::clear`](crate::aggregate::GroupValues::clear)).
     fn clear(&mut self);
 }
 

@@ -76,7 +76,9 @@ pub trait GroupValues: Send {
     /// `Internal` if an id is not a group of this table.
     fn emit(&self, ids: &[u32]) -> Result<Vec<ArrayRef>>;
 
-    /// Forgets every group (the next key gets id 0) and releases the memory.
+    /// Forgets every group (the next key gets id 0). Small allocations are kept for reuse
+    /// (a table cleared after every batch allocates nothing); large ones are released.
+    /// Drop the table to release everything.
     fn clear(&mut self);
 }
 

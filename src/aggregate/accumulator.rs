@@ -64,7 +64,8 @@ pub trait GroupsAccumulator: Send {
     /// `self` as `Any`, for [`merge`](Self::merge) to downcast `other`.
     fn as_any(&self) -> &dyn Any;
 
-    /// Drops all state (all groups).
+    /// Drops all state (all groups). Small allocations are kept for reuse, large ones
+    /// released (as [`GroupValues::clear`](crate::aggregate::GroupValues::clear)).
     fn clear(&mut self);
 }
 
@@ -188,6 +189,20 @@ pub(crate) fn nulls_from_flags(ids: &[u32], has_value: &[bool]) -> Option<NullBu
     Some(NullBuffer::from_iter(
         ids.iter().map(|&id| has_value[id as usize]),
     ))
+}
+
+/// Vectors up to this many elements keep their allocation across `clear()`: a table
+/// or accumulator reused batch after batch (as the executor's per-batch partial states
+/// are) then allocates nothing, while one that once held millions of groups lets go.
+pub(crate) const RETAIN_MAX: usize = 1 << 16;
+
+/// Empties `v`, keeping its allocation if it is at most [`RETAIN_MAX`] elements.
+pub(crate) fn reset<T>(v: &mut Vec<T>) {
+    if v.capacity() > RETAIN_MAX {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
 }
 
 /// Grows `v` to `n` entries of `fill` (never shrinks).

@@ -10,7 +10,7 @@ use arrow::datatypes::DataType;
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_selected,
-    grow, selected_rows,
+    grow, reset, selected_rows,
 };
 use super::sum::{SumKind, Sums, primitive_arg};
 use crate::error::Result;
@@ -123,7 +123,7 @@ impl<K: SumKind> GroupsAccumulator for AvgAccumulator<K> {
 
     fn clear(&mut self) {
         self.sums.clear();
-        self.counts = Vec::new();
+        reset(&mut self.counts);
     }
 }
 

@@ -8,7 +8,7 @@ use arrow::array::{ArrayRef, BooleanArray, Int64Array};
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_selected,
-    grow, selected_rows,
+    grow, reset, selected_rows,
 };
 use crate::error::Result;
 
@@ -98,7 +98,7 @@ impl GroupsAccumulator for CountAccumulator {
     }
 
     fn clear(&mut self) {
-        self.counts = Vec::new();
+        reset(&mut self.counts);
     }
 }
 

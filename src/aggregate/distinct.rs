@@ -20,7 +20,7 @@ use arrow::datatypes::DataType;
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row, grow,
-    selected_rows,
+    reset, selected_rows,
 };
 use super::group_values::{GroupValues, new_group_values};
 use super::hash_table::{EMPTY, HashSeeds, KeyTable, TableKey};
@@ -158,8 +158,8 @@ impl GroupsAccumulator for CountDistinctAccumulator {
     fn clear(&mut self) {
         self.values.clear();
         self.pairs.clear();
-        self.pair_list = Vec::new();
-        self.counts = Vec::new();
+        reset(&mut self.pair_list);
+        reset(&mut self.counts);
     }
 }
 

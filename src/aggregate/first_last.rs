@@ -22,7 +22,7 @@ use arrow::datatypes::DataType;
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row, grow,
-    nulls_from_flags, selected_rows,
+    nulls_from_flags, reset, selected_rows,
 };
 use super::byte_arrays::{BytesView, build_bytes_array};
 use crate::error::{Error, Result};
@@ -93,7 +93,7 @@ impl<T: ArrowPrimitiveType> ValueStore for PrimitiveStore<T> {
     }
 
     fn clear(&mut self) {
-        self.values = Vec::new();
+        reset(&mut self.values);
     }
 }
 
@@ -162,7 +162,7 @@ impl ValueStore for BytesStore {
     }
 
     fn clear(&mut self) {
-        self.values = Vec::new();
+        reset(&mut self.values);
     }
 }
 
@@ -205,7 +205,7 @@ impl ValueStore for BooleanStore {
     }
 
     fn clear(&mut self) {
-        self.values = Vec::new();
+        reset(&mut self.values);
     }
 }
 
@@ -388,8 +388,8 @@ impl<S: ValueStore> GroupsAccumulator for FirstLastAccumulator<S> {
 
     fn clear(&mut self) {
         self.store.clear();
-        self.keys = Vec::new();
-        self.seen = Vec::new();
+        reset(&mut self.keys);
+        reset(&mut self.seen);
     }
 }
 

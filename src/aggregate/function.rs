@@ -14,7 +14,8 @@
 //! | `STDDEV[_SAMP]`, `STDDEV_POP`, `VARIANCE`/`VAR_SAMP`, `VAR_POP` | numeric | `Float64`   |
 //! | `FIRST_VALUE(x [, order])`, `LAST_VALUE(x [, order])` | as MIN/MAX; order `Int64`/`Timestamp` | argument type |
 //! | `APPROX_COUNT_DISTINCT(x)`        | numbers, strings, binaries, booleans, temporal | `Int64`   |
-//! | `MEDIAN(x)`                       | numeric                         | `Float64`                      |
+//! | `MEDIAN(x)`                       | integer, float                  | `Float64`                      |
+//! |                                   | DECIMAL(p, s), TIMESTAMP        | argument type (DuckDB)         |
 //! | `APPROX_PERCENTILE(x, p)`         | numeric or temporal             | argument type                  |
 //!
 //! A dictionary argument counts as its value type (results are plain, not dictionaries);
@@ -35,7 +36,7 @@ use super::first_last::{
 };
 use super::hll::{HyperLogLogAccumulator, hll_accepts};
 use super::min_max::{BooleanMinMax, BytesMinMax, MaxKind, MinKind, PrimitiveMinMax};
-use super::native::{with_i64_type, with_numeric_type, with_primitive_type};
+use super::native::{with_i64_type, with_primitive_type};
 use super::null_arg::NullArgAccumulator;
 use super::percentile::{PercentileAccumulator, Quantile};
 use super::sum::{ExactSum, FloatSum, SumAccumulator, WideSum};
@@ -215,7 +216,21 @@ impl AggregateFunction {
                 DataType::Float16 | DataType::Float32 | DataType::Float64 => DataType::Float64,
                 _ => return Err(reject("a numeric type")),
             },
-            Avg | StddevSamp | StddevPop | VarSamp | VarPop | Median => {
+            Median => match arg {
+                // DuckDB: DECIMAL and TIMESTAMP medians keep their type.
+                DataType::Decimal32(_, _)
+                | DataType::Decimal64(_, _)
+                | DataType::Decimal128(_, _)
+                | DataType::Timestamp(_, _) => arg.clone(),
+                _ => {
+                    accepted(
+                        is_numeric(arg) || arg == &DataType::Null,
+                        "a numeric or timestamp type",
+                    )?;
+                    DataType::Float64
+                }
+            },
+            Avg | StddevSamp | StddevPop | VarSamp | VarPop => {
                 accepted(is_numeric(arg) || arg == &DataType::Null, "a numeric type")?;
                 DataType::Float64
             }
@@ -419,8 +434,14 @@ impl AggregateFunction {
             }
             ApproxCountDistinct => Box::new(HyperLogLogAccumulator::new(arg.clone())),
             Median => {
-                with_numeric_type!(arg, T => Box::new(PercentileAccumulator::<T>::new(Quantile::Median, arg.clone())),
-                _ => return Err(unsupported()))
+                // Output in the argument's type for decimals and timestamps, else DOUBLE.
+                let quantile = if output == arg {
+                    Quantile::TypedMedian
+                } else {
+                    Quantile::Median
+                };
+                with_primitive_type!(arg, T => Box::new(PercentileAccumulator::<T>::new(quantile, arg.clone())),
+                    _ => return Err(unsupported()))
             }
             ApproxPercentile(p) => {
                 with_primitive_type!(arg, T => Box::new(PercentileAccumulator::<T>::new(Quantile::Discrete(*p), arg.clone())),
@@ -543,6 +564,12 @@ mod tests {
                 DataType::Int64,
             ),
             (Median, vec![DataType::Int64], DataType::Float64),
+            (
+                Median,
+                vec![DataType::Decimal128(10, 2)],
+                DataType::Decimal128(10, 2),
+            ),
+            (Median, vec![ts.clone()], ts.clone()),
             (ApproxPercentile(0.9), vec![ts.clone()], ts.clone()),
             (
                 ApproxPercentile(0.9),
@@ -574,7 +601,7 @@ mod tests {
             (
                 Median,
                 vec![DataType::Date32],
-                "function MEDIAN does not accept DATE",
+                "function MEDIAN does not accept DATE arguments; expected a numeric or timestamp type",
             ),
             (Sum, vec![], "function SUM takes 1 argument, got 0"),
             (

@@ -76,7 +76,9 @@ pub trait GroupValues: Send {
     /// `Internal` if an id is not a group of this table.
     fn emit(&self, ids: &[u32]) -> Result<Vec<ArrayRef>>;
 
-    /// Forgets every group (the next key gets id 0) and releases the memory.
+    /// Forgets every group (the next key gets id 0). Small allocations are kept for reuse
+    /// (a table cleared after every batch allocates nothing); large ones are released.
+    /// Drop the table to release everything.
     fn clear(&mut self);
 }
 
@@ -373,6 +375,32 @@ pub(crate) mod tests {
         )
         .unwrap();
         check_table(t.as_mut(), &[vec![arc(d)]]);
+    }
+
+    #[test]
+    fn out_of_range_dictionary_key_is_an_error_not_a_panic() {
+        let dt = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let mut t = new_group_values(std::slice::from_ref(&dt)).unwrap();
+        let values = arc(StringArray::from(vec!["a", "b"]));
+        // SAFETY (test only): a deliberately invalid array, as a corrupt input could carry.
+        let bad = unsafe {
+            DictionaryArray::<Int32Type>::new_unchecked(
+                Int32Array::from(vec![1, 7]),
+                values.clone(),
+            )
+        };
+        let mut ids = Vec::new();
+        let err = t.intern(&[arc(bad)], &mut ids).unwrap_err();
+        assert!(
+            err.to_string().contains("dictionary key 7 out of range"),
+            "{err}"
+        );
+        // The table recovers: the next (valid) batch with the same values maps correctly.
+        let good =
+            DictionaryArray::<Int32Type>::try_new(Int32Array::from(vec![1, 0, 1]), values).unwrap();
+        t.intern(&[arc(good)], &mut ids).unwrap();
+        let emitted = t.emit(&ids).unwrap();
+        assert_eq!(emitted[0].as_ref(), &StringArray::from(vec!["b", "a", "b"]));
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub(crate) const MAX_GROUPS: usize = (1 << 31) - 1;
 /// Initial slot count: small, so that one table per window stays cheap.
 const INITIAL_SLOTS: usize = 16;
 
+/// Tables up to this many slots keep them across `clear()` (refilled, not reallocated):
+/// enough for the groups of any one batch of 8192 rows.
+const RETAIN_SLOTS: usize = 1 << 14;
+
 /// The multiply-and-fold step of ahash's fallback hasher: a 64x64 → 128-bit product,
 /// halves XORed together. One multiply per key; every input bit reaches the low bits.
 #[inline(always)]
@@ -170,7 +174,6 @@ impl<K: TableKey> KeyTable<K> {
     }
 
     /// Number of keys.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -180,12 +183,20 @@ impl<K: TableKey> KeyTable<K> {
         self.slots.capacity() * std::mem::size_of::<Slot<K>>()
     }
 
-    /// Forgets every key and releases the slots.
+    /// Forgets every key; keeps the slots of a small table, releases a large one's.
     pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        if self.slots.len() <= RETAIN_SLOTS {
+            // Reused batch after batch: keep the allocation.
+            self.slots.fill(Slot {
+                key: K::default(),
+                id: EMPTY,
+            });
+            return;
+        }
         self.slots = Self::empty_slots(INITIAL_SLOTS);
         self.mask = INITIAL_SLOTS - 1;
         self.shift = Self::shift_for(INITIAL_SLOTS);
-        self.len = 0;
     }
 
     /// The id of `key` (whose hash is `hash`, and for which `eq(id)` confirms a match

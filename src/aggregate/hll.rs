@@ -24,7 +24,7 @@ use arrow::datatypes::DataType;
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row, grow,
-    selected_rows,
+    reset, selected_rows,
 };
 use super::byte_arrays::{BytesView, is_bytes_type};
 use super::hash_table::fixed_ahash;
@@ -340,7 +340,7 @@ impl GroupsAccumulator for HyperLogLogAccumulator {
     }
 
     fn clear(&mut self) {
-        self.sketches = Vec::new();
+        reset(&mut self.sketches);
     }
 }
 

@@ -20,7 +20,7 @@ use arrow::datatypes::DataType;
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row, grow,
-    nulls_from_flags, selected_rows,
+    nulls_from_flags, reset, selected_rows,
 };
 use super::byte_arrays::{BytesView, build_bytes_array};
 use super::native::OrdNative;
@@ -176,8 +176,8 @@ where
     }
 
     fn clear(&mut self) {
-        self.values = Vec::new();
-        self.seen = Vec::new();
+        reset(&mut self.values);
+        reset(&mut self.seen);
     }
 }
 
@@ -290,8 +290,8 @@ impl<E: ExtremeKind> GroupsAccumulator for BytesMinMax<E> {
     }
 
     fn clear(&mut self) {
-        self.values = Vec::new();
-        self.seen = Vec::new();
+        reset(&mut self.values);
+        reset(&mut self.seen);
     }
 }
 
@@ -392,8 +392,8 @@ impl<E: ExtremeKind> GroupsAccumulator for BooleanMinMax<E> {
     }
 
     fn clear(&mut self) {
-        self.values = Vec::new();
-        self.seen = Vec::new();
+        reset(&mut self.values);
+        reset(&mut self.seen);
     }
 }
 

@@ -158,6 +158,41 @@ macro_rules! to_f64_as {
 }
 to_f64_as!(i8, i16, i32, i64, i128, u8, u16, u32, u64, f32, f64);
 
+/// The lower middle of two values, `lo + (hi - lo) / 2` rounded down (DuckDB's
+/// interpolation of the median of an even count, in the values' own type).
+pub(crate) trait Midpoint: ArrowNativeType {
+    /// The midpoint of `lo ≤ hi`.
+    fn midpoint_down(lo: Self, hi: Self) -> Self;
+}
+
+macro_rules! midpoint_int {
+    ($($t:ty),*) => {$(
+        impl Midpoint for $t {
+            #[inline]
+            fn midpoint_down(lo: Self, hi: Self) -> Self {
+                // hi - lo is exact as u128 (two's complement); its half fits i128, and
+                // lo plus it lies in [lo, hi], so nothing overflows.
+                let (lo, hi) = (lo as i128, hi as i128);
+                let half = (hi.wrapping_sub(lo) as u128 / 2) as i128;
+                lo.wrapping_add(half) as $t
+            }
+        }
+    )*};
+}
+midpoint_int!(i8, i16, i32, i64, i128, u8, u16, u32, u64);
+
+macro_rules! midpoint_float {
+    ($($t:ty),*) => {$(
+        impl Midpoint for $t {
+            #[inline]
+            fn midpoint_down(lo: Self, hi: Self) -> Self {
+                lo + (hi - lo) / 2.0
+            }
+        }
+    )*};
+}
+midpoint_float!(f32, f64);
+
 /// Exact widening of an integer (or decimal's unscaled integer) to `i128`.
 pub(crate) trait ToI128: ArrowNativeType {
     /// The value as `i128`.
@@ -446,6 +481,15 @@ mod tests {
         assert_ne!(1.0f64.to_key(), (-1.0f64).to_key());
         assert_eq!((-0.0f32).to_key(), 0.0f32.to_key());
         assert_ne!((-1i32).to_key(), (u32::MAX as i32 as u32).to_key() + 1);
+    }
+
+    #[test]
+    fn midpoints_round_down_without_overflow() {
+        assert_eq!(i64::midpoint_down(1, 2), 1);
+        assert_eq!(i64::midpoint_down(-3, 0), -2);
+        assert_eq!(i128::midpoint_down(i128::MIN, i128::MAX), -1);
+        assert_eq!(u64::midpoint_down(u64::MAX - 1, u64::MAX), u64::MAX - 1);
+        assert_eq!(f64::midpoint_down(1.0, 2.0), 1.5);
     }
 
     #[test]

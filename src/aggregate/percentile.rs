@@ -4,8 +4,11 @@
 //! copies a group's values and selects the rank(s) with `select_nth_unstable` (O(n), the
 //! stored order is untouched, so EMIT CHANGES can evaluate again).
 //!
-//! - `MEDIAN`: numeric argument, result `Float64`; an even count gives the mean of the
-//!   two middle values (DuckDB).
+//! - `MEDIAN` (DuckDB's `quantile_cont(x, 0.5)`): an even count gives the middle of the
+//!   two middle values. Integers and floats give `Float64` (their mean); DECIMAL and
+//!   TIMESTAMP keep their type, the middle being `lo + (hi - lo) / 2` rounded down as
+//!   DuckDB interpolates (`1.50, 2.50` → `2.00`; two timestamps one second apart → the
+//!   half second, in the column's unit).
 //! - `APPROX_PERCENTILE(x, p)`: numeric or temporal argument, result of the argument's
 //!   type: the stored value at rank `floor((n - 1) * p)` (a discrete quantile, so the
 //!   rank error is 0, inside the ≤ 1 % the spec asks for).
@@ -25,9 +28,9 @@ use arrow::datatypes::DataType;
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row, grow,
-    selected_rows,
+    reset, selected_rows,
 };
-use super::native::{OrdNative, ToF64};
+use super::native::{Midpoint, OrdNative, ToF64};
 use super::sum::primitive_arg;
 use crate::error::Result;
 
@@ -36,6 +39,8 @@ use crate::error::Result;
 pub(crate) enum Quantile {
     /// The median as `Float64`.
     Median,
+    /// The median in the argument's type (decimals, timestamps).
+    TypedMedian,
     /// The discrete quantile `p` (0 ≤ p ≤ 1), in the argument's type.
     Discrete(f64),
 }
@@ -52,7 +57,7 @@ pub(crate) struct PercentileAccumulator<T: ArrowPrimitiveType> {
 
 impl<T: ArrowPrimitiveType> PercentileAccumulator<T>
 where
-    T::Native: OrdNative + ToF64,
+    T::Native: OrdNative + ToF64 + Midpoint,
 {
     pub(crate) fn new(quantile: Quantile, data_type: DataType) -> Self {
         let scale = match data_type {
@@ -86,6 +91,23 @@ where
         (lower + upper) / 2.0 / self.divisor
     }
 
+    /// The median of `v` (non-empty) in its own type, reordering it.
+    fn typed_median(v: &mut [T::Native]) -> T::Native {
+        let n = v.len();
+        let (lower, upper, _) =
+            v.select_nth_unstable_by(n / 2, |a, b| T::Native::cmp_total(*a, *b));
+        let upper = *upper;
+        if n % 2 == 1 {
+            return upper;
+        }
+        let lower = lower
+            .iter()
+            .copied()
+            .reduce(|a, b| if T::Native::is_lt(a, b) { b } else { a })
+            .unwrap_or(upper);
+        T::Native::midpoint_down(lower, upper)
+    }
+
     /// The value at rank `floor((n - 1) * p)` of `v` (non-empty), reordering it.
     fn discrete(v: &mut [T::Native], p: f64) -> T::Native {
         let rank = (((v.len() - 1) as f64) * p).floor() as usize;
@@ -97,7 +119,7 @@ where
 
 impl<T: ArrowPrimitiveType> GroupsAccumulator for PercentileAccumulator<T>
 where
-    T::Native: OrdNative + ToF64,
+    T::Native: OrdNative + ToF64 + Midpoint,
 {
     fn update(
         &mut self,
@@ -134,12 +156,13 @@ where
             scratch.extend_from_slice(values);
             match self.quantile {
                 Quantile::Median => median.push(Some(self.median(&mut scratch))),
+                Quantile::TypedMedian => results.push(Some(Self::typed_median(&mut scratch))),
                 Quantile::Discrete(p) => results.push(Some(Self::discrete(&mut scratch, p))),
             }
         }
         Ok(match self.quantile {
             Quantile::Median => Arc::new(Float64Array::from(median)),
-            Quantile::Discrete(_) => Arc::new(
+            Quantile::TypedMedian | Quantile::Discrete(_) => Arc::new(
                 results
                     .into_iter()
                     .collect::<PrimitiveArray<T>>()
@@ -178,7 +201,7 @@ where
     }
 
     fn clear(&mut self) {
-        self.values = Vec::new();
+        reset(&mut self.values);
     }
 }
 
@@ -222,6 +245,41 @@ mod tests {
                 .as_primitive::<Float64Type>()
                 .value(0),
             1.375
+        );
+    }
+
+    #[test]
+    fn decimal_and_timestamp_medians_keep_their_type() {
+        let d = Decimal128Array::from(vec![1_50, 2_50, 3_00, 3_01, 25])
+            .with_precision_and_scale(10, 2)
+            .unwrap();
+        let dt = DataType::Decimal128(10, 2);
+        let mut acc =
+            PercentileAccumulator::<Decimal128Type>::new(Quantile::TypedMedian, dt.clone());
+        acc.update(&[Arc::new(d)], &[0, 0, 1, 1, 2], None, 3)
+            .unwrap();
+        let r = acc.evaluate(&[0, 1, 2]).unwrap();
+        assert_eq!(r.data_type(), &dt);
+        // 1.50..2.50 → 2.00; 3.00..3.01 → 3.00 (rounded down); one value → itself.
+        assert_eq!(
+            r.as_primitive::<Decimal128Type>().values(),
+            &[2_00, 3_00, 25]
+        );
+
+        use arrow::array::TimestampMicrosecondArray;
+        use arrow::datatypes::{TimeUnit, TimestampMicrosecondType};
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let v = TimestampMicrosecondArray::from(vec![0, 1_000_000]).with_data_type(ts.clone());
+        let mut acc = PercentileAccumulator::<TimestampMicrosecondType>::new(
+            Quantile::TypedMedian,
+            ts.clone(),
+        );
+        acc.update(&[Arc::new(v)], &[0, 0], None, 1).unwrap();
+        let r = acc.evaluate(&[0]).unwrap();
+        assert_eq!(r.data_type(), &ts);
+        assert_eq!(
+            r.as_primitive::<TimestampMicrosecondType>().value(0),
+            500_000
         );
     }
 

@@ -28,7 +28,7 @@ use arrow::datatypes::DataType;
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_selected,
-    grow, nulls_from_flags, selected_rows,
+    grow, nulls_from_flags, reset, selected_rows,
 };
 use super::native::{ToF64, ToI64, ToI128};
 use crate::error::{Error, Result};
@@ -280,7 +280,9 @@ impl<K: SumKind> Sums<K> {
     }
 
     pub(crate) fn clear(&mut self) {
-        *self = Self::new();
+        reset(&mut self.values);
+        reset(&mut self.carries);
+        reset(&mut self.pending);
     }
 }
 
@@ -397,7 +399,7 @@ impl<K: SumKind> GroupsAccumulator for SumAccumulator<K> {
 
     fn clear(&mut self) {
         self.sums.clear();
-        self.seen = Vec::new();
+        reset(&mut self.seen);
     }
 }
 

@@ -15,7 +15,7 @@ use arrow::datatypes::DataType;
 
 use super::accumulator::{
     GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row, grow,
-    selected_rows,
+    reset, selected_rows,
 };
 use super::native::{ToF64, with_numeric_type};
 use super::sum::primitive_arg;
@@ -167,9 +167,9 @@ impl GroupsAccumulator for VarianceAccumulator {
     }
 
     fn clear(&mut self) {
-        self.counts = Vec::new();
-        self.means = Vec::new();
-        self.m2s = Vec::new();
+        reset(&mut self.counts);
+        reset(&mut self.means);
+        reset(&mut self.m2s);
     }
 }
 

@@ -20,6 +20,7 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::DataType;
 
 use super::{GroupValues, check_capacity, check_ids, single_key};
+use crate::aggregate::accumulator::reset;
 use crate::aggregate::byte_arrays::{BytesView, build_bytes_array};
 use crate::aggregate::hash_table::{HashSeeds, Key128, KeyTable, StoredHash, TableKey};
 use crate::aggregate::scratch;
@@ -328,8 +329,9 @@ impl GroupValues for BytesGroupValues {
     fn clear(&mut self) {
         self.short.clear();
         self.long.clear();
-        self.arena = Vec::new();
-        self.offsets = vec![0];
+        reset(&mut self.arena);
+        reset(&mut self.offsets);
+        self.offsets.push(0);
         self.null_group = None;
     }
 }

@@ -14,11 +14,12 @@
 //!
 //! Emitted keys have the dictionary's **value type**.
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, DictionaryArray, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::{ArrowDictionaryKeyType, ArrowNativeType, DataType};
 
 use super::{GroupValues, check_capacity, single_column, single_key};
+use crate::aggregate::accumulator::reset;
 use crate::error::{Error, Result};
 
 /// A map entry not yet resolved to a group id.
@@ -88,18 +89,10 @@ impl<K: ArrowDictionaryKeyType> DictionaryGroupValues<K> {
     }
 }
 
-impl<K: ArrowDictionaryKeyType> GroupValues for DictionaryGroupValues<K> {
-    fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
-        out.clear();
-        let array = single_key(keys, &self.data_type)?.as_dictionary::<K>();
-        check_capacity(self.values.len(), array.len())?;
+impl<K: ArrowDictionaryKeyType> DictionaryGroupValues<K> {
+    /// Maps every row through the dictionary map, interning the values first used here.
+    fn map_rows(&mut self, array: &DictionaryArray<K>, out: &mut Vec<u32>) -> Result<()> {
         let dictionary_values = array.values();
-        let data = dictionary_values.to_data();
-        if !self.dictionary.as_ref().is_some_and(|d| d.ptr_eq(&data)) {
-            self.map.clear();
-            self.map.resize(dictionary_values.len() + 1, UNSET);
-            self.dictionary = Some(data);
-        }
         let null_entry = self.map.len() - 1;
         self.new_keys.clear();
         out.reserve(array.len());
@@ -145,6 +138,28 @@ impl<K: ArrowDictionaryKeyType> GroupValues for DictionaryGroupValues<K> {
         }
         Ok(())
     }
+}
+
+impl<K: ArrowDictionaryKeyType> GroupValues for DictionaryGroupValues<K> {
+    fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
+        let array = single_key(keys, &self.data_type)?.as_dictionary::<K>();
+        check_capacity(self.values.len(), array.len())?;
+        let dictionary_values = array.values();
+        let data = dictionary_values.to_data();
+        if !self.dictionary.as_ref().is_some_and(|d| d.ptr_eq(&data)) {
+            self.map.clear();
+            self.map.resize(dictionary_values.len() + 1, UNSET);
+            self.dictionary = Some(data);
+        }
+        let result = self.map_rows(array, out);
+        if result.is_err() {
+            // The map may hold provisional entries: start afresh next batch.
+            self.dictionary = None;
+            self.map.clear();
+        }
+        result
+    }
 
     fn len(&self) -> usize {
         self.values.len()
@@ -160,9 +175,9 @@ impl<K: ArrowDictionaryKeyType> GroupValues for DictionaryGroupValues<K> {
 
     fn clear(&mut self) {
         self.values.clear();
-        self.map = Vec::new();
+        reset(&mut self.map);
         self.dictionary = None;
-        self.new_keys = Vec::new();
-        self.scratch = Vec::new();
+        reset(&mut self.new_keys);
+        reset(&mut self.scratch);
     }
 }

@@ -28,10 +28,15 @@ use arrow::compute::take;
 
 use super::pair_cache::PairCache;
 use super::{GroupValues, check_capacity, check_ids, single_column};
+use crate::aggregate::accumulator::reset;
 use crate::aggregate::byte_arrays::is_bytes_type;
 use crate::aggregate::hash_table::{EMPTY, HashSeeds, KeyTable, StoredHash, TableKey};
 use crate::aggregate::scratch;
 use crate::error::{Error, Result};
+
+/// Rows a cold pair cache learns from (through the columnar path) before serving the
+/// rest of the batch: enough to meet every pair of a low-cardinality key (S2 has 200).
+const WARMUP_ROWS: usize = 512;
 
 /// Widest packed key kept in a direct grid: 2^16 entries x 4 bytes = 256 KiB, small
 /// enough to stay in L2.
@@ -235,7 +240,7 @@ impl GroupValues for MultiGroupValues {
         for c in &mut self.columns {
             c.clear();
         }
-        self.tuples = Vec::new();
+        reset(&mut self.tuples);
         self.bits.iter_mut().for_each(|b| *b = 0);
         self.shifts.iter_mut().for_each(|s| *s = 0);
         self.combine = Combine::Grid(vec![EMPTY]);
@@ -254,6 +259,23 @@ impl MultiGroupValues {
         keys: &[ArrayRef],
         out: &mut Vec<u32>,
     ) -> Result<()> {
+        let rows = keys[0].len();
+        if cache.is_cold() && rows > WARMUP_ROWS {
+            // A cold cache (a new table, or one cleared for the next batch) learns from the
+            // first rows through the columnar path, then serves the rest. Ids stay in
+            // first-seen order: the head's rows all come before the tail's.
+            let head: Vec<ArrayRef> = keys.iter().map(|k| k.slice(0, WARMUP_ROWS)).collect();
+            let tail: Vec<ArrayRef> = keys
+                .iter()
+                .map(|k| k.slice(WARMUP_ROWS, rows - WARMUP_ROWS))
+                .collect();
+            self.intern_cached(cache, &head, out)?;
+            let mut rest = scratch::take::<u32>();
+            self.intern_cached(cache, &tail, &mut rest)?;
+            out.extend_from_slice(&rest);
+            scratch::give(rest);
+            return Ok(());
+        }
         let mut misses = scratch::take::<u32>();
         if !cache.probe(keys, out, &mut misses) {
             scratch::give(misses);
@@ -263,7 +285,6 @@ impl MultiGroupValues {
             scratch::give(misses);
             return Ok(());
         }
-        let rows = keys[0].len();
         let mut ids = scratch::take::<u32>();
         if misses.len() == rows {
             // Nothing was cached (a cold start): no need to take the rows out.
@@ -279,7 +300,7 @@ impl MultiGroupValues {
         for (&row, &id) in misses.iter().zip(&ids) {
             out[row as usize] = id;
         }
-        cache.learn(keys, &misses, &ids);
+        cache.learn(keys, &misses, &ids, self.len());
         scratch::give(misses);
         scratch::give(ids);
         Ok(())
@@ -481,5 +502,38 @@ mod tests {
         );
         high.clear();
         assert!(high.pair_cache.as_ref().unwrap().enabled());
+    }
+
+    /// A table reused per batch (cleared in between, as the executor's partial states
+    /// are): every batch numbers from 0 again, with the pair cache cold each time.
+    #[test]
+    fn reuse_after_clear_renumbers_from_zero() {
+        let mut t = MultiGroupValues::try_new(&[DataType::Utf8, DataType::Utf8]).unwrap();
+        for round in 0..3 {
+            let batch: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(
+                    (0..300).map(|i| format!("T{}", (i + round) % 20)),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    (0..300).map(|i| format!("S{}", (i / 20) % 10)),
+                )),
+            ];
+            check_table(&mut t, std::slice::from_ref(&batch));
+            // A second batch on the warm cache before clearing.
+            check_table_continue(&mut t, &batch);
+            t.clear();
+            assert_eq!(t.len(), 0);
+        }
+    }
+
+    /// Interning the same batch again gives the ids of its first-seen order.
+    fn check_table_continue(t: &mut MultiGroupValues, batch: &[ArrayRef]) {
+        let mut first = Vec::new();
+        let mut again = Vec::new();
+        let n = t.len();
+        t.intern(batch, &mut first).unwrap();
+        t.intern(batch, &mut again).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(t.len(), n, "no new groups");
     }
 }

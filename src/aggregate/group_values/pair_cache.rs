@@ -48,6 +48,7 @@ fn pair_fn<F: Fn(usize) -> PairKey + Copy>(f: F) -> F {
 #[derive(Debug)]
 pub(crate) struct PairCache {
     table: KeyTable<PairKey>,
+    /// Batches since the cache was (re)started.
     batches: u64,
     enabled: bool,
 }
@@ -77,6 +78,11 @@ impl PairCache {
         out.clear();
         out.resize(n, 0);
         misses.clear();
+        if self.table.len() == 0 {
+            // Cold (new or just cleared): every row would miss; skip the probe.
+            misses.extend(0..n as u32);
+            return true;
+        }
         let probe = Probe {
             table: &self.table,
             out,
@@ -85,13 +91,20 @@ impl PairCache {
         with_pair_key(keys, probe).is_some()
     }
 
-    /// Phase 2: the columnar path gave rows `misses` the ids `ids`; cache their pairs
-    /// (short ones), and decide whether the cache still pays.
-    pub(crate) fn learn(&mut self, keys: &[ArrayRef], misses: &[u32], ids: &[u32]) {
+    /// Whether the cache holds nothing yet (new, or cleared with its table).
+    pub(crate) fn is_cold(&self) -> bool {
+        self.enabled && self.table.len() == 0
+    }
+
+    /// Phase 2: the columnar path gave rows `misses` the ids `ids` (of `groups` groups);
+    /// cache their pairs (short ones, each group once), and decide whether the cache
+    /// still pays.
+    pub(crate) fn learn(&mut self, keys: &[ArrayRef], misses: &[u32], ids: &[u32], groups: usize) {
         let learn = Learn {
             table: &mut self.table,
             misses,
             ids,
+            learned: vec![false; groups],
         };
         with_pair_key(keys, learn);
         self.batches += 1;
@@ -115,7 +128,9 @@ impl PairCache {
 
     /// Forgets everything and turns the cache back on.
     pub(crate) fn clear(&mut self) {
-        *self = PairCache::new();
+        self.table.clear();
+        self.batches = 0;
+        self.enabled = true;
     }
 }
 
@@ -155,13 +170,19 @@ struct Learn<'a> {
     table: &'a mut KeyTable<PairKey>,
     misses: &'a [u32],
     ids: &'a [u32],
+    /// Groups already cached by this call (a cold batch repeats each group many times).
+    learned: Vec<bool>,
 }
 
 impl PairKeyUser for Learn<'_> {
     type Output = ();
 
-    fn run(self, key_of: impl Fn(usize) -> PairKey + Copy) {
+    fn run(mut self, key_of: impl Fn(usize) -> PairKey + Copy) {
         for (&row, &id) in self.misses.iter().zip(self.ids) {
+            match self.learned.get_mut(id as usize) {
+                Some(done) if !*done => *done = true,
+                _ => continue,
+            }
             let key = key_of(row as usize);
             let [a, b] = key.0;
             if !is_marker(a) && !is_marker(b) {

@@ -13,6 +13,7 @@ use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, PrimitiveArray}
 use arrow::datatypes::DataType;
 
 use super::{GroupValues, check_capacity, check_ids, null_mask, single_key};
+use crate::aggregate::accumulator::reset;
 use crate::aggregate::hash_table::{HashSeeds, KeyTable, TableKey};
 use crate::aggregate::native::KeyNative;
 use crate::error::Result;
@@ -129,7 +130,7 @@ where
 
     fn clear(&mut self) {
         self.table.clear();
-        self.values = Vec::new();
+        reset(&mut self.values);
         self.null_group = None;
     }
 }

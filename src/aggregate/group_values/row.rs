@@ -11,6 +11,7 @@ use arrow::datatypes::DataType;
 use arrow::row::{RowConverter, SortField};
 
 use super::{GroupValues, check_capacity, check_ids};
+use crate::aggregate::accumulator::reset;
 use crate::aggregate::hash_table::{HashSeeds, KeyTable, StoredHash};
 use crate::error::{Error, Result};
 
@@ -106,7 +107,8 @@ impl GroupValues for RowGroupValues {
 
     fn clear(&mut self) {
         self.table.clear();
-        self.arena = Vec::new();
-        self.offsets = vec![0];
+        reset(&mut self.arena);
+        reset(&mut self.offsets);
+        self.offsets.push(0);
     }
 }

@@ -1157,10 +1157,9 @@ fn dictionary_arguments_give_plain_results() {
 /// DuckDB: `median(DECIMAL(p,s))` is `DECIMAL(p,s)` (an interpolated quantile of the
 /// type), `median(INTEGER)` is DOUBLE.
 #[test]
-fn median_of_a_decimal_is_a_double() {
-    // a known deviation from DuckDB, which keeps DECIMAL(10,2)
+fn median_of_a_decimal_is_a_decimal() {
     let t = output_types(&typed_columns(), "MEDIAN(dec)");
-    assert_eq!(t, vec![DataType::Float64]);
+    assert_eq!(t, vec![DataType::Decimal128(10, 2)]);
 }
 
 #[test]

@@ -11,14 +11,13 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use arrow::array::RecordBatch;
 use arrow::csv::reader::Format as CsvFormat;
 use arrow::csv::{Reader, ReaderBuilder};
 use arrow::datatypes::SchemaRef;
 
-use super::source::BatchSource;
+use super::decoded_source::DecodedSource;
 use super::{arrow_error, io_error};
 use crate::error::{Error, Result};
 
@@ -27,21 +26,7 @@ use crate::error::{Error, Result};
 pub const INFER_SCHEMA_ROWS: usize = 1000;
 
 /// Reads a CSV file with a header row.
-pub struct CsvSource {
-    path: PathBuf,
-    reader: Reader<Box<dyn Read + Send>>,
-    schema: SchemaRef,
-    done: bool,
-}
-
-impl std::fmt::Debug for CsvSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CsvSource")
-            .field("path", &self.path)
-            .field("schema", &self.schema)
-            .finish_non_exhaustive()
-    }
-}
+pub type CsvSource = DecodedSource<Reader<Box<dyn Read + Send>>>;
 
 impl CsvSource {
     /// Opens the CSV file at `path`, inferring its schema.
@@ -88,12 +73,12 @@ impl CsvSource {
             .with_batch_size(batch_size.max(1))
             .build(input)
             .map_err(|e| arrow_error(path, "cannot read CSV", e))?;
-        Ok(CsvSource {
-            path: path.to_path_buf(),
+        Ok(DecodedSource::new(
+            path.to_path_buf(),
             reader,
             schema,
-            done: false,
-        })
+            "CSV",
+        ))
     }
 }
 
@@ -120,36 +105,15 @@ pub(crate) fn read_lines(reader: &mut impl BufRead, lines: usize) -> std::io::Re
     Ok(sample)
 }
 
-impl Iterator for CsvSource {
-    type Item = Result<RecordBatch>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.reader.next()? {
-            Ok(batch) => Some(Ok(batch)),
-            Err(e) => {
-                self.done = true;
-                Some(Err(arrow_error(&self.path, "malformed CSV", e)))
-            }
-        }
-    }
-}
-
-impl BatchSource for CsvSource {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn total_rows(&self) -> Option<u64> {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::path::PathBuf;
+
+    use arrow::array::RecordBatch;
+
+    use crate::io::BatchSource;
 
     use arrow::array::{Array, Int64Array};
     use arrow::datatypes::{DataType, TimeUnit};

@@ -3,14 +3,13 @@
 
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::json::reader::{Reader, ReaderBuilder, infer_json_schema};
 
 use super::csv::read_lines;
-use super::source::BatchSource;
+use super::decoded_source::DecodedSource;
 use super::{arrow_error, io_error};
 use crate::error::{Error, Result};
 
@@ -18,21 +17,7 @@ use crate::error::{Error, Result};
 pub const INFER_SCHEMA_LINES: usize = 1000;
 
 /// Reads newline-delimited JSON.
-pub struct JsonSource {
-    path: PathBuf,
-    reader: Reader<BufReader<Box<dyn Read + Send>>>,
-    schema: SchemaRef,
-    done: bool,
-}
-
-impl std::fmt::Debug for JsonSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonSource")
-            .field("path", &self.path)
-            .field("schema", &self.schema)
-            .finish_non_exhaustive()
-    }
-}
+pub type JsonSource = DecodedSource<Reader<BufReader<Box<dyn Read + Send>>>>;
 
 impl JsonSource {
     /// Opens the NDJSON file at `path`, inferring its schema.
@@ -78,12 +63,12 @@ impl JsonSource {
             .with_batch_size(batch_size.max(1))
             .build(BufReader::new(input))
             .map_err(|e| arrow_error(path, "cannot read JSON", e))?;
-        Ok(JsonSource {
-            path: path.to_path_buf(),
+        Ok(DecodedSource::new(
+            path.to_path_buf(),
             reader,
             schema,
-            done: false,
-        })
+            "JSON",
+        ))
     }
 }
 
@@ -96,36 +81,11 @@ fn infer(path: &Path, input: impl std::io::BufRead) -> Result<Schema> {
     Ok(schema)
 }
 
-impl Iterator for JsonSource {
-    type Item = Result<RecordBatch>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.reader.next()? {
-            Ok(batch) => Some(Ok(batch)),
-            Err(e) => {
-                self.done = true;
-                Some(Err(arrow_error(&self.path, "malformed JSON", e)))
-            }
-        }
-    }
-}
-
-impl BatchSource for JsonSource {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn total_rows(&self) -> Option<u64> {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::io::BatchSource;
 
     use arrow::datatypes::DataType;
 

@@ -21,6 +21,7 @@
 
 pub mod atomic_file;
 pub mod csv;
+pub mod decoded_source;
 pub mod format;
 pub mod ipc_file;
 pub mod ipc_message;

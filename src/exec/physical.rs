@@ -46,6 +46,8 @@ pub struct PhysicalPlan {
     pub limit: Option<LimitSpec>,
     /// Schema of every result batch.
     pub output_schema: SchemaRef,
+    /// ROWS-window analytics (between `pre` and `post`).
+    pub analytic: Option<super::analytic::AnalyticSpec>,
 }
 
 impl PhysicalPlan {
@@ -78,6 +80,9 @@ impl PhysicalPlan {
                 "expected a projection at the top of the plan",
             ));
         };
+        if let LogicalPlan::Analytic { .. } = input.as_ref() {
+            return super::analytic::plan_physical(plan, input, exprs, schema, sort, limit);
+        }
         let mut below = input.as_ref();
         let mut having = None;
         if let LogicalPlan::Filter { input, predicate } = below
@@ -119,6 +124,7 @@ impl PhysicalPlan {
                 sort,
                 limit,
                 output_schema: schema.clone(),
+                analytic: None,
             });
         };
 
@@ -179,6 +185,7 @@ impl PhysicalPlan {
             sort,
             limit,
             output_schema: Arc::new(Schema::new(out_fields)),
+            analytic: None,
         })
     }
 

@@ -23,6 +23,8 @@ pub struct Query {
     plan: QueryPlan,
     physical: PhysicalPlan,
     aggregate: Option<HashAggregate>,
+    /// ROWS-window analytics.
+    analytic: Option<super::analytic::AnalyticOperator>,
     pool: Option<Arc<rayon::ThreadPool>>,
     partitions: usize,
     metrics: Metrics,
@@ -59,10 +61,16 @@ impl Query {
             .clone()
             .map(|spec| HashAggregate::new(spec, partitions, pool.clone()))
             .transpose()?;
+        let analytic = physical
+            .analytic
+            .clone()
+            .map(|spec| super::analytic::AnalyticOperator::new(spec, partitions, pool.clone()))
+            .transpose()?;
         Ok(Query {
             plan,
             physical,
             aggregate,
+            analytic,
             pool,
             partitions,
             metrics: Metrics::default(),
@@ -156,6 +164,16 @@ impl Query {
                 .iter()
                 .map(|b| stage.apply(b))
                 .collect::<Result<Vec<_>>>()?
+        };
+        // ROWS-window analytics: the call columns appended, input order kept
+        let results = match &mut self.analytic {
+            Some(op) => {
+                let r = op.process(results)?;
+                self.metrics.groups_live = op.groups_live();
+                self.metrics.state_bytes = op.state_bytes();
+                r
+            }
+            None => results,
         };
         let mut out = Vec::with_capacity(results.len());
         let emitted: Vec<Option<RecordBatch>> = match &mut self.aggregate {

@@ -1,0 +1,490 @@
+//! Moving sums: `SUM(x)`, `AVG(x)` and `COUNT(x)` over the last `n` rows (or every row so
+//! far) of each partition, in O(1) per row whatever the frame size.
+//!
+//! ```text
+//!  row of key k ─▶ ring[k].push(value) ──▶ evicted value (the row that left the frame)
+//!                  sum[k] += value          sum[k] -= evicted
+//!                  out = sum[k] (or sum / count)
+//! ```
+//! - Integers and decimals: an exact `i128` sum (SUM is DuckDB's HUGEINT /
+//!   `DECIMAL(38, s)`; a result past 38 digits is an `Execution` error).
+//! - Floats: Neumaier's compensated sum, with subtraction done as the addition of the
+//!   negated value. Infinities and NaN are counted apart (a frame holding +inf and -inf,
+//!   or a NaN, sums to NaN; the finite part stays exact once they leave), and the sum is
+//!   recomputed from the ring each time it has turned over (every `n` evictions), so
+//!   rounding cannot accumulate over a long stream: amortised O(1) per row.
+//! - AVG is the sum divided by the count of non-NULL values in the frame (decimals
+//!   divided by 10^scale first, as the GROUP BY AVG); an empty frame gives NULL.
+
+use std::marker::PhantomData;
+
+use arrow::array::{Array, ArrowPrimitiveType, AsArray};
+use arrow::datatypes::DataType;
+
+use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
+use super::output::SharedOut;
+use super::ring::Ring;
+use crate::aggregate::native::{ToF64, ToI128};
+use crate::error::{Error, Result};
+use crate::expr::types::sql_type_name;
+
+/// What a moving sum reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum SumOutput {
+    /// The sum, in the result type.
+    Sum,
+    /// The sum divided by 10^scale (decimals) and by the count.
+    Avg {
+        /// 10^scale for decimals, else 1.
+        divisor: f64,
+    },
+}
+
+/// Frame rows as a ring capacity; `None` for UNBOUNDED PRECEDING (no ring needed).
+fn ring_cap(frame_rows: Option<u64>) -> Option<usize> {
+    frame_rows.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// The primitive argument column, or an `Internal` error.
+pub(crate) fn primitive<'a, T: ArrowPrimitiveType>(
+    a: &'a arrow::array::ArrayRef,
+    what: &str,
+) -> Result<&'a arrow::array::PrimitiveArray<T>> {
+    a.as_primitive_opt::<T>().ok_or_else(|| {
+        Error::internal(format!(
+            "{what}: argument of type {} given to a kernel for {}",
+            a.data_type(),
+            T::DATA_TYPE
+        ))
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// exact sums
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ExactState {
+    sum: i128,
+    count: u64,
+}
+
+/// SUM / AVG of integers and decimals: exact `i128` sums.
+#[derive(Debug)]
+pub(crate) struct ExactSumKernel<T: ArrowPrimitiveType> {
+    output: SumOutput,
+    /// DECIMAL(38, s) / HUGEINT: the largest magnitude a SUM may reach.
+    max_abs: i128,
+    /// `None`: UNBOUNDED PRECEDING.
+    cap: Option<usize>,
+    states: Vec<ExactState>,
+    rings: Vec<Ring<(T::Native, bool)>>,
+    result_type: DataType,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ArrowPrimitiveType> ExactSumKernel<T>
+where
+    T::Native: ToI128,
+{
+    pub(crate) fn new(output: SumOutput, frame_rows: Option<u64>, result_type: DataType) -> Self {
+        ExactSumKernel {
+            output,
+            max_abs: 10i128.pow(38) - 1,
+            cap: ring_cap(frame_rows),
+            states: Vec::new(),
+            rings: Vec::new(),
+            result_type,
+            _t: PhantomData,
+        }
+    }
+
+    fn overflow(&self) -> Error {
+        Error::execution(format!(
+            "Overflow in SUM: the sum of a window frame is out of the range of {}",
+            sql_type_name(&self.result_type)
+        ))
+    }
+
+    /// Runs the rows; `max_abs` bounds every row's sum (SUM's 38 digits; AVG: none).
+    fn run<const NULLS: bool, R: Copy>(
+        &mut self,
+        input: &KernelInput<'_>,
+        rows: &Rows<'_>,
+        out: super::output::RawOut<'_, R>,
+        max_abs: u128,
+        result: impl Fn(&ExactState) -> R,
+    ) -> Result<()> {
+        let arg = primitive::<T>(input.arg(0)?, "SUM")?;
+        let values = arg.values();
+        let nulls = arg.nulls();
+        let states = &mut self.states[..];
+        let mut failed = false;
+        match self.cap {
+            None => for_each_row(rows, |i, p| {
+                let s = &mut states[p];
+                if !NULLS || nulls.is_none_or(|n| n.is_valid(i)) {
+                    match s.sum.checked_add(values[i].to_i128()) {
+                        Some(v) => s.sum = v,
+                        None => failed = true,
+                    }
+                    s.count += 1;
+                }
+                failed |= s.sum.unsigned_abs() > max_abs;
+                // SAFETY: rows checked by the caller; this instance owns these rows.
+                unsafe { out.set_opt(i, result(s), s.count > 0) };
+            }),
+            Some(cap) => {
+                let rings = &mut self.rings[..];
+                for_each_row(rows, |i, p| {
+                    let s = &mut states[p];
+                    let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
+                    let v = values[i];
+                    if let Some((old, old_valid)) = rings[p].push((v, valid), cap)
+                        && old_valid
+                    {
+                        match s.sum.checked_sub(old.to_i128()) {
+                            Some(x) => s.sum = x,
+                            None => failed = true,
+                        }
+                        s.count -= 1;
+                    }
+                    if valid {
+                        match s.sum.checked_add(v.to_i128()) {
+                            Some(x) => s.sum = x,
+                            None => failed = true,
+                        }
+                        s.count += 1;
+                    }
+                    failed |= s.sum.unsigned_abs() > max_abs;
+                    // SAFETY: rows checked by the caller; this instance owns these rows.
+                    unsafe { out.set_opt(i, result(s), s.count > 0) };
+                });
+            }
+        }
+        if failed {
+            return Err(self.overflow());
+        }
+        Ok(())
+    }
+}
+
+impl<T: ArrowPrimitiveType> FrameKernel for ExactSumKernel<T>
+where
+    T::Native: ToI128,
+{
+    fn update(
+        &mut self,
+        input: &KernelInput<'_>,
+        rows: &Rows<'_>,
+        num_keys: usize,
+        out: SharedOut<'_>,
+    ) -> Result<()> {
+        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        grow(&mut self.states, num_keys);
+        if self.cap.is_some() {
+            grow(&mut self.rings, num_keys);
+        }
+        let nulls = input.arg(0)?.null_count() > 0;
+        match self.output {
+            SumOutput::Sum => {
+                let out = out.typed::<i128>()?;
+                let max = self.max_abs as u128;
+                let f = |s: &ExactState| s.sum;
+                if nulls {
+                    self.run::<true, _>(input, rows, out, max, f)
+                } else {
+                    self.run::<false, _>(input, rows, out, max, f)
+                }
+            }
+            SumOutput::Avg { divisor } => {
+                let out = out.typed::<f64>()?;
+                let f = move |s: &ExactState| s.sum as f64 / divisor / s.count as f64;
+                if nulls {
+                    self.run::<true, _>(input, rows, out, u128::MAX, f)
+                } else {
+                    self.run::<false, _>(input, rows, out, u128::MAX, f)
+                }
+            }
+        }
+    }
+
+    fn size_bytes(&self) -> usize {
+        self.states.capacity() * std::mem::size_of::<ExactState>()
+            + self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
+            + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// float sums
+
+/// Per-key state of a compensated float sum.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FloatState {
+    /// Finite values: running sum and Neumaier compensation.
+    sum: f64,
+    comp: f64,
+    /// Non-NULL values in the frame (finite or not).
+    count: u64,
+    nan: u32,
+    pos_inf: u32,
+    neg_inf: u32,
+    /// Evictions since the sum was last recomputed from the ring.
+    evicted: u64,
+}
+
+impl FloatState {
+    /// Neumaier's step: adds `v` (finite) to `sum`, keeping the lost low bits in `comp`.
+    #[inline(always)]
+    fn add_finite(&mut self, v: f64) {
+        let t = self.sum + v;
+        if self.sum.abs() >= v.abs() {
+            self.comp += (self.sum - t) + v;
+        } else {
+            self.comp += (v - t) + self.sum;
+        }
+        self.sum = t;
+    }
+
+    #[inline(always)]
+    fn add(&mut self, v: f64) {
+        self.count += 1;
+        if v.is_finite() {
+            self.add_finite(v);
+        } else {
+            self.count_special(v, 1);
+        }
+    }
+
+    #[inline(always)]
+    fn remove(&mut self, v: f64) {
+        self.count -= 1;
+        if v.is_finite() {
+            self.add_finite(-v);
+        } else {
+            self.count_special(v, u32::MAX);
+        }
+    }
+
+    #[cold]
+    fn count_special(&mut self, v: f64, delta: u32) {
+        let c = if v.is_nan() {
+            &mut self.nan
+        } else if v > 0.0 {
+            &mut self.pos_inf
+        } else {
+            &mut self.neg_inf
+        };
+        *c = c.wrapping_add(delta);
+    }
+
+    /// The sum of the frame's values (NaN / ±inf by IEEE rules when any is not finite).
+    #[inline(always)]
+    pub(crate) fn total(&self) -> f64 {
+        if (self.nan | self.pos_inf | self.neg_inf) != 0 {
+            return if self.nan > 0 || (self.pos_inf > 0 && self.neg_inf > 0) {
+                f64::NAN
+            } else if self.pos_inf > 0 {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            };
+        }
+        let s = self.sum + self.comp;
+        if s.is_finite() { s } else { self.sum }
+    }
+
+    /// Recomputes the finite sum from the values in the frame.
+    fn recompute<N: ToF64>(&mut self, ring: &Ring<(N, bool)>) {
+        self.sum = 0.0;
+        self.comp = 0.0;
+        self.evicted = 0;
+        let (a, b) = ring.as_slices();
+        for &(v, valid) in a.iter().chain(b) {
+            let v = v.to_f64();
+            if valid && v.is_finite() {
+                self.add_finite(v);
+            }
+        }
+    }
+}
+
+/// SUM / AVG of FLOAT / DOUBLE: compensated `f64` sums.
+#[derive(Debug)]
+pub(crate) struct FloatSumKernel<T: ArrowPrimitiveType> {
+    output: SumOutput,
+    cap: Option<usize>,
+    states: Vec<FloatState>,
+    rings: Vec<Ring<(T::Native, bool)>>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ArrowPrimitiveType> FloatSumKernel<T>
+where
+    T::Native: ToF64,
+{
+    pub(crate) fn new(output: SumOutput, frame_rows: Option<u64>) -> Self {
+        FloatSumKernel {
+            output,
+            cap: ring_cap(frame_rows),
+            states: Vec::new(),
+            rings: Vec::new(),
+            _t: PhantomData,
+        }
+    }
+
+    fn run<const NULLS: bool, const AVG: bool>(
+        &mut self,
+        input: &KernelInput<'_>,
+        rows: &Rows<'_>,
+        out: super::output::RawOut<'_, f64>,
+    ) -> Result<()> {
+        let arg = primitive::<T>(input.arg(0)?, "SUM")?;
+        let values = arg.values();
+        let nulls = arg.nulls();
+        let divisor = match self.output {
+            SumOutput::Avg { divisor } => divisor,
+            SumOutput::Sum => 1.0,
+        };
+        let result = |s: &FloatState| {
+            if AVG {
+                s.total() / divisor / s.count as f64
+            } else {
+                s.total()
+            }
+        };
+        let states = &mut self.states[..];
+        match self.cap {
+            None => for_each_row(rows, |i, p| {
+                let s = &mut states[p];
+                if !NULLS || nulls.is_none_or(|n| n.is_valid(i)) {
+                    s.add(values[i].to_f64());
+                }
+                // SAFETY: rows checked by the caller; this instance owns these rows.
+                unsafe { out.set_opt(i, result(s), s.count > 0) };
+            }),
+            Some(cap) => {
+                let rings = &mut self.rings[..];
+                for_each_row(rows, |i, p| {
+                    let s = &mut states[p];
+                    let ring = &mut rings[p];
+                    let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
+                    let v = values[i];
+                    if let Some((old, old_valid)) = ring.push((v, valid), cap) {
+                        if old_valid {
+                            s.remove(old.to_f64());
+                        }
+                        s.evicted += 1;
+                    }
+                    if valid {
+                        s.add(v.to_f64());
+                    }
+                    if s.evicted >= cap as u64 || !s.sum.is_finite() {
+                        s.recompute(ring);
+                    }
+                    // SAFETY: rows checked by the caller; this instance owns these rows.
+                    unsafe { out.set_opt(i, result(s), s.count > 0) };
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: ArrowPrimitiveType> FrameKernel for FloatSumKernel<T>
+where
+    T::Native: ToF64,
+{
+    fn update(
+        &mut self,
+        input: &KernelInput<'_>,
+        rows: &Rows<'_>,
+        num_keys: usize,
+        out: SharedOut<'_>,
+    ) -> Result<()> {
+        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        grow(&mut self.states, num_keys);
+        if self.cap.is_some() {
+            grow(&mut self.rings, num_keys);
+        }
+        let out = out.typed::<f64>()?;
+        let nulls = input.arg(0)?.null_count() > 0;
+        match (nulls, matches!(self.output, SumOutput::Avg { .. })) {
+            (true, true) => self.run::<true, true>(input, rows, out),
+            (true, false) => self.run::<true, false>(input, rows, out),
+            (false, true) => self.run::<false, true>(input, rows, out),
+            (false, false) => self.run::<false, false>(input, rows, out),
+        }
+    }
+
+    fn size_bytes(&self) -> usize {
+        self.states.capacity() * std::mem::size_of::<FloatState>()
+            + self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
+            + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// COUNT(x)
+
+/// `COUNT(x)`: non-NULL values in the frame, from a ring of validity flags.
+#[derive(Debug)]
+pub(crate) struct CountKernel {
+    cap: Option<usize>,
+    counts: Vec<u64>,
+    rings: Vec<Ring<bool>>,
+}
+
+impl CountKernel {
+    pub(crate) fn new(frame_rows: Option<u64>) -> Self {
+        CountKernel {
+            cap: ring_cap(frame_rows),
+            counts: Vec::new(),
+            rings: Vec::new(),
+        }
+    }
+}
+
+impl FrameKernel for CountKernel {
+    fn update(
+        &mut self,
+        input: &KernelInput<'_>,
+        rows: &Rows<'_>,
+        num_keys: usize,
+        out: SharedOut<'_>,
+    ) -> Result<()> {
+        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        grow(&mut self.counts, num_keys);
+        let out = out.typed::<i64>()?;
+        let arg = input.arg(0)?;
+        let nulls = arg.logical_nulls();
+        let counts = &mut self.counts[..];
+        match self.cap {
+            None => for_each_row(rows, |i, p| {
+                counts[p] += u64::from(nulls.as_ref().is_none_or(|n| n.is_valid(i)));
+                // SAFETY: rows checked above; this instance owns these rows.
+                unsafe { out.set(i, counts[p] as i64) };
+            }),
+            Some(cap) => {
+                grow(&mut self.rings, num_keys);
+                let rings = &mut self.rings[..];
+                for_each_row(rows, |i, p| {
+                    let valid = nulls.as_ref().is_none_or(|n| n.is_valid(i));
+                    if rings[p].push(valid, cap) == Some(true) {
+                        counts[p] -= 1;
+                    }
+                    counts[p] += u64::from(valid);
+                    // SAFETY: rows checked above; this instance owns these rows.
+                    unsafe { out.set(i, counts[p] as i64) };
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn size_bytes(&self) -> usize {
+        self.counts.capacity() * 8
+            + self.rings.capacity() * std::mem::size_of::<Ring<bool>>()
+            + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
+    }
+}

@@ -29,12 +29,15 @@ pub(crate) struct OutputColumn {
     /// Bytes per value (1 for BOOLEAN, written as 0/1 bytes).
     width: usize,
     values: MutableBuffer,
-    /// 1 = valid, 0 = NULL (the zeroed start: every row NULL until written).
+    /// 1 = valid, 0 = NULL. Rows start valid and only NULL results are written: a
+    /// kernel writes every row it owns, and a valid result then touches no validity byte
+    /// (which would otherwise be a cache line shared by the owners of nearby rows).
     valid: Vec<u8>,
 }
 
 impl OutputColumn {
-    /// A column of `len` NULLs of `data_type` (a fixed-width type or BOOLEAN).
+    /// A column of `len` zero values of `data_type` (a fixed-width type or BOOLEAN), to be
+    /// overwritten row by row.
     ///
     /// # Errors
     /// `Internal` for a variable-width type.
@@ -50,7 +53,7 @@ impl OutputColumn {
             len,
             width,
             values: MutableBuffer::from_len_zeroed(len * width),
-            valid: vec![0u8; len],
+            valid: vec![1u8; len],
         })
     }
 
@@ -157,10 +160,7 @@ impl<T: Copy> RawOut<'_, T> {
         debug_assert!(row < self.len);
         // SAFETY: the caller guarantees `row < len` and exclusive access to this row; the
         // buffers are `len` values long and 64-byte aligned (MutableBuffer).
-        unsafe {
-            self.values.add(row).write(v);
-            self.valid.add(row).write(1);
-        }
+        unsafe { self.values.add(row).write(v) }
     }
 
     /// Writes a value at `row` that is valid or not.
@@ -173,7 +173,9 @@ impl<T: Copy> RawOut<'_, T> {
         // SAFETY: as in `set`.
         unsafe {
             self.values.add(row).write(v);
-            self.valid.add(row).write(u8::from(valid));
+            if !valid {
+                self.valid.add(row).write(0);
+            }
         }
     }
 }
@@ -186,12 +188,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_left_unwritten_are_null() {
+    fn null_results_and_values() {
         let mut c = OutputColumn::new(&DataType::Int64, 4).unwrap();
         let w = c.shared().typed::<i64>().unwrap();
         // SAFETY: rows < 4, one thread
         unsafe {
             w.set(0, 7);
+            w.set_opt(1, 1, false);
             w.set_opt(2, 9, true);
             w.set_opt(3, 5, false);
         }

@@ -606,15 +606,7 @@ impl RoundContext<'_> {
                 // this owner's rows and key ids
                 let (rows, num_keys) = match window.maps.get(b).copied().flatten() {
                     Some(part) => {
-                        owner.rows.clear();
-                        owner.pids.clear();
-                        for (i, &l) in part.ids.iter().enumerate() {
-                            let l = l as usize;
-                            if part.owner[l] == p {
-                                owner.rows.push(i as u32);
-                                owner.pids.push(part.pid[l]);
-                            }
-                        }
+                        select_rows(part, p, &mut owner.rows, &mut owner.pids);
                         let keys = (window.num_keys + (self.owners - 1 - p) as usize)
                             / self.owners as usize;
                         (
@@ -692,6 +684,29 @@ impl RoundContext<'_> {
         }
         Ok(out)
     }
+}
+
+/// The rows of a batch owner `p` holds and their key ids in it. Branch-free: every row
+/// is written at the end of the lists, which only grow when the row is `p`'s (random
+/// keys would mispredict a branch on every other row).
+fn select_rows(maps: &KeyMaps, p: u32, rows: &mut Vec<u32>, pids: &mut Vec<u32>) {
+    let n = maps.ids.len();
+    rows.clear();
+    pids.clear();
+    rows.resize(n + 1, 0);
+    pids.resize(n + 1, 0);
+    let mut len = 0usize;
+    for (i, &l) in maps.ids.iter().enumerate() {
+        let l = l as usize;
+        let (Some(&owner), Some(&pid)) = (maps.owner.get(l), maps.pid.get(l)) else {
+            continue;
+        };
+        rows[len] = i as u32;
+        pids[len] = pid;
+        len += usize::from(owner == p);
+    }
+    rows.truncate(len);
+    pids.truncate(len);
 }
 
 /// A call's argument columns and its window's order column in `batch`.

@@ -436,6 +436,7 @@ impl CallPlanner<'_> {
         let spec = self.resolve_spec(f)?;
         let order = self.order_key(&spec)?;
         let frame = self.frame(&spec, func, order.as_ref(), &name)?;
+        self.check_time_key(order.as_ref())?;
         let partition_by = spec
             .partition_by
             .iter()
@@ -646,8 +647,7 @@ impl CallPlanner<'_> {
         }
     }
 
-    /// The ORDER BY key: (expression, is a time key). Only one ascending key, on the
-    /// event-time column.
+    /// The ORDER BY key and its text: at most one key, ascending.
     fn order_key(&self, spec: &WindowSpec) -> Result<Option<(Expr, SqlExpr)>> {
         let item = match spec.order_by.as_slice() {
             [] => return Ok(None),
@@ -675,18 +675,22 @@ impl CallPlanner<'_> {
             ));
         }
         let e = self.input().plan(&item.expr)?;
-        if !self.is_time_key(&e) {
-            return Err(Error::sql(
+        Ok(Some((e, item.expr.clone())))
+    }
+
+    /// Checks that the ORDER BY key names the event-time column (after the frame, so
+    /// that a RANGE frame gets its own message).
+    fn check_time_key(&self, order: Option<&(Expr, SqlExpr)>) -> Result<()> {
+        match order {
+            Some((e, sql)) if !self.is_time_key(e) => Err(Error::sql(
                 format!(
-                    "ORDER BY {} in OVER (...): analytic functions take rows in arrival order, so ORDER BY must name the event-time column (a TIMESTAMP or DATE column, or the integer column set by 'event.time.field'), not {} ({})",
-                    item.expr,
-                    item.expr,
+                    "ORDER BY {sql} in OVER (...): analytic functions take rows in arrival order, so ORDER BY must name the event-time column (a TIMESTAMP or DATE column, or the integer column set by 'event.time.field'), not {sql} ({})",
                     sql_type_name(&e.data_type())
                 ),
-                position_of(item),
-            ));
+                position_of(sql),
+            )),
+            _ => Ok(()),
         }
-        Ok(Some((e, item.expr.clone())))
     }
 
     /// A plain column of a time type, or the configured integer event-time column.

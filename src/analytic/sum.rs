@@ -485,3 +485,141 @@ impl FrameKernel for CountKernel {
             + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array};
+    use arrow::datatypes::{Float64Type, Int64Type};
+
+    use super::*;
+    use crate::analytic::output::OutputColumn;
+
+    /// Runs a kernel over `values` (one key), batch by batch, returning every result.
+    fn run(kernel: &mut dyn FrameKernel, values: ArrayRef, out_type: &DataType) -> ArrayRef {
+        let n = values.len();
+        let pids = vec![0u32; n];
+        let mut column = OutputColumn::new(out_type, n).unwrap();
+        let input = KernelInput {
+            args: std::slice::from_ref(&values),
+            order: None,
+            num_rows: n,
+        };
+        kernel
+            .update(&input, &Rows::All { pids: &pids }, 1, column.shared())
+            .unwrap();
+        column.finish().unwrap()
+    }
+
+    #[test]
+    fn float_sum_forgets_large_values_exactly() {
+        // huge values pass through a 3-row frame; once they left, the small values'
+        // sum must be exact (a plain running sum would keep the rounding of 1e16 + 0.5)
+        let mut v = Vec::new();
+        for i in 0..2000 {
+            v.push(if i % 7 < 2 {
+                1e16 * (1.0 + i as f64)
+            } else {
+                0.25 * i as f64
+            });
+        }
+        let values: ArrayRef = Arc::new(Float64Array::from(v.clone()));
+        let mut k = FloatSumKernel::<Float64Type>::new(SumOutput::Sum, Some(3));
+        let out = run(&mut k, values, &DataType::Float64);
+        let out = out.as_primitive::<Float64Type>();
+        for i in 2..v.len() {
+            let frame = &v[i - 2..=i];
+            if frame.iter().all(|x| *x < 1e15) {
+                let exact: f64 = frame.iter().sum(); // small multiples of 0.25: exact
+                assert_eq!(out.value(i), exact, "row {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn float_sum_infinities_and_nan_leave_the_frame() {
+        let v = vec![
+            1.0,
+            f64::INFINITY,
+            2.0,
+            f64::NEG_INFINITY,
+            3.0,
+            4.0,
+            f64::NAN,
+            5.0,
+            6.0,
+        ];
+        let values: ArrayRef = Arc::new(Float64Array::from(v));
+        let mut k = FloatSumKernel::<Float64Type>::new(SumOutput::Sum, Some(2));
+        let out = run(&mut k, values, &DataType::Float64);
+        let got: Vec<f64> = out.as_primitive::<Float64Type>().values().to_vec();
+        let want = [
+            1.0,
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+            7.0,
+        ];
+        assert_eq!(&got[..6], &want);
+        assert!(got[6].is_nan() && got[7].is_nan());
+        assert_eq!(got[8], 11.0);
+    }
+
+    #[test]
+    fn exact_sums_and_overflow() {
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(i64::MAX),
+            Some(i64::MAX),
+            None,
+            Some(-5),
+        ]));
+        let t = DataType::Decimal128(38, 0);
+        let mut k = ExactSumKernel::<Int64Type>::new(SumOutput::Sum, Some(2), t.clone());
+        let out = run(&mut k, values, &t);
+        let out = out.as_primitive::<arrow::datatypes::Decimal128Type>();
+        assert_eq!(out.value(1), 2 * i64::MAX as i128);
+        assert_eq!(out.value(2), i64::MAX as i128);
+        assert_eq!(out.value(3), -5);
+
+        // DECIMAL(38) sums past 38 digits are an error, never a wrong value
+        let big = 10i128.pow(37) * 6;
+        let values: ArrayRef = Arc::new(
+            arrow::array::Decimal128Array::from(vec![big, big])
+                .with_precision_and_scale(38, 0)
+                .unwrap(),
+        );
+        let mut k = ExactSumKernel::<arrow::datatypes::Decimal128Type>::new(
+            SumOutput::Sum,
+            None,
+            t.clone(),
+        );
+        let n = 2;
+        let pids = vec![0u32; n];
+        let mut column = OutputColumn::new(&t, n).unwrap();
+        let input = KernelInput {
+            args: std::slice::from_ref(&values),
+            order: None,
+            num_rows: n,
+        };
+        let err = k
+            .update(&input, &Rows::All { pids: &pids }, 1, column.shared())
+            .unwrap_err();
+        assert!(err.to_string().contains("Overflow in SUM"), "{err}");
+    }
+
+    #[test]
+    fn count_of_values_in_frame() {
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(1),
+            None,
+            None,
+            Some(4),
+            Some(5),
+        ]));
+        let mut k = CountKernel::new(Some(2));
+        let out = run(&mut k, values, &DataType::Int64);
+        assert_eq!(out.as_primitive::<Int64Type>().values(), &[1, 1, 0, 1, 2]);
+    }
+}

@@ -213,3 +213,51 @@ where
             + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, AsArray, Float64Array};
+    use arrow::datatypes::{DataType, Float64Type};
+
+    use super::*;
+    use crate::analytic::output::OutputColumn;
+
+    fn two_pass(v: &[f64]) -> f64 {
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (v.len() - 1) as f64
+    }
+
+    #[test]
+    fn moving_variance_stays_accurate_over_a_long_stream() {
+        // a large offset and a small spread, over a long stream: removal errors would
+        // accumulate without the periodic recomputation
+        let v: Vec<f64> = (0..50_000)
+            .map(|i| 1e9 + ((i * 7919) % 1000) as f64 / 100.0)
+            .collect();
+        let values: ArrayRef = Arc::new(Float64Array::from(v.clone()));
+        let n = v.len();
+        let pids = vec![0u32; n];
+        let mut column = OutputColumn::new(&DataType::Float64, n).unwrap();
+        let mut k = VarianceKernel::<Float64Type>::new(Statistic::VarSamp, 1.0, Some(50));
+        let input = KernelInput {
+            args: std::slice::from_ref(&values),
+            order: None,
+            num_rows: n,
+        };
+        k.update(&input, &Rows::All { pids: &pids }, 1, column.shared())
+            .unwrap();
+        let out = column.finish().unwrap();
+        let out = out.as_primitive::<Float64Type>();
+        for i in (49..n).step_by(997) {
+            let want = two_pass(&v[i - 49..=i]);
+            let got = out.value(i);
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs(),
+                "row {i}: {got} vs {want}"
+            );
+        }
+        assert!(out.is_null(0));
+    }
+}

@@ -1,9 +1,10 @@
 //! What every analytic kernel implements, and the rows it is handed.
 //!
 //! ```text
-//!  batch b, rows owned by this kernel instance:  Rows::All { pids }          (one owner)
-//!                                                Rows::Some { rows, pids }   (several)
-//!  pids[k] = the dense id of row rows[k]'s partition key in this instance's state
+//!  batch b, rows owned by this kernel instance:  Rows::All { pids }     (one owner)
+//!                                                Rows::Some { pairs }   (several)
+//!  pids[i] / the low half of pairs[k] = the dense id of the row's partition key in this
+//!  instance's state; the high half of pairs[k] is the row
 //!
 //!  FrameKernel::update(input, rows, num_keys, out)
 //!     for each (row, pid) in input order:  state[pid] ← push value, evict the oldest
@@ -48,12 +49,10 @@ pub(crate) enum Rows<'a> {
         /// Key id per row.
         pids: &'a [u32],
     },
-    /// Rows `rows[k]` with key ids `pids[k]` (`rows` increasing).
+    /// Some rows, each as `row << 32 | key id` (rows increasing).
     Some {
-        /// Row indices.
-        rows: &'a [u32],
-        /// Key id per listed row.
-        pids: &'a [u32],
+        /// Packed (row, key id) pairs.
+        pairs: &'a [u64],
     },
 }
 
@@ -64,15 +63,16 @@ impl Rows<'_> {
     /// # Errors
     /// `Internal` (a bug in the operator).
     pub(crate) fn check(&self, len: usize, num_keys: usize) -> Result<()> {
-        let (rows_ok, pids) = match self {
-            Rows::All { pids } => (pids.len() <= len, *pids),
-            Rows::Some { rows, pids } => (
-                rows.len() == pids.len() && rows.last().is_none_or(|&r| (r as usize) < len),
-                *pids,
-            ),
+        let ok = match self {
+            Rows::All { pids } => {
+                pids.len() <= len && pids.iter().all(|&p| (p as usize) < num_keys)
+            }
+            Rows::Some { pairs } => {
+                pairs.last().is_none_or(|&r| ((r >> 32) as usize) < len)
+                    && pairs.iter().all(|&r| ((r as u32) as usize) < num_keys)
+            }
         };
-        let keys_ok = pids.iter().all(|&p| (p as usize) < num_keys);
-        if rows_ok && keys_ok {
+        if ok {
             Ok(())
         } else {
             Err(Error::internal(
@@ -92,9 +92,9 @@ pub(crate) fn for_each_row(rows: &Rows<'_>, mut f: impl FnMut(usize, usize)) {
                 f(i, p as usize);
             }
         }
-        Rows::Some { rows, pids } => {
-            for (&i, &p) in rows.iter().zip(pids.iter()) {
-                f(i as usize, p as usize);
+        Rows::Some { pairs } => {
+            for &r in pairs.iter() {
+                f((r >> 32) as usize, (r as u32) as usize);
             }
         }
     }

@@ -85,49 +85,57 @@ where
             }
         };
         match self.cap {
-            None => for_each_row(rows, |i, p| {
-                let s = &mut states[p];
-                if nulls.is_none_or(|n| n.is_valid(i)) {
-                    let v = values[i];
-                    if !s.has_best || beats(v, s.best) {
-                        s.best = v;
-                        s.has_best = true;
-                    }
-                }
-                // SAFETY: rows checked by the caller; this instance owns these rows.
-                unsafe { out.set_opt(i, s.best, s.has_best) };
-            }),
-            Some(cap) => {
-                let deque_cap = usize::try_from(cap).unwrap_or(usize::MAX);
-                for_each_row(rows, |i, p| {
+            None => for_each_row(
+                rows,
+                #[inline(always)]
+                |i, p| {
                     let s = &mut states[p];
-                    s.rows += 1;
-                    let seq = s.rows;
-                    // the row `cap` rows back leaves the frame
-                    while let Some((front, _)) = s.deque.front() {
-                        if seq - front >= cap {
-                            s.deque.pop_front();
-                        } else {
-                            break;
-                        }
-                    }
                     if nulls.is_none_or(|n| n.is_valid(i)) {
                         let v = values[i];
-                        while let Some((_, back)) = s.deque.back() {
-                            if beats(back, v) {
+                        if !s.has_best || beats(v, s.best) {
+                            s.best = v;
+                            s.has_best = true;
+                        }
+                    }
+                    // SAFETY: rows checked by the caller; this instance owns these rows.
+                    unsafe { out.set_opt(i, s.best, s.has_best) };
+                },
+            ),
+            Some(cap) => {
+                let deque_cap = usize::try_from(cap).unwrap_or(usize::MAX);
+                for_each_row(
+                    rows,
+                    #[inline(always)]
+                    |i, p| {
+                        let s = &mut states[p];
+                        s.rows += 1;
+                        let seq = s.rows;
+                        // the row `cap` rows back leaves the frame
+                        while let Some((front, _)) = s.deque.front() {
+                            if seq - front >= cap {
+                                s.deque.pop_front();
+                            } else {
                                 break;
                             }
-                            s.deque.pop_back();
                         }
-                        s.deque.push_back((seq, v), deque_cap);
-                    }
-                    let (best, valid) = match s.deque.front() {
-                        Some((_, v)) => (v, true),
-                        None => (T::Native::default(), false),
-                    };
-                    // SAFETY: rows checked by the caller; this instance owns these rows.
-                    unsafe { out.set_opt(i, best, valid) };
-                });
+                        if nulls.is_none_or(|n| n.is_valid(i)) {
+                            let v = values[i];
+                            while let Some((_, back)) = s.deque.back() {
+                                if beats(back, v) {
+                                    break;
+                                }
+                                s.deque.pop_back();
+                            }
+                            s.deque.push_back((seq, v), deque_cap);
+                        }
+                        let (best, valid) = match s.deque.front() {
+                            Some((_, v)) => (v, true),
+                            None => (T::Native::default(), false),
+                        };
+                        // SAFETY: rows checked by the caller; this instance owns these rows.
+                        unsafe { out.set_opt(i, best, valid) };
+                    },
+                );
             }
         }
         Ok(())

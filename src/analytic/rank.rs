@@ -44,12 +44,16 @@ impl FrameKernel for RowCountKernel {
         grow(&mut self.counts, num_keys);
         let out = out.typed::<i64>()?;
         let (counts, cap) = (&mut self.counts[..], self.cap);
-        for_each_row(rows, |i, p| {
-            let c = counts[p] + 1;
-            counts[p] = c;
-            // SAFETY: rows checked above; this instance owns these rows.
-            unsafe { out.set(i, c.min(cap) as i64) };
-        });
+        for_each_row(
+            rows,
+            #[inline(always)]
+            |i, p| {
+                let c = counts[p] + 1;
+                counts[p] = c;
+                // SAFETY: rows checked above; this instance owns these rows.
+                unsafe { out.set(i, c.min(cap) as i64) };
+            },
+        );
         Ok(())
     }
 
@@ -121,22 +125,26 @@ impl RankKernel {
         let out = out.typed::<i64>()?;
         let states = &mut self.states[..];
         let dense = self.kind == RankKind::Dense;
-        for_each_row(rows, |i, p| {
-            let v = values[i].to_i64_exact();
-            let valid = nulls.is_none_or(|n| n.is_valid(i));
-            let s = &mut states[p];
-            s.rows += 1;
-            let tie = s.rows > 1 && valid == s.last_valid && (!valid || v == s.last);
-            if !tie {
-                s.rank = s.rows;
-                s.dense += 1;
-                s.last = v;
-                s.last_valid = valid;
-            }
-            let r = if dense { s.dense } else { s.rank };
-            // SAFETY: rows checked by the caller; this instance owns these rows.
-            unsafe { out.set(i, r as i64) };
-        });
+        for_each_row(
+            rows,
+            #[inline(always)]
+            |i, p| {
+                let v = values[i].to_i64_exact();
+                let valid = nulls.is_none_or(|n| n.is_valid(i));
+                let s = &mut states[p];
+                s.rows += 1;
+                let tie = s.rows > 1 && valid == s.last_valid && (!valid || v == s.last);
+                if !tie {
+                    s.rank = s.rows;
+                    s.dense += 1;
+                    s.last = v;
+                    s.last_valid = valid;
+                }
+                let r = if dense { s.dense } else { s.rank };
+                // SAFETY: rows checked by the caller; this instance owns these rows.
+                unsafe { out.set(i, r as i64) };
+            },
+        );
         Ok(())
     }
 }
@@ -171,7 +179,11 @@ impl FrameKernel for RankKernel {
         let (Some(order), Some(t)) = (input.order, self.order_type.clone()) else {
             let out = out.typed::<i64>()?;
             // SAFETY: rows checked above; this instance owns these rows.
-            for_each_row(rows, |i, _| unsafe { out.set(i, 1) });
+            for_each_row(
+                rows,
+                #[inline(always)]
+                |i, _| unsafe { out.set(i, 1) },
+            );
             return Ok(());
         };
         use arrow::datatypes::*;

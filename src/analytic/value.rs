@@ -57,25 +57,33 @@ impl<T: ArrowPrimitiveType> FrameKernel for FirstValueKernel<T> {
             None => {
                 grow(&mut self.firsts, num_keys);
                 let firsts = &mut self.firsts[..];
-                for_each_row(rows, |i, p| {
-                    let f = &mut firsts[p];
-                    if !f.2 {
-                        *f = (values[i], nulls.is_none_or(|n| n.is_valid(i)), true);
-                    }
-                    // SAFETY: rows checked above; this instance owns these rows.
-                    unsafe { out.set_opt(i, f.0, f.1) };
-                });
+                for_each_row(
+                    rows,
+                    #[inline(always)]
+                    |i, p| {
+                        let f = &mut firsts[p];
+                        if !f.2 {
+                            *f = (values[i], nulls.is_none_or(|n| n.is_valid(i)), true);
+                        }
+                        // SAFETY: rows checked above; this instance owns these rows.
+                        unsafe { out.set_opt(i, f.0, f.1) };
+                    },
+                );
             }
             Some(cap) => {
                 grow(&mut self.rings, num_keys);
                 let rings = &mut self.rings[..];
-                for_each_row(rows, |i, p| {
-                    let ring = &mut rings[p];
-                    ring.push((values[i], nulls.is_none_or(|n| n.is_valid(i))), cap);
-                    let (v, valid) = ring.front().unwrap_or((T::Native::default(), false));
-                    // SAFETY: rows checked above; this instance owns these rows.
-                    unsafe { out.set_opt(i, v, valid) };
-                });
+                for_each_row(
+                    rows,
+                    #[inline(always)]
+                    |i, p| {
+                        let ring = &mut rings[p];
+                        ring.push((values[i], nulls.is_none_or(|n| n.is_valid(i))), cap);
+                        let (v, valid) = ring.front().unwrap_or((T::Native::default(), false));
+                        // SAFETY: rows checked above; this instance owns these rows.
+                        unsafe { out.set_opt(i, v, valid) };
+                    },
+                );
             }
         }
         Ok(())
@@ -126,18 +134,22 @@ impl<T: ArrowPrimitiveType> FrameKernel for LagKernel<T> {
         let out = out.typed::<T::Native>()?;
         let cap = self.offset;
         let rings = &mut self.rings[..];
-        for_each_row(rows, |i, p| {
-            let current = (values[i], nulls.is_none_or(|n| n.is_valid(i)));
-            let (v, valid) = match rings[p].push(current, cap) {
-                Some(back) => back,
-                None => match default {
-                    Some(d) => (d.values()[i], d.is_valid(i)),
-                    None => (T::Native::default(), false),
-                },
-            };
-            // SAFETY: rows checked above; this instance owns these rows.
-            unsafe { out.set_opt(i, v, valid) };
-        });
+        for_each_row(
+            rows,
+            #[inline(always)]
+            |i, p| {
+                let current = (values[i], nulls.is_none_or(|n| n.is_valid(i)));
+                let (v, valid) = match rings[p].push(current, cap) {
+                    Some(back) => back,
+                    None => match default {
+                        Some(d) => (d.values()[i], d.is_valid(i)),
+                        None => (T::Native::default(), false),
+                    },
+                };
+                // SAFETY: rows checked above; this instance owns these rows.
+                unsafe { out.set_opt(i, v, valid) };
+            },
+        );
         Ok(())
     }
 

@@ -173,35 +173,43 @@ where
             unsafe { out.set_opt(i, r.unwrap_or(0.0), r.is_some()) };
         };
         match self.cap {
-            None => for_each_row(rows, |i, p| {
-                let s = &mut states[p];
-                if nulls.is_none_or(|n| n.is_valid(i)) {
-                    s.add(values[i].to_f64() / divisor);
-                }
-                write(i, s);
-            }),
+            None => for_each_row(
+                rows,
+                #[inline(always)]
+                |i, p| {
+                    let s = &mut states[p];
+                    if nulls.is_none_or(|n| n.is_valid(i)) {
+                        s.add(values[i].to_f64() / divisor);
+                    }
+                    write(i, s);
+                },
+            ),
             Some(cap) => {
                 grow(&mut self.rings, num_keys);
                 let rings = &mut self.rings[..];
-                for_each_row(rows, |i, p| {
-                    let s = &mut states[p];
-                    let ring = &mut rings[p];
-                    let valid = nulls.is_none_or(|n| n.is_valid(i));
-                    let v = values[i];
-                    if let Some((old, old_valid)) = ring.push((v, valid), cap) {
-                        if old_valid {
-                            s.remove(old.to_f64() / divisor);
+                for_each_row(
+                    rows,
+                    #[inline(always)]
+                    |i, p| {
+                        let s = &mut states[p];
+                        let ring = &mut rings[p];
+                        let valid = nulls.is_none_or(|n| n.is_valid(i));
+                        let v = values[i];
+                        if let Some((old, old_valid)) = ring.push((v, valid), cap) {
+                            if old_valid {
+                                s.remove(old.to_f64() / divisor);
+                            }
+                            s.evicted += 1;
                         }
-                        s.evicted += 1;
-                    }
-                    if valid {
-                        s.add(v.to_f64() / divisor);
-                    }
-                    if s.evicted >= cap as u64 {
-                        s.recompute(ring, divisor);
-                    }
-                    write(i, s);
-                });
+                        if valid {
+                            s.add(v.to_f64() / divisor);
+                        }
+                        if s.evicted >= cap as u64 {
+                            s.recompute(ring, divisor);
+                        }
+                        write(i, s);
+                    },
+                );
             }
         }
         Ok(())

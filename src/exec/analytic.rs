@@ -91,10 +91,85 @@ struct Partial {
 struct KeyMaps {
     /// Local id per row of the current batch.
     ids: Vec<u32>,
-    /// Per local id: global id, owner, key id within the owner.
+    /// Per local id: the global id.
     gid: Vec<u32>,
+    /// Per local id: its owner, and its key id within the owner.
     owner: Vec<u32>,
     pid: Vec<u32>,
+    /// Per owner: its rows of the current batch as `row << 32 | key id` (the first
+    /// `lens[o]` entries). Kept between batches, so they are filled, not grown.
+    pairs: Vec<Vec<u64>>,
+    lens: Vec<usize>,
+}
+
+impl KeyMaps {
+    /// Whether every local key of the batch has its global id (then the owners' row
+    /// lists can be built right after interning, in the parallel round).
+    fn all_mapped(&self, table_len: usize) -> bool {
+        table_len <= self.gid.len()
+    }
+
+    /// Notes the global id of the next local key.
+    fn push_key(&mut self, gid: u32, owners: usize) {
+        let owners = owners as u32;
+        self.gid.push(gid);
+        self.owner.push(gid % owners);
+        self.pid.push(gid / owners);
+    }
+
+    /// Forgets the local keys (their table was cleared).
+    fn clear_keys(&mut self) {
+        self.gid.clear();
+        self.owner.clear();
+        self.pid.clear();
+    }
+
+    /// Splits the batch's rows by owner, in one pass over runs of equal keys (keys often
+    /// arrive in runs; random keys make runs of one, where the run-end test predicts
+    /// well since a key rarely repeats).
+    fn split_by_owner(&mut self, owners: usize) {
+        let n = self.ids.len();
+        self.pairs.resize_with(owners, Vec::new);
+        for v in &mut self.pairs {
+            if v.len() < n {
+                v.resize(n, 0);
+            }
+        }
+        self.lens.clear();
+        self.lens.resize(owners, 0);
+        let (ids, owner, pid) = (&self.ids, &self.owner, &self.pid);
+        let mut i = 0;
+        while i < n {
+            let l = ids[i];
+            let mut end = i + 1;
+            while end < n && ids[end] == l {
+                end += 1;
+            }
+            let (Some(&o), Some(&k)) = (owner.get(l as usize), pid.get(l as usize)) else {
+                i = end;
+                continue;
+            };
+            let (Some(list), Some(len)) = (
+                self.pairs.get_mut(o as usize),
+                self.lens.get_mut(o as usize),
+            ) else {
+                i = end;
+                continue;
+            };
+            if let Some(dst) = list.get_mut(*len..*len + (end - i)) {
+                for (d, row) in dst.iter_mut().zip(i..end) {
+                    *d = ((row as u64) << 32) | u64::from(k);
+                }
+            }
+            *len += end - i;
+            i = end;
+        }
+    }
+
+    /// Owner `p`'s rows.
+    fn owner_rows(&self, p: usize) -> Option<&[u64]> {
+        self.pairs.get(p)?.get(..*self.lens.get(p)?)
+    }
 }
 
 /// A partial table forgets its keys once it holds this many (it then relearns them),
@@ -111,11 +186,9 @@ struct WindowState {
     gids: Vec<Vec<u32>>,
 }
 
-/// Per owner thread: its kernels (by call) and scratch row lists.
+/// Per owner thread: its kernels (by call; `None` for sequential calls).
 struct Owner {
     kernels: Vec<Option<Box<dyn FrameKernel>>>,
-    rows: Vec<u32>,
-    pids: Vec<u32>,
 }
 
 /// The ROWS-window analytics operator.
@@ -153,8 +226,6 @@ impl AnalyticOperator {
         let mut owners: Vec<Owner> = (0..partitions)
             .map(|_| Owner {
                 kernels: Vec::new(),
-                rows: Vec::new(),
-                pids: Vec::new(),
             })
             .collect();
         let mut sequential = Vec::new();
@@ -248,7 +319,8 @@ impl AnalyticOperator {
                                 + (p.maps.ids.capacity()
                                     + p.maps.gid.capacity()
                                     + p.maps.owner.capacity()
-                                    + p.maps.pid.capacity())
+                                    + p.maps.pid.capacity()
+                                    + p.maps.pairs.iter().map(Vec::capacity).sum::<usize>() * 2)
                                     * 4
                         })
                         .sum::<usize>()
@@ -269,29 +341,38 @@ impl AnalyticOperator {
         (tables + kernels) as u64
     }
 
-    /// Processes batches in order; returns each with the call columns appended.
+    /// Runs `pre` (WHERE and the pre-projection) on raw input batches, then the calls,
+    /// in order; returns each non-empty batch with the call columns appended.
+    ///
+    /// With several partitions the whole call runs inside the query's thread pool: the
+    /// pre-projection and key interning in parallel across batches, the kernels in
+    /// parallel across owners.
     ///
     /// # Errors
-    /// Overflow in an exact SUM, the memory limit, key types without a table.
-    pub fn process(&mut self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
-        if batches.iter().all(|b| b.num_rows() == 0) {
-            return batches
+    /// Expression failures, overflow in an exact SUM, the memory limit.
+    pub fn process(
+        &mut self,
+        pre: &FilterProject,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>> {
+        let out = if self.owners.len() == 1 {
+            let batches = batches
                 .iter()
-                .filter(|b| b.num_rows() > 0)
-                .map(|b| self.assemble(b, Vec::new()))
-                .collect();
-        }
-        let results = if self.owners.len() == 1 {
-            self.run_single(&batches)?
+                .map(|b| pre.apply(b))
+                .collect::<Result<Vec<_>>>()?;
+            let results = self.run_single(&batches)?;
+            batches
+                .iter()
+                .zip(results)
+                .filter(|(b, _)| b.num_rows() > 0)
+                .map(|(b, cols)| self.assemble(b, cols))
+                .collect::<Result<Vec<_>>>()?
         } else {
-            self.run_owners(&batches)?
+            match self.pool.clone() {
+                Some(pool) => pool.install(|| self.run_owners(pre, &batches, true))?,
+                None => self.run_owners(pre, &batches, false)?,
+            }
         };
-        let out = batches
-            .iter()
-            .zip(results)
-            .filter(|(b, _)| b.num_rows() > 0)
-            .map(|(b, cols)| self.assemble(b, cols))
-            .collect::<Result<Vec<_>>>()?;
         if let Some(limit) = self.spec.memory_limit_bytes {
             let used = self.state_bytes();
             if used > limit as u64 {
@@ -306,13 +387,7 @@ impl AnalyticOperator {
 
     /// `batch` with the result columns appended.
     fn assemble(&self, batch: &RecordBatch, results: Vec<ArrayRef>) -> Result<RecordBatch> {
-        let mut cols = batch.columns().to_vec();
-        cols.extend(results);
-        Ok(RecordBatch::try_new_with_options(
-            self.spec.schema.clone(),
-            cols,
-            &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-        )?)
+        assemble_batch(&self.spec.schema, batch, results)
     }
 
     /// One partition: everything on the caller's thread, every row to one kernel per call.
@@ -372,18 +447,24 @@ impl AnalyticOperator {
         Ok(out)
     }
 
-    /// Several partitions: keys interned per batch in parallel, then one task per owner.
-    fn run_owners(&mut self, batches: &[RecordBatch]) -> Result<Vec<Vec<ArrayRef>>> {
+    /// Several partitions: pre-projection and key interning per batch in parallel, then
+    /// one task per owner (and one for the sequential calls). `parallel`: running inside
+    /// the pool (else everything runs on this thread, in the same order).
+    fn run_owners(
+        &mut self,
+        pre: &FilterProject,
+        raw: &[RecordBatch],
+        parallel: bool,
+    ) -> Result<Vec<RecordBatch>> {
         let owners = self.owners.len();
-        // round 1: each batch's keys into its slot's partial table
         for (w, layout) in self.windows.iter_mut().zip(&self.spec.windows) {
             if w.global.is_none() {
                 continue;
             }
-            while w.partials.len() < batches.len() {
+            while w.partials.len() < raw.len() {
                 w.partials.push(None);
             }
-            for slot in &mut w.partials[..batches.len()] {
+            for slot in &mut w.partials[..raw.len()] {
                 if slot.is_none() {
                     *slot = Some(Partial {
                         table: new_group_values(&layout.key_types)?,
@@ -392,31 +473,44 @@ impl AnalyticOperator {
                 }
             }
         }
+        // round 1, one task per batch: WHERE and the pre-projection, its keys into the
+        // slot's partial table, its rows split by owner (when its keys are known), its
+        // result columns allocated
+        let calls = &self.spec.calls;
+        let sequential_calls: Vec<bool> = self.sequential.iter().map(Option::is_some).collect();
+        let mut columns: Vec<Vec<Option<OutputColumn>>> = Vec::with_capacity(raw.len());
+        let mut batches: Vec<RecordBatch> = Vec::with_capacity(raw.len());
         {
             let layouts = &self.spec.windows;
             let windows = &mut self.windows;
             // per batch slot: the partials of every window
-            let mut slots: Vec<Vec<&mut Partial>> =
-                (0..batches.len()).map(|_| Vec::new()).collect();
+            let mut slots: Vec<BatchSlot<'_>> = raw
+                .iter()
+                .map(|raw| BatchSlot {
+                    raw,
+                    partials: Vec::new(),
+                    columns: Vec::new(),
+                    batch: None,
+                })
+                .collect();
             let mut slot_layouts: Vec<&WindowLayout> = Vec::new();
             for (w, layout) in windows.iter_mut().zip(layouts) {
                 if w.global.is_none() {
                     continue;
                 }
                 slot_layouts.push(layout);
-                for (b, p) in w.partials[..batches.len()].iter_mut().enumerate() {
+                for (slot, p) in slots.iter_mut().zip(&mut w.partials[..raw.len()]) {
                     if let Some(p) = p {
-                        slots[b].push(p);
+                        slot.partials.push(p);
                     }
                 }
             }
-            let intern = |(parts, batch): (&mut Vec<&mut Partial>, &RecordBatch)| -> Result<()> {
-                for (p, layout) in parts.iter_mut().zip(&slot_layouts) {
+            let round1 = |slot: &mut BatchSlot<'_>| -> Result<()> {
+                let batch = pre.apply(slot.raw)?;
+                for (p, layout) in slot.partials.iter_mut().zip(&slot_layouts) {
                     if p.table.len() > PARTIAL_MAX_KEYS {
                         p.table.clear();
-                        p.maps.gid.clear();
-                        p.maps.owner.clear();
-                        p.maps.pid.clear();
+                        p.maps.clear_keys();
                     }
                     let keys: Vec<ArrayRef> = layout
                         .keys
@@ -424,20 +518,35 @@ impl AnalyticOperator {
                         .map(|&k| batch.column(k).clone())
                         .collect();
                     p.table.intern(&keys, &mut p.maps.ids)?;
+                    if p.maps.all_mapped(p.table.len()) {
+                        p.maps.split_by_owner(owners);
+                    }
                 }
+                for (call, &seq) in calls.iter().zip(&sequential_calls) {
+                    slot.columns.push(if seq {
+                        None
+                    } else {
+                        Some(OutputColumn::new(&call.output_type, batch.num_rows())?)
+                    });
+                }
+                slot.batch = Some(batch);
                 Ok(())
             };
-            match &self.pool {
-                Some(pool) if batches.len() > 1 => pool.install(|| {
-                    slots
-                        .par_iter_mut()
-                        .zip(batches.par_iter())
-                        .try_for_each(intern)
-                })?,
-                _ => slots.iter_mut().zip(batches.iter()).try_for_each(intern)?,
+            if parallel {
+                slots.par_iter_mut().try_for_each(round1)?;
+            } else {
+                slots.iter_mut().try_for_each(round1)?;
+            }
+            for slot in slots {
+                batches.push(
+                    slot.batch
+                        .ok_or_else(|| Error::internal("analytic batch not pre-projected"))?,
+                );
+                columns.push(slot.columns);
             }
         }
-        // in batch order: new local keys get global ids (first-seen order), owners
+        // in batch order: new local keys get global ids (first-seen order) and owners;
+        // the batches that had new keys are split by owner now
         for w in &mut self.windows {
             let Some(global) = &mut w.global else {
                 continue;
@@ -450,10 +559,9 @@ impl AnalyticOperator {
                     let keys = p.table.emit(&new_ids)?;
                     global.intern(&keys, &mut new_gids)?;
                     for &g in &new_gids {
-                        p.maps.gid.push(g);
-                        p.maps.owner.push(g % owners as u32);
-                        p.maps.pid.push(g / owners as u32);
+                        p.maps.push_key(g, owners);
                     }
+                    p.maps.split_by_owner(owners);
                 }
             }
             w.num_keys = global.len();
@@ -462,24 +570,6 @@ impl AnalyticOperator {
         if self.zeros.len() < n_max {
             self.zeros.resize(n_max, 0);
         }
-        // the result columns, written in place by the owners
-        let calls = &self.spec.calls;
-        let mut columns: Vec<Vec<Option<OutputColumn>>> = batches
-            .iter()
-            .map(|b| {
-                calls
-                    .iter()
-                    .enumerate()
-                    .map(|(c, call)| {
-                        if self.sequential[c].is_some() {
-                            Ok(None)
-                        } else {
-                            OutputColumn::new(&call.output_type, b.num_rows()).map(Some)
-                        }
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<_>>()?;
         let inputs: Vec<Vec<(Vec<ArrayRef>, Option<ArrayRef>)>> = batches
             .iter()
             .map(|b| {
@@ -489,6 +579,7 @@ impl AnalyticOperator {
                     .collect()
             })
             .collect();
+        // round 2: one task per owner, plus one for the sequential calls
         let mut sequential_out: Vec<Vec<Option<ArrayRef>>> = Vec::new();
         {
             let shared: Vec<Vec<Option<SharedOut<'_>>>> = columns
@@ -511,7 +602,7 @@ impl AnalyticOperator {
                 })
                 .collect();
             let ctx = RoundContext {
-                batches,
+                batches: &batches,
                 inputs: &inputs,
                 shared: &shared,
                 calls,
@@ -523,28 +614,26 @@ impl AnalyticOperator {
             let sequential = &mut self.sequential;
             let has_sequential = sequential.iter().any(Option::is_some);
             let run_owners = |states: &mut Vec<Owner>| -> Result<()> {
-                match &self.pool {
-                    Some(pool) => pool.install(|| {
-                        states
-                            .par_iter_mut()
-                            .enumerate()
-                            .try_for_each(|(p, o)| ctx.run_owner(p as u32, o))
-                    }),
-                    None => states
+                if parallel {
+                    states
+                        .par_iter_mut()
+                        .enumerate()
+                        .try_for_each(|(p, o)| ctx.run_owner(p as u32, o))
+                } else {
+                    states
                         .iter_mut()
                         .enumerate()
-                        .try_for_each(|(p, o)| ctx.run_owner(p as u32, o)),
+                        .try_for_each(|(p, o)| ctx.run_owner(p as u32, o))
                 }
             };
             if has_sequential {
-                let (a, b) = match &self.pool {
-                    Some(pool) => pool.install(|| {
-                        rayon::join(
-                            || run_owners(owner_states),
-                            || ctx.run_sequential(sequential),
-                        )
-                    }),
-                    None => (run_owners(owner_states), ctx.run_sequential(sequential)),
+                let (a, b) = if parallel {
+                    rayon::join(
+                        || run_owners(owner_states),
+                        || ctx.run_sequential(sequential),
+                    )
+                } else {
+                    (run_owners(owner_states), ctx.run_sequential(sequential))
                 };
                 a?;
                 sequential_out = b?;
@@ -552,25 +641,50 @@ impl AnalyticOperator {
                 run_owners(owner_states)?;
             }
         }
-        let mut out = Vec::with_capacity(batches.len());
-        for (b, cols) in columns.into_iter().enumerate() {
+        // the finished columns beside the pre-projected ones
+        let schema = &self.spec.schema;
+        let assemble = |(b, (batch, cols)): (usize, (&RecordBatch, Vec<Option<OutputColumn>>))| {
             let mut arrays = Vec::with_capacity(cols.len());
             for (c, col) in cols.into_iter().enumerate() {
                 match col {
                     Some(col) => arrays.push(col.finish()?),
                     None => arrays.push(
                         sequential_out
-                            .get_mut(b)
-                            .and_then(|r| r.get_mut(c))
-                            .and_then(Option::take)
+                            .get(b)
+                            .and_then(|r| r.get(c))
+                            .and_then(Option::clone)
                             .ok_or_else(|| Error::internal("sequential analytic result missing"))?,
                     ),
                 }
             }
-            out.push(arrays);
-        }
-        Ok(out)
+            assemble_batch(schema, batch, arrays)
+        };
+        let out: Vec<RecordBatch> = if parallel {
+            batches
+                .par_iter()
+                .zip(columns.into_par_iter())
+                .enumerate()
+                .map(assemble)
+                .collect::<Result<_>>()?
+        } else {
+            batches
+                .iter()
+                .zip(columns)
+                .enumerate()
+                .map(assemble)
+                .collect::<Result<_>>()?
+        };
+        Ok(out.into_iter().filter(|b| b.num_rows() > 0).collect())
     }
+}
+
+/// One input batch of a round-1 task: the raw batch, the partial tables it interns
+/// into (one per window with keys), and what the task produces.
+struct BatchSlot<'a> {
+    raw: &'a RecordBatch,
+    partials: Vec<&'a mut Partial>,
+    columns: Vec<Option<OutputColumn>>,
+    batch: Option<RecordBatch>,
 }
 
 /// A window's key maps for the batches of one round.
@@ -606,16 +720,12 @@ impl RoundContext<'_> {
                 // this owner's rows and key ids
                 let (rows, num_keys) = match window.maps.get(b).copied().flatten() {
                     Some(part) => {
-                        select_rows(part, p, &mut owner.rows, &mut owner.pids);
+                        let Some(pairs) = part.owner_rows(p as usize) else {
+                            return Err(Error::internal("analytic rows not split by owner"));
+                        };
                         let keys = (window.num_keys + (self.owners - 1 - p) as usize)
                             / self.owners as usize;
-                        (
-                            Rows::Some {
-                                rows: &owner.rows,
-                                pids: &owner.pids,
-                            },
-                            keys,
-                        )
+                        (Rows::Some { pairs }, keys)
                     }
                     // no PARTITION BY: one key, owned by owner 0
                     None if p == 0 => (
@@ -686,27 +796,19 @@ impl RoundContext<'_> {
     }
 }
 
-/// The rows of a batch owner `p` holds and their key ids in it. Branch-free: every row
-/// is written at the end of the lists, which only grow when the row is `p`'s (random
-/// keys would mispredict a branch on every other row).
-fn select_rows(maps: &KeyMaps, p: u32, rows: &mut Vec<u32>, pids: &mut Vec<u32>) {
-    let n = maps.ids.len();
-    rows.clear();
-    pids.clear();
-    rows.resize(n + 1, 0);
-    pids.resize(n + 1, 0);
-    let mut len = 0usize;
-    for (i, &l) in maps.ids.iter().enumerate() {
-        let l = l as usize;
-        let (Some(&owner), Some(&pid)) = (maps.owner.get(l), maps.pid.get(l)) else {
-            continue;
-        };
-        rows[len] = i as u32;
-        pids[len] = pid;
-        len += usize::from(owner == p);
-    }
-    rows.truncate(len);
-    pids.truncate(len);
+/// `batch` with the result columns appended, as a batch of `schema`.
+fn assemble_batch(
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    results: Vec<ArrayRef>,
+) -> Result<RecordBatch> {
+    let mut cols = batch.columns().to_vec();
+    cols.extend(results);
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        cols,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
 }
 
 /// A call's argument columns and its window's order column in `batch`.

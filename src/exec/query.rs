@@ -147,6 +147,18 @@ impl Query {
         if self.is_done() {
             return Ok(Vec::new());
         }
+        // ROWS-window analytics run the pre-projection inside their own parallel rounds,
+        // and append the call columns (input order kept)
+        if let Some(op) = &mut self.analytic {
+            let results = op.process(&self.physical.pre, batches)?;
+            self.metrics.groups_live = op.groups_live();
+            self.metrics.state_bytes = op.state_bytes();
+            let mut out = Vec::with_capacity(results.len());
+            for r in results {
+                self.emit(r, &mut out)?;
+            }
+            return Ok(out);
+        }
         let stage = &self.physical.pre;
         let results: Vec<RecordBatch> = if let Some(pool) = self
             .pool
@@ -164,16 +176,6 @@ impl Query {
                 .iter()
                 .map(|b| stage.apply(b))
                 .collect::<Result<Vec<_>>>()?
-        };
-        // ROWS-window analytics: the call columns appended, input order kept
-        let results = match &mut self.analytic {
-            Some(op) => {
-                let r = op.process(results)?;
-                self.metrics.groups_live = op.groups_live();
-                self.metrics.state_bytes = op.state_bytes();
-                r
-            }
-            None => results,
         };
         let mut out = Vec::with_capacity(results.len());
         let emitted: Vec<Option<RecordBatch>> = match &mut self.aggregate {

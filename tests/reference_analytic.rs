@@ -496,3 +496,76 @@ fn identical_for_every_partition_count() {
         );
     }
 }
+
+/// Rows with `keys` distinct partition keys.
+fn many_keys(rows: i64, keys: i64) -> Vec<Row> {
+    (0..rows)
+        .map(|i| Row {
+            k: Some(i % keys),
+            s: None,
+            ts: Some(i),
+            x: Some(i),
+            y: Some(i as f64),
+            t: Some(format!("v{i}")),
+        })
+        .collect()
+}
+
+/// The partition keys and the state they hold are reported, and bounded by the frame.
+#[test]
+fn metrics_report_partition_keys_and_state_bytes() {
+    for partitions in [1, 2] {
+        let engine = Engine::with_partitions(partitions);
+        let sql = "SELECT SUM(x) OVER (PARTITION BY k ORDER BY ts ROWS 9 PRECEDING), \
+                   MIN(t) OVER (PARTITION BY k ORDER BY ts ROWS 9 PRECEDING) FROM t";
+        let mut q = engine
+            .query(sql, &[("t", schema())], QueryOptions::default())
+            .expect("query");
+        let rows = many_keys(20_000, 100);
+        let mut bytes_after = Vec::new();
+        for chunk in rows.chunks(2_000) {
+            q.push_batches("t", vec![batch_of(chunk)]).expect("push");
+            bytes_after.push(q.metrics().state_bytes);
+        }
+        let m = q.metrics();
+        assert_eq!(m.groups_live, 100, "{partitions} partitions");
+        assert!(m.state_bytes > 0);
+        // bounded: 10 rows per key are kept, not the 200 each key has seen
+        let (first, last) = (bytes_after[1], bytes_after[bytes_after.len() - 1]);
+        assert!(
+            last < first * 2,
+            "state grew from {first} to {last} bytes over the stream"
+        );
+    }
+}
+
+/// State past `--memory-limit` is a ResourcesExhausted error naming the limit.
+#[test]
+fn memory_limit_is_honoured() {
+    for partitions in [1, 2] {
+        let engine = Engine::with_partitions(partitions);
+        let sql = "SELECT AVG(y) OVER (PARTITION BY k ORDER BY ts ROWS 999 PRECEDING) FROM t";
+        let mut q = engine
+            .query(
+                sql,
+                &[("t", schema())],
+                QueryOptions::default().memory_limit_bytes(100_000),
+            )
+            .expect("query");
+        let rows = many_keys(50_000, 5_000);
+        let mut failure = None;
+        for chunk in rows.chunks(5_000) {
+            if let Err(e) = q.push_batches("t", vec![batch_of(chunk)]) {
+                failure = Some(e);
+                break;
+            }
+        }
+        let e = failure.expect("the limit must be hit");
+        assert!(matches!(e, velostream::Error::ResourcesExhausted(_)), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("analytic state") && text.contains("memory limit of 100000 bytes"),
+            "{text}"
+        );
+    }
+}

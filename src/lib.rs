@@ -46,6 +46,10 @@
 //!                                 WHERE mask → filter   operator per batch; batches in
 //!                                 needed columns →      parallel on rayon, order kept)
 //!                                 SELECT expressions
+//!                                        │ OVER (...) calls: exec::AnalyticOperator
+//!                                        ▼ (keys interned, rows dealt to owner threads by
+//!                                          key; analytic:: kernels keep the last n rows
+//!                                          per key) → one result column per call
 //!
 //!  SQL text ─▶ sql:: (pre-pass for WINDOW / EMIT / WITH / TVF / ROWS WINDOW BUFFER,
 //!              then sqlparser) ─▶ plan:: (names, types, casts) ─▶ exec::PhysicalPlan

@@ -196,6 +196,8 @@ impl PhysicalPlan {
         let mut pad = "  ".to_string();
         let what = if self.aggregate.is_some() {
             "aggregate inputs"
+        } else if self.analytic.is_some() {
+            "analytic inputs"
         } else {
             "output columns"
         };
@@ -231,6 +233,23 @@ impl PhysicalPlan {
                 a.emit,
                 if a.having.is_some() { ", HAVING" } else { "" },
                 if a.changelog { ", changelog (_op)" } else { "" },
+            );
+            if let Some(p) = &self.post {
+                pad.push_str("  ");
+                let _ = writeln!(
+                    out,
+                    "{pad}ProjectExec: {} output columns",
+                    p.schema().fields().len()
+                );
+            }
+        }
+        if let Some(a) = &self.analytic {
+            pad.push_str("  ");
+            let _ = writeln!(
+                out,
+                "{pad}AnalyticExec: {} calls over {} windows, {partitions} key partitions (state per key, input order kept)",
+                a.calls.len(),
+                a.windows.len(),
             );
             if let Some(p) = &self.post {
                 pad.push_str("  ");

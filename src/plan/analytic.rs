@@ -158,29 +158,37 @@ pub fn plan_analytic(
         return Ok(None);
     }
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    let mut scope = scope.clone();
+    let mut select_scope = scope.clone();
     for (slot, c) in planner.calls.iter().enumerate() {
         fields.push(Field::new(c.text.clone(), c.data_type.clone(), true));
-        scope.columns.push(ScopeColumn {
+        select_scope.columns.push(ScopeColumn {
             qualifier: None,
-            name: placeholder(&c.text, slot),
+            name: placeholder(&c.text, slot, scope),
             index: planner.input_fields + slot,
             data_type: c.data_type.clone(),
         });
     }
     Ok(Some(AnalyticPlan {
         projection,
-        scope,
+        scope: select_scope,
         schema: Arc::new(Schema::new(fields)),
         windows: planner.windows,
         calls: planner.calls,
     }))
 }
 
-/// The name the SELECT list uses for call `slot`'s result: its SQL text, made unique by
-/// its slot so that no input column can shadow it.
-fn placeholder(text: &str, slot: usize) -> String {
-    format!("{text} #{slot}")
+/// The name the SELECT list uses for call `slot`'s result: its SQL text, with the slot
+/// appended in the unlikely case that an input column has that name.
+fn placeholder(text: &str, slot: usize, input: &Scope) -> String {
+    if input
+        .columns
+        .iter()
+        .any(|c| c.name.eq_ignore_ascii_case(text))
+    {
+        format!("{text} #{slot}")
+    } else {
+        text.to_string()
+    }
 }
 
 /// `WINDOW w AS (...)` definitions by name (case-insensitive), with references between
@@ -392,7 +400,7 @@ impl CallPlanner<'_> {
                 self.calls.len() - 1
             }
         };
-        let mut id = Ident::with_quote('"', placeholder(&text, slot));
+        let mut id = Ident::with_quote('"', placeholder(&text, slot, self.scope));
         id.span = f.span();
         Ok(id)
     }

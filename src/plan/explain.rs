@@ -112,12 +112,12 @@ fn write_node(node: &LogicalPlan, depth: usize, out: &mut String) {
                         ),
                         None => (Vec::new(), String::new()),
                     };
-                    format!(
-                        "{} [partition=({}){order}, {}]",
-                        c.func,
-                        keys.join(", "),
-                        c.frame
-                    )
+                    let frame = if c.func.uses_frame() {
+                        format!(", {}", c.frame)
+                    } else {
+                        String::new()
+                    };
+                    format!("{} [partition=({}){order}{frame}]", c.func, keys.join(", "))
                 })
                 .collect();
             let _ = writeln!(out, "{pad}Analytic: {}", c.join(", "));

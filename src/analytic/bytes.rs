@@ -102,6 +102,8 @@ pub(crate) struct BytesKernel {
     data_type: DataType,
     arena: Arena,
     states: Vec<KeyState>,
+    /// Heap bytes of the rings and deques.
+    held_bytes: usize,
     /// Per-batch result spans (into `out_data`) and validity.
     out_data: Vec<u8>,
     out_spans: Vec<(usize, usize, bool)>,
@@ -119,6 +121,7 @@ impl BytesKernel {
             data_type,
             arena: Arena::default(),
             states: Vec::new(),
+            held_bytes: 0,
             out_data: Vec::new(),
             out_spans: Vec::new(),
         }
@@ -177,7 +180,7 @@ impl BytesKernel {
             }
             (BytesOp::First, Some(cap)) => {
                 let slot = slot_of(arena, value);
-                if let Some(old) = s.ring.push(slot, cap)
+                if let Some(old) = s.ring.push(slot, cap, &mut self.held_bytes)
                     && old.valid
                 {
                     arena.release(old.h);
@@ -188,7 +191,7 @@ impl BytesKernel {
                 let slot = slot_of(arena, value);
                 // a push into a full ring evicts the value `k` rows back: the result
                 // (its bytes stay in the arena until the compaction after the batch)
-                return match s.ring.push(slot, cap) {
+                return match s.ring.push(slot, cap, &mut self.held_bytes) {
                     Some(old) if old.valid => {
                         arena.release(old.h);
                         RowResult::Arena(old.h)
@@ -234,7 +237,7 @@ impl BytesKernel {
                         arena.release(h);
                     }
                     let h = arena.put(b);
-                    s.deque.push_back((seq, h), cap);
+                    s.deque.push_back((seq, h), cap, &mut self.held_bytes);
                 }
                 s.deque.front().map(|(_, h)| h)
             }
@@ -321,11 +324,7 @@ impl SequentialKernel for BytesKernel {
     fn size_bytes(&self) -> usize {
         self.arena.data.capacity()
             + self.states.capacity() * std::mem::size_of::<KeyState>()
-            + self
-                .states
-                .iter()
-                .map(|s| s.ring.size_bytes() + s.deque.size_bytes())
-                .sum::<usize>()
+            + self.held_bytes
             + self.out_data.capacity()
             + self.out_spans.capacity() * std::mem::size_of::<(usize, usize, bool)>()
     }

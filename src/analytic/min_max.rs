@@ -49,6 +49,8 @@ pub(crate) struct MinMaxKernel<T: ArrowPrimitiveType> {
     extreme: Extreme,
     cap: Option<u64>,
     states: Vec<KeyState<T::Native>>,
+    /// Heap bytes of the deques.
+    deque_bytes: usize,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -61,6 +63,7 @@ where
             extreme,
             cap: frame_rows,
             states: Vec::new(),
+            deque_bytes: 0,
             _t: PhantomData,
         }
     }
@@ -102,6 +105,7 @@ where
             ),
             Some(cap) => {
                 let deque_cap = usize::try_from(cap).unwrap_or(usize::MAX);
+                let deque_bytes = &mut self.deque_bytes;
                 for_each_row(
                     rows,
                     #[inline(always)]
@@ -117,7 +121,7 @@ where
                         if nulls.is_none_or(|n| n.is_valid(i)) {
                             let v = values[i];
                             s.deque.pop_back_while(|&(_, back)| !beats(back, v));
-                            s.deque.push_back((seq, v), deque_cap);
+                            s.deque.push_back((seq, v), deque_cap, deque_bytes);
                         }
                         let (best, valid) = match s.deque.front() {
                             Some((_, v)) => (v, true),
@@ -152,11 +156,6 @@ where
     }
 
     fn size_bytes(&self) -> usize {
-        self.states.capacity() * std::mem::size_of::<KeyState<T::Native>>()
-            + self
-                .states
-                .iter()
-                .map(|s| s.deque.size_bytes())
-                .sum::<usize>()
+        self.states.capacity() * std::mem::size_of::<KeyState<T::Native>>() + self.deque_bytes
     }
 }

@@ -7,7 +7,8 @@
 //! ```
 //! Both grow their buffer as rows arrive, up to the capacity and never past it, so a
 //! partition that saw 3 rows holds 3 slots, not `n` (memory follows the rows held, not
-//! the frame size times the number of keys).
+//! the frame size times the number of keys). Each growth is added to a byte counter the
+//! owning kernel keeps, so state size is known without visiting every key.
 
 /// The initial number of slots a buffer reserves (it then doubles up to its capacity).
 const FIRST_SLOTS: usize = 4;
@@ -28,12 +29,14 @@ impl<T: Copy> Ring<T> {
     }
 
     /// Appends `v`; when the ring already holds `cap` values, the oldest is evicted and
-    /// returned.
+    /// returned. Heap bytes the ring allocates are added to `bytes`.
     #[inline(always)]
-    pub(crate) fn push(&mut self, v: T, cap: usize) -> Option<T> {
+    pub(crate) fn push(&mut self, v: T, cap: usize, bytes: &mut usize) -> Option<T> {
         if self.buf.len() < cap {
             if self.buf.len() == self.buf.capacity() {
+                let before = self.buf.capacity();
                 grow_exact(&mut self.buf, cap);
+                *bytes += (self.buf.capacity() - before) * std::mem::size_of::<T>();
             }
             self.buf.push(v);
             None
@@ -67,6 +70,7 @@ impl<T: Copy> Ring<T> {
     }
 
     /// Heap bytes held.
+    #[cfg(test)]
     pub(crate) fn size_bytes(&self) -> usize {
         self.buf.capacity() * std::mem::size_of::<T>()
     }
@@ -146,15 +150,18 @@ impl<T: Copy + Default> Deque<T> {
     }
 
     /// Appends `v`. The caller keeps at most `cap` values (it evicts before pushing
-    /// into a full deque); a push into a full deque drops the first value.
+    /// into a full deque); a push into a full deque drops the first value. Heap bytes
+    /// the deque allocates are added to `bytes`.
     #[inline(always)]
-    pub(crate) fn push_back(&mut self, v: T, cap: usize) {
+    pub(crate) fn push_back(&mut self, v: T, cap: usize, bytes: &mut usize) {
         if self.len == self.buf.len() {
             if self.buf.len() >= cap {
                 // full at capacity: make room by dropping the oldest
                 self.pop_front();
             } else {
+                let before = self.buf.capacity();
                 self.grow(cap);
+                *bytes += self.buf.capacity().saturating_sub(before) * std::mem::size_of::<T>();
             }
         }
         let at = self.slot(self.len);
@@ -188,6 +195,7 @@ impl<T: Copy + Default> Deque<T> {
     }
 
     /// Heap bytes held.
+    #[cfg(test)]
     pub(crate) fn size_bytes(&self) -> usize {
         self.buf.capacity() * std::mem::size_of::<T>()
     }
@@ -214,8 +222,9 @@ mod tests {
     fn ring_evicts_oldest_and_stays_within_capacity() {
         let mut r = Ring::default();
         let mut evicted = Vec::new();
+        let mut bytes = 0;
         for v in 0..10 {
-            if let Some(e) = r.push(v, 3) {
+            if let Some(e) = r.push(v, 3, &mut bytes) {
                 evicted.push(e);
             }
         }
@@ -225,6 +234,7 @@ mod tests {
         let (a, b) = r.as_slices();
         assert_eq!([a, b].concat(), [7, 8, 9]);
         assert!(r.size_bytes() <= 4 * std::mem::size_of::<i32>());
+        assert_eq!(bytes, r.size_bytes());
     }
 
     proptest! {
@@ -232,20 +242,23 @@ mod tests {
         fn ring_matches_vecdeque(cap in 1usize..20, values in prop::collection::vec(any::<i16>(), 0..200)) {
             let mut r = Ring::default();
             let mut model = VecDeque::new();
+            let mut bytes = 0;
             for v in values {
                 let want = if model.len() == cap { model.pop_front() } else { None };
                 model.push_back(v);
-                prop_assert_eq!(r.push(v, cap), want);
+                prop_assert_eq!(r.push(v, cap, &mut bytes), want);
                 prop_assert_eq!(r.front(), model.front().copied());
                 let (a, b) = r.as_slices();
                 prop_assert_eq!([a, b].concat(), model.iter().copied().collect::<Vec<_>>());
             }
+            prop_assert_eq!(bytes, r.size_bytes());
         }
 
         #[test]
         fn deque_matches_vecdeque(cap in 1usize..20, ops in prop::collection::vec((0u8..4, any::<i16>()), 0..300)) {
             let mut d = Deque::default();
             let mut model: VecDeque<i16> = VecDeque::new();
+            let mut bytes = 0;
             for (op, v) in ops {
                 match op {
                     0 | 1 => {
@@ -253,7 +266,7 @@ mod tests {
                             model.pop_front();
                         }
                         model.push_back(v);
-                        d.push_back(v, cap);
+                        d.push_back(v, cap, &mut bytes);
                     }
                     2 => {
                         model.pop_front();
@@ -269,6 +282,7 @@ mod tests {
                 prop_assert_eq!(d.is_empty(), model.is_empty());
             }
             prop_assert!(d.size_bytes() <= cap.max(4) * 2);
+            prop_assert_eq!(bytes, d.size_bytes());
         }
     }
 }

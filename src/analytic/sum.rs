@@ -79,6 +79,8 @@ pub(crate) struct ExactSumKernel<T: ArrowPrimitiveType> {
     cap: Option<usize>,
     states: Vec<ExactState>,
     rings: Vec<Ring<(T::Native, bool)>>,
+    /// Heap bytes of the rings.
+    ring_bytes: usize,
     result_type: DataType,
     _t: PhantomData<fn() -> T>,
 }
@@ -94,6 +96,7 @@ where
             cap: ring_cap(frame_rows),
             states: Vec::new(),
             rings: Vec::new(),
+            ring_bytes: 0,
             result_type,
             _t: PhantomData,
         }
@@ -139,6 +142,7 @@ where
             ),
             Some(cap) => {
                 let rings = &mut self.rings[..];
+                let ring_bytes = &mut self.ring_bytes;
                 for_each_row(
                     rows,
                     #[inline(always)]
@@ -146,7 +150,7 @@ where
                         let s = &mut states[p];
                         let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
                         let v = values[i];
-                        if let Some((old, old_valid)) = rings[p].push((v, valid), cap)
+                        if let Some((old, old_valid)) = rings[p].push((v, valid), cap, ring_bytes)
                             && old_valid
                         {
                             match s.sum.checked_sub(old.to_i128()) {
@@ -218,7 +222,7 @@ where
     fn size_bytes(&self) -> usize {
         self.states.capacity() * std::mem::size_of::<ExactState>()
             + self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
-            + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
+            + self.ring_bytes
     }
 }
 
@@ -330,6 +334,8 @@ pub(crate) struct FloatSumKernel<T: ArrowPrimitiveType> {
     cap: Option<usize>,
     states: Vec<FloatState>,
     rings: Vec<Ring<(T::Native, bool)>>,
+    /// Heap bytes of the rings.
+    ring_bytes: usize,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -343,6 +349,7 @@ where
             cap: ring_cap(frame_rows),
             states: Vec::new(),
             rings: Vec::new(),
+            ring_bytes: 0,
             _t: PhantomData,
         }
     }
@@ -379,6 +386,7 @@ where
             ),
             Some(cap) => {
                 let rings = &mut self.rings[..];
+                let ring_bytes = &mut self.ring_bytes;
                 let recompute_every = (cap as u64).saturating_mul(RECOMPUTE_TURNS);
                 for_each_row(
                     rows,
@@ -388,7 +396,7 @@ where
                         let ring = &mut rings[p];
                         let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
                         let v = values[i];
-                        if let Some((old, old_valid)) = ring.push((v, valid), cap) {
+                        if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes) {
                             if old_valid {
                                 s.remove(old.to_f64());
                             }
@@ -438,7 +446,7 @@ where
     fn size_bytes(&self) -> usize {
         self.states.capacity() * std::mem::size_of::<FloatState>()
             + self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
-            + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
+            + self.ring_bytes
     }
 }
 
@@ -451,6 +459,8 @@ pub(crate) struct CountKernel {
     cap: Option<usize>,
     counts: Vec<u64>,
     rings: Vec<Ring<bool>>,
+    /// Heap bytes of the rings.
+    ring_bytes: usize,
 }
 
 impl CountKernel {
@@ -459,6 +469,7 @@ impl CountKernel {
             cap: ring_cap(frame_rows),
             counts: Vec::new(),
             rings: Vec::new(),
+            ring_bytes: 0,
         }
     }
 }
@@ -489,12 +500,13 @@ impl FrameKernel for CountKernel {
             Some(cap) => {
                 grow(&mut self.rings, num_keys);
                 let rings = &mut self.rings[..];
+                let ring_bytes = &mut self.ring_bytes;
                 for_each_row(
                     rows,
                     #[inline(always)]
                     |i, o, p| {
                         let valid = nulls.as_ref().is_none_or(|n| n.is_valid(i));
-                        if rings[p].push(valid, cap) == Some(true) {
+                        if rings[p].push(valid, cap, ring_bytes) == Some(true) {
                             counts[p] -= 1;
                         }
                         counts[p] += u64::from(valid);
@@ -509,7 +521,7 @@ impl FrameKernel for CountKernel {
     fn size_bytes(&self) -> usize {
         self.counts.capacity() * 8
             + self.rings.capacity() * std::mem::size_of::<Ring<bool>>()
-            + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
+            + self.ring_bytes
     }
 }
 

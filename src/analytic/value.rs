@@ -24,6 +24,8 @@ use crate::error::Result;
 pub(crate) struct FirstValueKernel<T: ArrowPrimitiveType> {
     cap: Option<usize>,
     rings: Vec<Ring<(T::Native, bool)>>,
+    /// Heap bytes of the rings.
+    ring_bytes: usize,
     /// UNBOUNDED: (value, valid, seen).
     firsts: Vec<(T::Native, bool, bool)>,
     _t: PhantomData<fn() -> T>,
@@ -34,6 +36,7 @@ impl<T: ArrowPrimitiveType> FirstValueKernel<T> {
         FirstValueKernel {
             cap: frame_rows.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             rings: Vec::new(),
+            ring_bytes: 0,
             firsts: Vec::new(),
             _t: PhantomData,
         }
@@ -72,12 +75,17 @@ impl<T: ArrowPrimitiveType> FrameKernel for FirstValueKernel<T> {
             Some(cap) => {
                 grow(&mut self.rings, num_keys);
                 let rings = &mut self.rings[..];
+                let ring_bytes = &mut self.ring_bytes;
                 for_each_row(
                     rows,
                     #[inline(always)]
                     |i, o, p| {
                         let ring = &mut rings[p];
-                        ring.push((values[i], nulls.is_none_or(|n| n.is_valid(i))), cap);
+                        ring.push(
+                            (values[i], nulls.is_none_or(|n| n.is_valid(i))),
+                            cap,
+                            ring_bytes,
+                        );
                         let (v, valid) = ring.front().unwrap_or((T::Native::default(), false));
                         out.set_opt(o, v, valid);
                     },
@@ -89,7 +97,7 @@ impl<T: ArrowPrimitiveType> FrameKernel for FirstValueKernel<T> {
 
     fn size_bytes(&self) -> usize {
         self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
-            + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
+            + self.ring_bytes
             + self.firsts.capacity() * std::mem::size_of::<(T::Native, bool, bool)>()
     }
 }
@@ -99,6 +107,8 @@ impl<T: ArrowPrimitiveType> FrameKernel for FirstValueKernel<T> {
 pub(crate) struct LagKernel<T: ArrowPrimitiveType> {
     offset: usize,
     rings: Vec<Ring<(T::Native, bool)>>,
+    /// Heap bytes of the rings.
+    ring_bytes: usize,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -107,6 +117,7 @@ impl<T: ArrowPrimitiveType> LagKernel<T> {
         LagKernel {
             offset: usize::try_from(offset).unwrap_or(usize::MAX).max(1),
             rings: Vec::new(),
+            ring_bytes: 0,
             _t: PhantomData,
         }
     }
@@ -132,12 +143,13 @@ impl<T: ArrowPrimitiveType> FrameKernel for LagKernel<T> {
         let mut out = out.writer::<T::Native>()?;
         let cap = self.offset;
         let rings = &mut self.rings[..];
+        let ring_bytes = &mut self.ring_bytes;
         for_each_row(
             rows,
             #[inline(always)]
             |i, o, p| {
                 let current = (values[i], nulls.is_none_or(|n| n.is_valid(i)));
-                let (v, valid) = match rings[p].push(current, cap) {
+                let (v, valid) = match rings[p].push(current, cap, ring_bytes) {
                     Some(back) => back,
                     None => match default {
                         Some(d) => (d.values()[i], d.is_valid(i)),
@@ -151,7 +163,6 @@ impl<T: ArrowPrimitiveType> FrameKernel for LagKernel<T> {
     }
 
     fn size_bytes(&self) -> usize {
-        self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
-            + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
+        self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>() + self.ring_bytes
     }
 }

@@ -203,6 +203,8 @@ pub(crate) struct VarianceKernel<T: ArrowPrimitiveType> {
     cap: Option<usize>,
     states: Vec<WelfordState>,
     rings: Vec<Ring<(T::Native, bool)>>,
+    /// Heap bytes of the rings.
+    ring_bytes: usize,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -217,6 +219,7 @@ where
             cap: frame_rows.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             states: Vec::new(),
             rings: Vec::new(),
+            ring_bytes: 0,
             _t: PhantomData,
         }
     }
@@ -260,6 +263,7 @@ where
             Some(cap) => {
                 grow(&mut self.rings, num_keys);
                 let rings = &mut self.rings[..];
+                let ring_bytes = &mut self.ring_bytes;
                 for_each_row(
                     rows,
                     #[inline(always)]
@@ -268,7 +272,7 @@ where
                         let ring = &mut rings[p];
                         let valid = nulls.is_none_or(|n| n.is_valid(i));
                         let v = values[i];
-                        if let Some((old, old_valid)) = ring.push((v, valid), cap) {
+                        if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes) {
                             if old_valid {
                                 s.remove_shifted(old.to_f64() / divisor);
                             }
@@ -293,7 +297,7 @@ where
     fn size_bytes(&self) -> usize {
         self.states.capacity() * std::mem::size_of::<WelfordState>()
             + self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
-            + self.rings.iter().map(Ring::size_bytes).sum::<usize>()
+            + self.ring_bytes
     }
 }
 

@@ -113,7 +113,8 @@ impl OutputColumn {
 
     /// A column of `len` rows from compact owner columns: the slots of `parts[p].0` are
     /// the rows of the runs `parts[p].1`, in order; the runs of all owners cover `0..len`.
-    /// The runs are merged in row order and each is copied once.
+    /// The runs are merged in row order and each is copied once (a run of one row, the
+    /// common case for keys that change on every row, as one value).
     ///
     /// # Errors
     /// `Internal` when the parts do not fit the column.
@@ -123,50 +124,72 @@ impl OutputColumn {
         parts: &[(OutputColumn, &[Run])],
     ) -> Result<ArrayRef> {
         let mut out = OutputColumn::new(data_type, len)?;
-        let w = out.width;
-        let misfit = || Error::internal("analytic owner columns do not fit their rows");
-        if parts.iter().any(|(p, _)| p.width != w) {
-            return Err(misfit());
+        if parts.iter().any(|(p, _)| p.width != out.width) {
+            return Err(Error::internal("analytic owner columns of another width"));
         }
-        let any_nulls = parts.iter().any(|(p, _)| p.valid.is_some());
-        let mut valid: Vec<u8> = if any_nulls {
-            Vec::with_capacity(len)
-        } else {
-            Vec::new()
-        };
-        // per part: next run, next slot
-        let mut next: Vec<(usize, usize)> = vec![(0, 0); parts.len()];
-        let mut row = 0usize;
-        while row < len {
-            // the part whose next run starts at `row`
-            let Some(p) = parts.iter().zip(&next).position(|((_, runs), &(r, _))| {
-                runs.get(r).is_some_and(|x| x.start as usize == row)
-            }) else {
-                return Err(misfit());
-            };
-            let (part, runs) = &parts[p];
-            let (r, slot) = next[p];
-            let n = runs[r].len as usize;
-            let bytes = part
-                .values
-                .as_slice()
-                .get(slot * w..(slot + n) * w)
-                .ok_or_else(misfit)?;
-            out.values.extend_from_slice(bytes);
-            if any_nulls {
-                match &part.valid {
-                    Some(v) => valid.extend_from_slice(v.get(slot..slot + n).ok_or_else(misfit)?),
-                    None => valid.resize(valid.len() + n, 1),
-                }
+        match out.width {
+            1 => merge_runs::<u8>(&mut out, parts)?,
+            2 => merge_runs::<u16>(&mut out, parts)?,
+            4 => merge_runs::<u32>(&mut out, parts)?,
+            8 => merge_runs::<u64>(&mut out, parts)?,
+            16 => merge_runs::<i128>(&mut out, parts)?,
+            w => {
+                return Err(Error::internal(format!(
+                    "analytic output of {w}-byte values"
+                )));
             }
-            next[p] = (r + 1, slot + n);
-            row += n;
-        }
-        if any_nulls {
-            out.valid = Some(valid);
         }
         out.finish()
     }
+}
+
+/// Appends the owners' slots to `out` in row order (values as `T`, the column's width).
+fn merge_runs<T: ArrowNativeType>(
+    out: &mut OutputColumn,
+    parts: &[(OutputColumn, &[Run])],
+) -> Result<()> {
+    let misfit = || Error::internal("analytic owner columns do not fit their rows");
+    let len = out.len;
+    let any_nulls = parts.iter().any(|(p, _)| p.valid.is_some());
+    let mut valid: Vec<u8> = Vec::with_capacity(if any_nulls { len } else { 0 });
+    let values: Vec<&[T]> = parts
+        .iter()
+        .map(|(p, _)| p.values.typed_data::<T>())
+        .collect();
+    // per part: next run, next slot
+    let mut next: Vec<(usize, usize)> = vec![(0, 0); parts.len()];
+    let mut row = 0usize;
+    while row < len {
+        // the part whose next run starts at `row`
+        let Some(p) = (0..parts.len()).find(|&p| {
+            parts[p]
+                .1
+                .get(next[p].0)
+                .is_some_and(|r| r.start as usize == row)
+        }) else {
+            return Err(misfit());
+        };
+        let (r, slot) = next[p];
+        let n = parts[p].1[r].len as usize;
+        let src = values[p].get(slot..slot + n).ok_or_else(misfit)?;
+        if let [one] = src {
+            out.values.push(*one);
+        } else {
+            out.values.extend_from_slice(src);
+        }
+        if any_nulls {
+            match &parts[p].0.valid {
+                Some(v) => valid.extend_from_slice(v.get(slot..slot + n).ok_or_else(misfit)?),
+                None => valid.resize(valid.len() + n, 1),
+            }
+        }
+        next[p] = (r + 1, slot + n);
+        row += n;
+    }
+    if any_nulls {
+        out.valid = Some(valid);
+    }
+    Ok(())
 }
 
 /// Appends results to an [`OutputColumn`], slot after slot.

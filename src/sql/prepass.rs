@@ -12,7 +12,8 @@
 //! - trailing `WITH ('k' = 'v', ...)` → removed, recorded.
 //! - `TABLE(TUMBLE|HOP|SESSION(TABLE t [PARTITION BY k], DESCRIPTOR(c), ...))` → `t`.
 //! - `OVER (ROWS WINDOW BUFFER n ROWS [PARTITION BY ..] [ORDER BY ..])` →
-//!   `OVER ([PARTITION BY ..] [ORDER BY ..] ROWS BETWEEN n-1 PRECEDING AND CURRENT ROW)`.
+//!   `OVER ([PARTITION BY ..] [ORDER BY ..] ROWS BETWEEN n-1 PRECEDING AND CURRENT ROW)`,
+//!   also in a named window `WINDOW w AS (ROWS WINDOW BUFFER ...)`.
 
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
 
@@ -559,7 +560,8 @@ pub fn extract_streaming_clauses(
             i = after;
             continue;
         }
-        if is_word(t, "OVER")
+        // `OVER (ROWS WINDOW BUFFER ...)`, and a named window `w AS (ROWS WINDOW BUFFER ...)`
+        if (is_word(t, "OVER") || is_word(t, "AS"))
             && matches!(pp.tok(next), Token::LParen)
             && is_word(pp.tok(next2), "ROWS")
             && is_word(pp.tok(pp.sig(next2 + 1)), "WINDOW")

@@ -57,22 +57,25 @@ pub struct AggregateSpec {
     pub having: Option<Expr>,
     /// Add the `_op` column (EMIT CHANGES only).
     pub changelog: bool,
-    /// Output schema: keys, aggregates (and `_op` when `changelog`).
+    /// Output schema: [window_start, window_end,] keys, aggregates (and `_op` when
+    /// `changelog`).
     pub schema: SchemaRef,
+    /// Event-time window (pane or session operator instead of the plain one).
+    pub window: Option<crate::exec::window::WindowExec>,
     /// State limit in bytes.
     pub memory_limit_bytes: Option<usize>,
 }
 
 /// A group table plus one accumulator per aggregate.
-struct GroupState {
+pub(crate) struct GroupState {
     /// `None` for a global aggregate (every row is group 0).
-    groups: Option<Box<dyn GroupValues>>,
-    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    pub(crate) groups: Option<Box<dyn GroupValues>>,
+    pub(crate) accumulators: Vec<Box<dyn GroupsAccumulator>>,
     /// Number of groups (for a global aggregate: 1 once a row arrived).
-    num_groups: usize,
-    ids: Vec<u32>,
+    pub(crate) num_groups: usize,
+    pub(crate) ids: Vec<u32>,
     /// Groups of the last batch, in the order they first appeared in it.
-    touched: Vec<u32>,
+    pub(crate) touched: Vec<u32>,
     /// Per group: the batch number it was last touched in.
     touched_in: Vec<u64>,
     batch_no: u64,
@@ -84,7 +87,7 @@ const PARTIAL_TABLE_MAX_GROUPS: usize = 1 << 16;
 
 impl GroupState {
     /// A state whose table interns keys of `key_types`.
-    fn new(spec: &AggregateSpec, key_types: &[DataType]) -> Result<GroupState> {
+    pub(crate) fn new(spec: &AggregateSpec, key_types: &[DataType]) -> Result<GroupState> {
         let groups = if key_types.is_empty() {
             None
         } else {
@@ -109,9 +112,9 @@ impl GroupState {
     /// Folds a pre-projected batch into this state and notes the groups it touched.
     fn update(&mut self, spec: &AggregateSpec, batch: &RecordBatch) -> Result<()> {
         let n = batch.num_rows();
-        self.touched.clear();
-        self.batch_no += 1;
         if n == 0 {
+            self.touched.clear();
+            self.batch_no += 1;
             return Ok(());
         }
         let num_keys = spec.key_types.len();
@@ -125,6 +128,17 @@ impl GroupState {
                 self.ids.resize(n, 0);
                 self.num_groups = 1;
             }
+        }
+        self.accumulate(spec, batch)
+    }
+
+    /// Folds a batch into the groups `self.ids` (one per row, all below
+    /// `self.num_groups`) and notes the groups it touched, in first-seen order.
+    pub(crate) fn accumulate(&mut self, spec: &AggregateSpec, batch: &RecordBatch) -> Result<()> {
+        self.touched.clear();
+        self.batch_no += 1;
+        if batch.num_rows() == 0 {
+            return Ok(());
         }
         for (acc, call) in self.accumulators.iter_mut().zip(&spec.calls) {
             let values: Vec<ArrayRef> =
@@ -145,7 +159,7 @@ impl GroupState {
     }
 
     /// After a merge: drops the accumulated values, keeps the key table (unless large).
-    fn reset_values(&mut self) {
+    pub(crate) fn reset_values(&mut self) {
         for a in &mut self.accumulators {
             a.clear();
         }
@@ -159,7 +173,7 @@ impl GroupState {
     }
 
     /// Keys and aggregate values of `ids`, as output columns (no `_op`).
-    fn evaluate(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
+    pub(crate) fn evaluate(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
         let mut cols = match &self.groups {
             Some(table) => table.emit(ids)?,
             None => Vec::new(),
@@ -170,7 +184,7 @@ impl GroupState {
         Ok(cols)
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         if let Some(g) = &mut self.groups {
             g.clear();
         }
@@ -181,7 +195,7 @@ impl GroupState {
         self.touched_in.clear();
     }
 
-    fn size_bytes(&self) -> usize {
+    pub(crate) fn size_bytes(&self) -> usize {
         self.groups.as_ref().map_or(0, |g| g.size_bytes())
             + self
                 .accumulators
@@ -430,17 +444,7 @@ impl HashAggregate {
 
     /// HAVING over emitted rows (NULL counts as false), or `None` without HAVING.
     fn having_mask(&self, values: &RecordBatch) -> Result<Option<BooleanArray>> {
-        let Some(h) = &self.spec.having else {
-            return Ok(None);
-        };
-        let m = h.evaluate_mask(values)?;
-        let m = match m.nulls() {
-            Some(nulls) if nulls.null_count() > 0 => {
-                BooleanArray::new(m.values() & nulls.inner(), None)
-            }
-            _ => m,
-        };
-        Ok(Some(m))
+        having_mask(self.spec.having.as_ref(), values)
     }
 
     /// End of input: with EMIT FINAL, one row per group sorted by the keys (NULLs last);
@@ -486,6 +490,24 @@ impl HashAggregate {
         };
         Ok((out.num_rows() > 0).then_some(out))
     }
+}
+
+/// HAVING over emitted rows (NULL counts as false), or `None` without HAVING.
+pub(crate) fn having_mask(
+    having: Option<&Expr>,
+    values: &RecordBatch,
+) -> Result<Option<BooleanArray>> {
+    let Some(h) = having else {
+        return Ok(None);
+    };
+    let m = h.evaluate_mask(values)?;
+    let m = match m.nulls() {
+        Some(nulls) if nulls.null_count() > 0 => {
+            BooleanArray::new(m.values() & nulls.inner(), None)
+        }
+        _ => m,
+    };
+    Ok(Some(m))
 }
 
 /// Sorts rows by the first `num_keys` columns ascending, NULLs last.

@@ -321,6 +321,11 @@ impl Query {
         }
     }
 
+    /// True for a query with an event-time window.
+    pub fn is_windowed(&self) -> bool {
+        self.window.is_some()
+    }
+
     /// The rows dropped as late since the last call (input schema, unchanged), when
     /// the query was created with [`crate::QueryOptions::collect_late_rows`].
     pub fn take_late_rows(&mut self) -> Vec<RecordBatch> {

@@ -103,9 +103,7 @@ impl PanePartial {
             return Err(Error::internal("pane operator on a session window"));
         };
         let (times, _) = event_times(batch.column(exec.pre_time_index))?;
-        self.starts.clear();
-        self.starts
-            .extend(times.iter().map(|&t| floor_to(t, pane, offset)));
+        pane_starts(&times, pane, offset, &mut self.starts);
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for &s in &self.starts {
             lo = lo.min(s);
@@ -740,6 +738,25 @@ impl PaneAggregate {
     }
 }
 
+/// The pane start of every time. Consecutive rows mostly share a pane, so the last
+/// pane's range is checked first and the division is paid only when a row leaves it.
+fn pane_starts(times: &[i64], pane: i64, offset: i64, out: &mut Vec<i64>) {
+    out.clear();
+    out.reserve(times.len());
+    // [lo, hi): the cached pane (empty at first, and near the ends of the i64 range)
+    let (mut lo, mut hi, mut start) = (i64::MAX, i64::MIN, 0i64);
+    for &t in times {
+        if t < lo || t >= hi {
+            start = floor_to(t, pane, offset);
+            match (t.checked_sub(start).filter(|d| *d < pane), start.checked_add(pane)) {
+                (Some(_), Some(end)) => (lo, hi) = (start, end),
+                _ => (lo, hi) = (i64::MAX, i64::MIN),
+            }
+        }
+        out.push(start);
+    }
+}
+
 /// Items bucketed by `key`, buckets in order of first appearance, items in order.
 fn bucket_by(items: &[u32], key: impl Fn(u32) -> i64) -> Vec<(i64, Vec<u32>)> {
     let mut buckets: Vec<(i64, Vec<u32>)> = Vec::new();
@@ -775,4 +792,35 @@ pub(crate) fn changelog_op(pass: bool, visible: &mut bool) -> Option<&'static st
 
 fn non_empty(b: RecordBatch) -> Option<RecordBatch> {
     (b.num_rows() > 0).then_some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pane_starts_match_floor_to() {
+        let times = [
+            0,
+            5,
+            9,
+            10,
+            -1,
+            -10,
+            -11,
+            25,
+            24,
+            i64::MIN,
+            i64::MIN + 3,
+            i64::MAX,
+            i64::MAX - 1,
+            7,
+        ];
+        for (pane, offset) in [(10, 0), (10, 3), (7, -2), (1, 0)] {
+            let mut out = Vec::new();
+            pane_starts(&times, pane, offset, &mut out);
+            let expected: Vec<i64> = times.iter().map(|&t| floor_to(t, pane, offset)).collect();
+            assert_eq!(out, expected, "pane {pane} offset {offset}");
+        }
+    }
 }

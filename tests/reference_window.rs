@@ -26,8 +26,20 @@
 //!   filters, `_op` is insert / update / delete; closing emits nothing.
 //!
 //! Every window and session keeps all its rows; aggregates are computed from them at
-//! emission. The model itself is checked against hand-computed results (the `model_*`
-//! tests), which also run against the engine.
+//! emission. The model itself is checked without the engine: against hand-computed
+//! results (`the_model_gives_the_hand_computed_results`; the same cases run against the
+//! engine as `engine_*`), against itself across emit modes, and for disorder within the
+//! delay changing nothing. Interpretations where the contract is silent:
+//!
+//! - EMIT CHANGES lists every (window, group) that received a row in the batch, even one
+//!   the batch's own watermark then closes (its last change is its final value);
+//! - a merged session is one (window, group): `update` if any merged part had been
+//!   emitted (and still passed HAVING), else `insert`; absorbed parts get no `delete`;
+//! - with `collect_late_rows(false)`, `take_late_rows()` returns no rows;
+//! - after `finish()`, `windows_opened == windows_closed` for tumbling and sliding
+//!   windows (whatever a window is counted as); session counters are not compared;
+//! - the group-window functions `HOP(...)` / `SESSION(...)` in GROUP BY select no
+//!   bounds (the contract names none), and their durations are written as INTERVALs.
 //!
 //! Exact results (keys, window bounds, counts, integer sums, MIN/MAX) must be equal;
 //! floating-point results within 1e-9 relative to the magnitude of their inputs.

@@ -748,11 +748,10 @@ fn pane_starts(times: &[i64], pane: i64, offset: i64, out: &mut Vec<i64>) {
     for &t in times {
         if t < lo || t >= hi {
             start = floor_to(t, pane, offset);
-            match (
-                t.checked_sub(start).filter(|d| *d < pane),
-                start.checked_add(pane),
-            ) {
-                (Some(_), Some(end)) => (lo, hi) = (start, end),
+            // cache only a true grid point (floor_to saturates at the range ends)
+            let on_grid = (start.rem_euclid(pane) - offset.rem_euclid(pane)).rem_euclid(pane) == 0;
+            match (on_grid, start.checked_add(pane)) {
+                (true, Some(end)) => (lo, hi) = (start, end),
                 _ => (lo, hi) = (i64::MAX, i64::MIN),
             }
         }

@@ -308,6 +308,15 @@ impl SessionAggregate {
         let targets: Vec<(u32, u32)> = merges.to_vec();
         let froms: Vec<u32> = merges.iter().map(|m| m.0).collect();
         let finals: Vec<u32> = froms.iter().map(|&f| resolve(&targets, f)).collect();
+        // a merged session was emitted when any of its parts was (changelog)
+        for (&f, &t) in froms.iter().zip(&finals) {
+            if self.visible.get(f as usize).copied().unwrap_or(false) {
+                if self.visible.len() <= t as usize {
+                    self.visible.resize(t as usize + 1, false);
+                }
+                self.visible[t as usize] = true;
+            }
+        }
         let scratch_ids: Vec<u32> = (0..froms.len() as u32).collect();
         let total = self.slot_key.len();
         for (acc, call) in self.state.accumulators.iter_mut().zip(&self.spec.calls) {

@@ -178,6 +178,8 @@ struct Pane {
     state: GroupState,
     /// Per group: emitted and passing HAVING (tumbling changelog).
     visible: Vec<bool>,
+    /// Sliding windows: per group, its id in the query-wide key table.
+    global_ids: Vec<u32>,
 }
 
 /// The tumbling / sliding window aggregation operator.
@@ -203,6 +205,11 @@ pub struct PaneAggregate {
     windows_opened: u64,
     windows_closed: u64,
     dst: Vec<u32>,
+    /// Sliding windows with keys: one key table for all panes.
+    global: Option<Box<dyn GroupValues>>,
+    /// Accumulators a window is merged into.
+    scratch: GroupState,
+    seen: Vec<bool>,
 }
 
 impl PaneAggregate {
@@ -243,6 +250,12 @@ impl PaneAggregate {
         } else {
             None
         };
+        let global = if size != slide && !key_types.is_empty() {
+            Some(new_group_values(&key_types)?)
+        } else {
+            None
+        };
+        let scratch = GroupState::new(&spec, &[])?;
         Ok(PaneAggregate {
             partials: vec![PanePartial::new(&spec)?],
             values_schema: Arc::new(Schema::new(value_fields)),
@@ -261,6 +274,9 @@ impl PaneAggregate {
             windows_opened: 0,
             windows_closed: 0,
             dst: Vec::new(),
+            global,
+            scratch,
+            seen: Vec::new(),
         })
     }
 
@@ -278,14 +294,16 @@ impl PaneAggregate {
         (self
             .panes
             .values()
-            .map(|p| p.state.size_bytes() + p.visible.capacity())
+            .map(|p| p.state.size_bytes() + p.visible.capacity() + p.global_ids.capacity() * 4)
             .sum::<usize>()
             + self
                 .partials
                 .iter()
                 .map(PanePartial::size_bytes)
                 .sum::<usize>()
-            + self.window_visible.len() * 48) as u64
+            + self.window_visible.len() * 48
+            + self.global.as_ref().map_or(0, |g| g.size_bytes())
+            + self.scratch.size_bytes()) as u64
     }
 
     /// Windows that received rows, and windows closed so far.
@@ -366,6 +384,7 @@ impl PaneAggregate {
                     Pane {
                         state,
                         visible: Vec::new(),
+                        global_ids: Vec::new(),
                     },
                 );
                 self.windows_opened += self.new_windows_for_pane(*start);
@@ -397,6 +416,7 @@ impl PaneAggregate {
             for (&s, &d) in src.iter().zip(&self.dst) {
                 p.slot_dst[s as usize] = d;
             }
+            self.register_global(*start)?;
         }
         if let Some(limit) = self.spec.memory_limit_bytes {
             let used = self.state_bytes();
@@ -560,45 +580,109 @@ impl PaneAggregate {
     }
 
     /// Window `start` merged from its panes; with `keys`, only those keys (in that
-    /// order), else every key of the window.
-    fn merged_window_rows(&self, start: i64, keys: Option<&[ArrayRef]>) -> Result<RecordBatch> {
+    /// order), else every key of the window (in order of first appearance).
+    ///
+    /// Panes share the query-wide key ids of `global`, so a pane merges into the window
+    /// by id, without re-interning its keys.
+    fn merged_window_rows(&mut self, start: i64, keys: Option<&[ArrayRef]>) -> Result<RecordBatch> {
         let end = start.saturating_add(self.size);
-        let mut scratch = GroupState::new(&self.spec, &self.key_types)?;
-        let mut wanted = 0usize;
-        let mut ids = Vec::new();
-        if let (Some(k), Some(g)) = (keys, &mut scratch.groups) {
-            g.intern(k, &mut ids)?;
-            wanted = g.len();
-        }
+        let total = self.global.as_ref().map_or(1, |g| g.len());
+        self.scratch.clear();
+        self.scratch.num_groups = total;
         let mut dst = Vec::new();
         for (_, pane) in self.panes.range(start..end) {
-            let src: Vec<u32> = (0..pane.state.num_groups as u32).collect();
-            match (&pane.state.groups, &mut scratch.groups) {
-                (Some(pg), Some(g)) => {
-                    let cols = pg.emit(&src)?;
-                    g.intern(&cols, &mut dst)?;
-                    scratch.num_groups = g.len();
-                }
-                _ => {
-                    dst.clear();
-                    dst.resize(src.len(), 0);
-                    scratch.num_groups = 1;
-                }
-            }
-            let total = scratch.num_groups;
-            for (g, q) in scratch
+            let n = pane.state.num_groups;
+            let src: Vec<u32> = (0..n as u32).collect();
+            let dst_ids: &[u32] = if self.global.is_some() {
+                &pane.global_ids
+            } else {
+                dst.clear();
+                dst.resize(n, 0);
+                &dst
+            };
+            for (g, q) in self
+                .scratch
                 .accumulators
                 .iter_mut()
                 .zip(&pane.state.accumulators)
             {
-                g.merge(q.as_ref(), &src, &dst, total)?;
+                g.merge(q.as_ref(), &src, dst_ids, total)?;
             }
         }
-        let ids: Vec<u32> = match keys {
-            Some(_) => (0..wanted as u32).collect(),
-            None => (0..scratch.num_groups as u32).collect(),
+        let mut ids = Vec::new();
+        match (keys, &mut self.global) {
+            (Some(k), Some(g)) => g.intern(k, &mut ids)?,
+            (None, Some(_)) => {
+                self.seen.clear();
+                self.seen.resize(total, false);
+                for (_, pane) in self.panes.range(start..end) {
+                    for &id in &pane.global_ids {
+                        if !std::mem::replace(&mut self.seen[id as usize], true) {
+                            ids.push(id);
+                        }
+                    }
+                }
+            }
+            _ => {
+                if self.panes.range(start..end).next().is_some() {
+                    ids.push(0);
+                }
+            }
+        }
+        let n = ids.len();
+        let mut cols: Vec<ArrayRef> = vec![
+            self.exec.bound_column(vec![start; n]),
+            self.exec.bound_column(vec![end; n]),
+        ];
+        if let Some(g) = &self.global {
+            cols.extend(g.emit(&ids)?);
+        }
+        for acc in &self.scratch.accumulators {
+            cols.push(acc.evaluate(&ids)?);
+        }
+        batch_of(&self.values_schema, cols, n)
+    }
+
+    /// Sliding windows: gives the pane's new groups their query-wide ids.
+    fn register_global(&mut self, start: i64) -> Result<()> {
+        let (Some(global), Some(pane)) = (&mut self.global, self.panes.get_mut(&start)) else {
+            return Ok(());
         };
-        self.window_rows(start, &scratch, &ids)
+        let old = pane.global_ids.len();
+        let n = pane.state.num_groups;
+        if n > old
+            && let Some(table) = &pane.state.groups
+        {
+            let fresh: Vec<u32> = (old as u32..n as u32).collect();
+            let cols = table.emit(&fresh)?;
+            let mut ids = Vec::new();
+            global.intern(&cols, &mut ids)?;
+            pane.global_ids.extend_from_slice(&ids);
+        }
+        Ok(())
+    }
+
+    /// Sliding windows: rebuilds the query-wide key table from the open panes once most
+    /// of its keys belong to freed panes.
+    fn compact_global(&mut self) -> Result<()> {
+        let Some(global) = &self.global else {
+            return Ok(());
+        };
+        let live: usize = self.panes.values().map(|p| p.state.num_groups).sum();
+        if global.len() <= 4 * live + 4096 {
+            return Ok(());
+        }
+        let mut table = new_group_values(&self.key_types)?;
+        for pane in self.panes.values_mut() {
+            if let Some(pt) = &pane.state.groups {
+                let all: Vec<u32> = (0..pane.state.num_groups as u32).collect();
+                let cols = pt.emit(&all)?;
+                pane.global_ids.clear();
+                table.intern(&cols, &mut pane.global_ids)?;
+            }
+        }
+        self.global = Some(table);
+        Ok(())
     }
 
     /// Concatenates per-bucket rows and reorders them into the order of `order` (each
@@ -734,6 +818,7 @@ impl PaneAggregate {
                 .retain(|(s, _), _| s.saturating_add(size) > wm);
         }
         self.closed_upto = wm;
+        self.compact_global()?;
         Ok(out)
     }
 }

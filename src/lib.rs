@@ -53,6 +53,7 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
+pub mod analytic;
 pub mod bench;
 pub mod config;
 pub mod datagen;

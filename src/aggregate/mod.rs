@@ -44,7 +44,7 @@
 pub mod accumulator;
 mod arg_cast;
 mod avg;
-mod byte_arrays;
+pub(crate) mod byte_arrays;
 mod count;
 mod distinct;
 mod first_last;
@@ -53,7 +53,7 @@ pub mod group_values;
 mod hash_table;
 mod hll;
 mod min_max;
-mod native;
+pub(crate) mod native;
 mod null_arg;
 mod percentile;
 mod scratch;

@@ -134,7 +134,7 @@ impl FilterProject {
 }
 
 /// Rewrites column indices through `map` (input index → narrow index).
-fn remap(e: Expr, map: &[usize]) -> Expr {
+pub(crate) fn remap(e: Expr, map: &[usize]) -> Expr {
     let r = |b: Box<Expr>| Box::new(remap(*b, map));
     match e {
         Expr::Column {

@@ -6,6 +6,7 @@
 //!                                 arrive together; output order kept) ─▶ Limit ─▶ out
 //! ```
 
+pub mod analytic;
 pub mod filter_project;
 pub mod hash_aggregate;
 pub mod metrics;

@@ -47,6 +47,8 @@ pub struct PhysicalPlan {
     pub limit: Option<LimitSpec>,
     /// Schema of every result batch.
     pub output_schema: SchemaRef,
+    /// ROWS-window analytics (between `pre` and `post`).
+    pub analytic: Option<super::analytic::AnalyticSpec>,
 }
 
 impl PhysicalPlan {
@@ -79,6 +81,9 @@ impl PhysicalPlan {
                 "expected a projection at the top of the plan",
             ));
         };
+        if let LogicalPlan::Analytic { .. } = input.as_ref() {
+            return super::analytic::plan_physical(plan, input, exprs, schema, sort, limit);
+        }
         let mut below = input.as_ref();
         let mut having = None;
         if let LogicalPlan::Filter { input, predicate } = below
@@ -121,6 +126,7 @@ impl PhysicalPlan {
                 sort,
                 limit,
                 output_schema: schema.clone(),
+                analytic: None,
             });
         };
 
@@ -198,6 +204,7 @@ impl PhysicalPlan {
             sort,
             limit,
             output_schema: Arc::new(Schema::new(out_fields)),
+            analytic: None,
         })
     }
 

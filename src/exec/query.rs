@@ -75,6 +75,8 @@ pub struct Query {
     window: Option<WindowExec>,
     watermark: i64,
     late: Vec<RecordBatch>,
+    /// ROWS-window analytics.
+    analytic: Option<super::analytic::AnalyticOperator>,
     pool: Option<Arc<rayon::ThreadPool>>,
     partitions: usize,
     metrics: Metrics,
@@ -121,6 +123,11 @@ impl Query {
                 },
             }),
         };
+        let analytic = physical
+            .analytic
+            .clone()
+            .map(|spec| super::analytic::AnalyticOperator::new(spec, partitions, pool.clone()))
+            .transpose()?;
         Ok(Query {
             plan,
             physical,
@@ -128,6 +135,7 @@ impl Query {
             window,
             watermark: i64::MIN,
             late: Vec::new(),
+            analytic,
             pool,
             partitions,
             metrics: Metrics::default(),
@@ -203,6 +211,18 @@ impl Query {
         }
         if self.is_done() {
             return Ok(Vec::new());
+        }
+        // ROWS-window analytics run the pre-projection inside their own parallel rounds,
+        // and append the call columns (input order kept)
+        if let Some(op) = &mut self.analytic {
+            let results = op.process(&self.physical.pre, batches)?;
+            self.metrics.groups_live = op.groups_live();
+            self.metrics.state_bytes = op.state_bytes();
+            let mut out = Vec::with_capacity(results.len());
+            for r in results {
+                self.emit(r, &mut out)?;
+            }
+            return Ok(out);
         }
         if let Some(w) = self.window.clone() {
             return self.push_windowed(&w, batches);

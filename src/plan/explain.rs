@@ -95,6 +95,39 @@ fn write_node(node: &LogicalPlan, depth: usize, out: &mut String) {
             let _ = writeln!(out, "{pad}Sort (per emission): {}", k.join(", "));
             write_node(input, depth + 1, out);
         }
+        LogicalPlan::Analytic {
+            input,
+            windows,
+            calls,
+            ..
+        } => {
+            let c: Vec<String> = calls
+                .iter()
+                .map(|c| {
+                    let (keys, order) = match windows.get(c.window) {
+                        Some(w) => (
+                            w.partition_by
+                                .iter()
+                                .map(|k| k.to_string())
+                                .collect::<Vec<_>>(),
+                            w.order_by
+                                .as_ref()
+                                .map(|o| format!(" order={o}"))
+                                .unwrap_or_default(),
+                        ),
+                        None => (Vec::new(), String::new()),
+                    };
+                    format!(
+                        "{} [partition=({}){order}, {}]",
+                        c.func,
+                        keys.join(", "),
+                        c.frame
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "{pad}Analytic: {}", c.join(", "));
+            write_node(input, depth + 1, out);
+        }
         LogicalPlan::Limit { input, skip, fetch } => {
             let _ = match fetch {
                 Some(f) => writeln!(out, "{pad}Limit: skip={skip}, fetch={f}"),

@@ -591,9 +591,14 @@ impl ExprPlanner<'_> {
                 did_you_mean(closest(&name, all))
             )));
         }
-        if f.over.is_some() || ANALYTIC_NAMES.contains(&name.as_str()) {
-            return Err(Error::not_supported(format!(
-                "analytic function {name} OVER (...) (ROWS-window analytics are not supported yet)"
+        if f.over.is_some() {
+            return Err(Error::plan(format!(
+                "analytic function {name} OVER (...) is only allowed in the SELECT list (not in WHERE, GROUP BY, HAVING or a function argument)"
+            )));
+        }
+        if ANALYTIC_NAMES.contains(&name.as_str()) {
+            return Err(Error::plan(format!(
+                "analytic function {name} needs an OVER (...) clause"
             )));
         }
         if AGGREGATE_NAMES.contains(&name.as_str()) || f.filter.is_some() {

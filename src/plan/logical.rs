@@ -4,6 +4,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::expr::Expr;
 pub use crate::plan::aggregate::{AggregateCall, GroupKey};
+pub use crate::plan::analytic::{AnalyticCall, AnalyticWindow};
 pub use crate::plan::window::WindowPlan;
 
 /// One ORDER BY key over an emission's columns.
@@ -66,6 +67,18 @@ pub enum LogicalPlan {
         /// Sort keys over the input's columns.
         keys: Vec<SortKey>,
     },
+    /// ROWS-window analytics: the input's columns, then one column per call (one output
+    /// row per input row, in input order).
+    Analytic {
+        /// Input node.
+        input: Box<LogicalPlan>,
+        /// Partitioning and ordering of the calls.
+        windows: Vec<AnalyticWindow>,
+        /// The calls.
+        calls: Vec<AnalyticCall>,
+        /// Output schema: the input's fields, then the calls' results.
+        schema: SchemaRef,
+    },
     /// `LIMIT fetch OFFSET skip` over the whole output stream.
     Limit {
         /// Input node.
@@ -83,7 +96,8 @@ impl LogicalPlan {
         match self {
             LogicalPlan::Scan { schema, .. }
             | LogicalPlan::Projection { schema, .. }
-            | LogicalPlan::Aggregate { schema, .. } => schema.clone(),
+            | LogicalPlan::Aggregate { schema, .. }
+            | LogicalPlan::Analytic { schema, .. } => schema.clone(),
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Limit { input, .. }
             | LogicalPlan::Sort { input, .. } => input.schema(),

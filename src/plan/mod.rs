@@ -9,6 +9,7 @@
 //! ```
 
 pub mod aggregate;
+pub mod analytic;
 pub mod explain;
 pub mod expr_planner;
 pub mod logical;

@@ -58,10 +58,8 @@ pub fn plan_query(
     if select.distinct.is_some() {
         return Err(Error::not_supported("SELECT DISTINCT"));
     }
-    if select.qualify.is_some() || !select.named_window.is_empty() {
-        return Err(Error::not_supported(
-            "QUALIFY / named WINDOW definitions (ROWS-window analytics are not supported yet)",
-        ));
+    if select.qualify.is_some() {
+        return Err(Error::not_supported("QUALIFY"));
     }
 
     // FROM: exactly one registered input
@@ -190,8 +188,16 @@ pub fn plan_query(
     } else {
         None
     };
+    // ROWS-window analytics (plan::analytic): each OVER call becomes a result column
+    let analytic =
+        super::analytic::plan_analytic(parsed, select, &scope, &schema, is_aggregate, options)?;
+    let select_scope = analytic.as_ref().map_or(&scope, |a| &a.scope);
+    let select_schema = analytic.as_ref().map_or(&schema, |a| &a.schema);
+    let projection = analytic
+        .as_ref()
+        .map_or(&select.projection, |a| &a.projection);
     let out_ep = ExprPlanner {
-        scope: &scope,
+        scope: select_scope,
         agg: ctx.as_ref(),
     };
 
@@ -199,7 +205,7 @@ pub fn plan_query(
     let mut exprs: Vec<Expr> = Vec::new();
     let mut fields: Vec<Field> = Vec::new();
     let mut item_texts: Vec<String> = Vec::new();
-    for item in &select.projection {
+    for item in projection {
         match item {
             SelectItem::Wildcard(opts) | SelectItem::QualifiedWildcard(_, opts) => {
                 reject_wildcard_options(opts)?;
@@ -232,7 +238,7 @@ pub fn plan_query(
             SelectItem::UnnamedExpr(e) => {
                 let planned = out_ep.plan(e)?;
                 let name = output_name(e);
-                fields.push(output_field(&planned, name, &schema, is_aggregate));
+                fields.push(output_field(&planned, name, select_schema, is_aggregate));
                 exprs.push(planned);
                 item_texts.push(normalized_text(e));
             }
@@ -241,7 +247,7 @@ pub fn plan_query(
                 fields.push(output_field(
                     &planned,
                     alias.value.clone(),
-                    &schema,
+                    select_schema,
                     is_aggregate,
                 ));
                 exprs.push(planned);
@@ -307,6 +313,9 @@ pub fn plan_query(
                 predicate,
             };
         }
+    }
+    if let Some(a) = analytic {
+        root = a.wrap(root);
     }
     let out_schema = Arc::new(Schema::new(fields));
     root = LogicalPlan::Projection {

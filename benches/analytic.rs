@@ -1,0 +1,70 @@
+//! Criterion benches for ROWS-window analytics, through the real query path (`Engine`,
+//! `Query::push_batches`) over SPEC §9 trades data in memory: the S1 moving average at
+//! frames of 10, 100 and 10,000 rows (the cost must not grow with the frame), on 1 and 2
+//! partitions, and a mix of functions.
+//!
+//! Throughput is in input rows.
+
+use std::hint::black_box;
+
+use arrow::array::RecordBatch;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use velostream::datagen::TradesGenerator;
+use velostream::exec::runner::batches_per_push;
+use velostream::{Engine, QueryOptions};
+
+const ROWS: u64 = 2_000_000;
+const BATCH: usize = 8192;
+
+/// Runs `sql` over `batches` (pushed as the CLI pushes them) and returns the output rows.
+fn run(engine: &Engine, sql: &str, batches: &[RecordBatch]) -> u64 {
+    let schema = TradesGenerator::schema();
+    let mut q = engine
+        .query(sql, &[("trades", schema)], QueryOptions::default())
+        .expect("query");
+    let mut rows = 0u64;
+    for chunk in batches.chunks(batches_per_push(engine.partitions())) {
+        for b in q.push_batches("trades", chunk.to_vec()).expect("push") {
+            rows += b.num_rows() as u64;
+        }
+    }
+    for b in q.finish().expect("finish") {
+        rows += b.num_rows() as u64;
+    }
+    rows
+}
+
+fn moving_average(c: &mut Criterion) {
+    let batches: Vec<RecordBatch> = TradesGenerator::new(ROWS, BATCH, 42, 0).collect();
+    let mut group = c.benchmark_group("analytic");
+    group.throughput(Throughput::Elements(ROWS));
+    group.sample_size(10);
+    for partitions in [1usize, 2] {
+        let engine = Engine::with_partitions(partitions);
+        for frame in [10u64, 100, 10_000] {
+            let sql = format!(
+                "SELECT symbol, ts, price, AVG(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN {} PRECEDING AND CURRENT ROW) AS moving_avg FROM trades",
+                frame - 1
+            );
+            group.bench_function(
+                format!(
+                    "s1_moving_avg/frame={frame}/rows={ROWS}/batch={BATCH}/partitions={partitions}"
+                ),
+                |b| b.iter(|| black_box(run(&engine, &sql, &batches))),
+            );
+        }
+        let mixed = "SELECT symbol, price, \
+            SUM(quantity) OVER w AS q, MIN(price) OVER w AS lo, MAX(price) OVER w AS hi, \
+            STDDEV(price) OVER w AS sd, LAG(price) OVER w AS prev, \
+            ROW_NUMBER() OVER (PARTITION BY trader_id ORDER BY ts) AS n \
+            FROM trades WINDOW w AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW)";
+        group.bench_function(
+            format!("mixed_6_calls/frame=100/rows={ROWS}/batch={BATCH}/partitions={partitions}"),
+            |b| b.iter(|| black_box(run(&engine, mixed, &batches))),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, moving_average);
+criterion_main!(benches);

@@ -1,0 +1,352 @@
+//! `MIN`, `MAX`, `FIRST_VALUE` and `LAG` over strings and binaries, and the pass-through
+//! kernel (`LAST_VALUE`, `LAG(x, 0)`) for any type.
+//!
+//! The frame's values are copied into one byte arena per kernel and referred to by
+//! (start, length) handles, so the rings and deques hold fixed-size entries and a row
+//! costs no allocation. Bytes of values that left the frame are reclaimed by compaction:
+//! when the arena holds more than twice the live bytes (plus a slack), the live values are
+//! copied to a fresh arena: amortised O(1) per byte.
+//!
+//! ```text
+//!  arena  [ "SYM1" | dead | "SYM7" | dead dead | "SYM2" ]   live = 12 bytes
+//!  ring[k] = [(0,4) (9,4) (20,4)]   ──compact──▶  [ "SYM1" "SYM7" "SYM2" ]
+//! ```
+//! These kernels see every row of a batch in order (results are built in row order) and
+//! hold the state of every key: they run beside the per-owner kernels, not split by key.
+
+use arrow::array::{Array, ArrayRef};
+use arrow::datatypes::DataType;
+
+use super::kernel::{KernelInput, SequentialKernel, grow};
+use super::ring::{Deque, Ring};
+use crate::aggregate::byte_arrays::{BytesView, build_bytes_array};
+use crate::error::{Error, Result};
+
+/// Compaction slack: an arena smaller than this is never compacted.
+const ARENA_SLACK_BYTES: usize = 64 << 10;
+
+/// A value in the arena.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Handle {
+    start: usize,
+    len: usize,
+}
+
+/// A value that may be NULL.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    h: Handle,
+    valid: bool,
+}
+
+#[derive(Debug, Default)]
+struct Arena {
+    data: Vec<u8>,
+    live: usize,
+}
+
+impl Arena {
+    fn put(&mut self, bytes: &[u8]) -> Handle {
+        let h = Handle {
+            start: self.data.len(),
+            len: bytes.len(),
+        };
+        self.data.extend_from_slice(bytes);
+        self.live += bytes.len();
+        h
+    }
+
+    fn get(&self, h: Handle) -> &[u8] {
+        self.data.get(h.start..h.start + h.len).unwrap_or_default()
+    }
+
+    fn release(&mut self, h: Handle) {
+        self.live = self.live.saturating_sub(h.len);
+    }
+
+    fn wants_compaction(&self) -> bool {
+        self.data.len() > 2 * self.live + ARENA_SLACK_BYTES
+    }
+}
+
+/// What a byte kernel computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BytesOp {
+    /// `MIN(x)`.
+    Min,
+    /// `MAX(x)`.
+    Max,
+    /// `FIRST_VALUE(x)`.
+    First,
+    /// `LAG(x, k)`, `k ≥ 1`.
+    Lag(usize),
+}
+
+#[derive(Debug, Clone, Default)]
+struct KeyState {
+    rows: u64,
+    /// FIRST_VALUE / LAG: the last values.
+    ring: Ring<Slot>,
+    /// MIN / MAX: (row number, value), monotonic.
+    deque: Deque<(u64, Handle)>,
+    /// UNBOUNDED FIRST_VALUE: the first value; UNBOUNDED MIN/MAX: the extreme so far.
+    kept: Option<Slot>,
+}
+
+/// MIN / MAX / FIRST_VALUE / LAG over a byte-array column.
+#[derive(Debug)]
+pub(crate) struct BytesKernel {
+    op: BytesOp,
+    /// Frame rows (`None`: UNBOUNDED); for LAG the offset.
+    cap: Option<usize>,
+    data_type: DataType,
+    arena: Arena,
+    states: Vec<KeyState>,
+    /// Per-batch result spans (into `out_data`) and validity.
+    out_data: Vec<u8>,
+    out_spans: Vec<(usize, usize, bool)>,
+}
+
+impl BytesKernel {
+    pub(crate) fn new(op: BytesOp, frame_rows: Option<u64>, data_type: DataType) -> Self {
+        let cap = match op {
+            BytesOp::Lag(k) => Some(k.max(1)),
+            _ => frame_rows.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        };
+        BytesKernel {
+            op,
+            cap,
+            data_type,
+            arena: Arena::default(),
+            states: Vec::new(),
+            out_data: Vec::new(),
+            out_spans: Vec::new(),
+        }
+    }
+
+    /// Copies the live values to a fresh arena and rewrites their handles.
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.arena.data);
+        let mut fresh = Arena {
+            data: Vec::with_capacity(self.arena.live),
+            live: 0,
+        };
+        let mut moved = |h: &mut Handle| {
+            let bytes = old.get(h.start..h.start + h.len).unwrap_or_default();
+            *h = fresh.put(bytes);
+        };
+        for s in &mut self.states {
+            for slot in s.ring.values_mut() {
+                if slot.valid {
+                    moved(&mut slot.h);
+                }
+            }
+            s.deque.for_each_mut(|(_, h)| moved(h));
+            if let Some(k) = &mut s.kept
+                && k.valid
+            {
+                moved(&mut k.h);
+            }
+        }
+        self.arena = fresh;
+    }
+
+    /// Advances key `p` by one row holding `value`; returns where the row's result is.
+    fn row(&mut self, p: usize, value: Option<&[u8]>) -> RowResult {
+        let op = self.op;
+        let cap = self.cap;
+        let Some(s) = self.states.get_mut(p) else {
+            return RowResult::Null;
+        };
+        s.rows += 1;
+        let seq = s.rows;
+        let arena = &mut self.arena;
+        let slot_of = |arena: &mut Arena, value: Option<&[u8]>| match value {
+            Some(b) => Slot {
+                h: arena.put(b),
+                valid: true,
+            },
+            None => Slot::default(),
+        };
+        let kept = match (op, cap) {
+            (BytesOp::First, None) => {
+                if s.kept.is_none() {
+                    s.kept = Some(slot_of(arena, value));
+                }
+                s.kept.filter(|k| k.valid).map(|k| k.h)
+            }
+            (BytesOp::First, Some(cap)) => {
+                let slot = slot_of(arena, value);
+                if let Some(old) = s.ring.push(slot, cap)
+                    && old.valid
+                {
+                    arena.release(old.h);
+                }
+                s.ring.front().filter(|f| f.valid).map(|f| f.h)
+            }
+            (BytesOp::Lag(_), Some(cap)) => {
+                let slot = slot_of(arena, value);
+                // a push into a full ring evicts the value `k` rows back: the result
+                // (its bytes stay in the arena until the compaction after the batch)
+                return match s.ring.push(slot, cap) {
+                    Some(old) if old.valid => {
+                        arena.release(old.h);
+                        RowResult::Arena(old.h)
+                    }
+                    Some(_) => RowResult::Null,
+                    None => RowResult::Default,
+                };
+            }
+            (BytesOp::Lag(_), None) => return RowResult::Default,
+            (BytesOp::Min | BytesOp::Max, None) => {
+                if let Some(b) = value {
+                    let better = match s.kept {
+                        Some(k) => beats(op, b, arena.get(k.h)),
+                        None => true,
+                    };
+                    if better {
+                        if let Some(k) = s.kept {
+                            arena.release(k.h);
+                        }
+                        s.kept = Some(Slot {
+                            h: arena.put(b),
+                            valid: true,
+                        });
+                    }
+                }
+                s.kept.map(|k| k.h)
+            }
+            (BytesOp::Min | BytesOp::Max, Some(cap)) => {
+                while let Some((front, h)) = s.deque.front() {
+                    if seq - front >= cap as u64 {
+                        s.deque.pop_front();
+                        arena.release(h);
+                    } else {
+                        break;
+                    }
+                }
+                if let Some(b) = value {
+                    while let Some((_, h)) = s.deque.back() {
+                        if beats(op, arena.get(h), b) {
+                            break;
+                        }
+                        s.deque.pop_back();
+                        arena.release(h);
+                    }
+                    let h = arena.put(b);
+                    s.deque.push_back((seq, h), cap);
+                }
+                s.deque.front().map(|(_, h)| h)
+            }
+        };
+        match kept {
+            Some(h) => RowResult::Arena(h),
+            None => RowResult::Null,
+        }
+    }
+}
+
+/// Where a row's result is.
+#[derive(Debug, Clone, Copy)]
+enum RowResult {
+    Null,
+    Arena(Handle),
+    /// LAG's default (the default column's value at the row, or NULL).
+    Default,
+}
+
+/// `a` is strictly better than `b` for MIN / MAX (bytewise: code-point order for UTF-8).
+fn beats(op: BytesOp, a: &[u8], b: &[u8]) -> bool {
+    match op {
+        BytesOp::Max => a > b,
+        _ => a < b,
+    }
+}
+
+impl SequentialKernel for BytesKernel {
+    fn update(
+        &mut self,
+        input: &KernelInput<'_>,
+        gids: &[u32],
+        num_keys: usize,
+    ) -> Result<ArrayRef> {
+        if gids.len() != input.num_rows || gids.iter().any(|&g| g as usize >= num_keys) {
+            return Err(Error::internal("byte kernel given keys out of range"));
+        }
+        grow(&mut self.states, num_keys);
+        let arg = input.arg(0)?;
+        let values = BytesView::try_new(arg.as_ref())?;
+        let nulls = arg.logical_nulls();
+        let default = match input.args.get(1) {
+            Some(d) => Some((BytesView::try_new(d.as_ref())?, d.logical_nulls())),
+            None => None,
+        };
+        self.out_data.clear();
+        self.out_spans.clear();
+        for (i, &g) in gids.iter().enumerate() {
+            let v = nulls
+                .as_ref()
+                .is_none_or(|n| n.is_valid(i))
+                .then(|| values.value(i));
+            let bytes = match self.row(g as usize, v) {
+                RowResult::Null => None,
+                RowResult::Arena(h) => Some(self.arena.get(h)),
+                RowResult::Default => default.as_ref().and_then(|(view, n)| {
+                    n.as_ref()
+                        .is_none_or(|n| n.is_valid(i))
+                        .then(|| view.value(i))
+                }),
+            };
+            match bytes {
+                Some(b) => {
+                    let start = self.out_data.len();
+                    self.out_data.extend_from_slice(b);
+                    self.out_spans.push((start, b.len(), true));
+                }
+                None => self.out_spans.push((0, 0, false)),
+            }
+        }
+        if self.arena.wants_compaction() {
+            self.compact();
+        }
+        let data = &self.out_data;
+        build_bytes_array(
+            &self.data_type,
+            self.out_spans
+                .iter()
+                .map(|&(s, l, valid)| valid.then(|| data.get(s..s + l).unwrap_or_default())),
+        )
+    }
+
+    fn size_bytes(&self) -> usize {
+        self.arena.data.capacity()
+            + self.states.capacity() * std::mem::size_of::<KeyState>()
+            + self
+                .states
+                .iter()
+                .map(|s| s.ring.size_bytes() + s.deque.size_bytes())
+                .sum::<usize>()
+            + self.out_data.capacity()
+            + self.out_spans.capacity() * std::mem::size_of::<(usize, usize, bool)>()
+    }
+}
+
+/// `LAST_VALUE(x)` over a frame that ends at the current row, and `LAG(x, 0)`: the
+/// argument itself.
+#[derive(Debug)]
+pub(crate) struct PassThroughKernel;
+
+impl SequentialKernel for PassThroughKernel {
+    fn update(
+        &mut self,
+        input: &KernelInput<'_>,
+        _gids: &[u32],
+        _num_keys: usize,
+    ) -> Result<ArrayRef> {
+        Ok(input.arg(0)?.clone())
+    }
+
+    fn size_bytes(&self) -> usize {
+        0
+    }
+}

@@ -1,0 +1,979 @@
+//! The ROWS-window analytics operator: one output row per input row, in input order, with
+//! one result column per analytic call appended; per-key state kept across batches.
+//!
+//! ```text
+//!  pre-projected batches [needed columns | partition keys | order keys | arguments]
+//!
+//!  1 partition:  per batch, per window: intern the keys → key id per row (GroupValues)
+//!                per call: kernel.update(all rows, key ids) → result column
+//!
+//!  N partitions (owners):
+//!   round 1 (rayon, one task per batch)   each batch's keys → local ids in a partial table
+//!   (in order, cost ∝ new keys)           new local keys → global id g (first-seen order);
+//!                                         owner = g mod N, key id in the owner = g div N
+//!   round 2 (rayon, one task per owner,   owner p: for each batch in order, the rows whose
+//!            + one for sequential calls)  key it owns → its kernels, which write results
+//!                                         in place at those rows of the shared columns
+//!   then                                  batch = [pre columns | result columns]
+//! ```
+//! Each key's rows reach one kernel instance in input order whatever N is, so results are
+//! identical for every partition count; keys are dealt round-robin in first-seen order,
+//! which balances the owners. Calls over strings (and pass-through calls) run as one
+//! sequential task beside the owners.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use rayon::prelude::*;
+
+use super::filter_project::{FilterProject, remap};
+use super::physical::{LimitSpec, PhysicalPlan};
+use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
+use crate::analytic::kernel::{FrameKernel, Kernel, KernelInput, Rows, SequentialKernel};
+use crate::analytic::output::{OutputColumn, SharedOut};
+use crate::analytic::{AnalyticFunction, Frame};
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::plan::{LogicalPlan, QueryPlan};
+
+/// One window's key and order columns in the pre-projected batch.
+#[derive(Debug, Clone)]
+pub struct WindowLayout {
+    /// Partition key column indices (empty: one partition).
+    pub keys: Vec<usize>,
+    /// Their types.
+    pub key_types: Vec<DataType>,
+    /// The ORDER BY column, if any.
+    pub order: Option<usize>,
+    /// Its type.
+    pub order_type: Option<DataType>,
+}
+
+/// One call's inputs in the pre-projected batch.
+#[derive(Debug, Clone)]
+pub struct CallLayout {
+    /// The function.
+    pub func: AnalyticFunction,
+    /// Its frame.
+    pub frame: Frame,
+    /// Index into the windows.
+    pub window: usize,
+    /// Argument column indices.
+    pub args: Vec<usize>,
+    /// Argument types (logical: BOOLEAN values arrive as 0/1 `UInt8` columns).
+    pub arg_types: Vec<DataType>,
+    /// Result type.
+    pub output_type: DataType,
+}
+
+/// Static description of the operator.
+#[derive(Debug, Clone)]
+pub struct AnalyticSpec {
+    /// Distinct windows.
+    pub windows: Vec<WindowLayout>,
+    /// The calls, in result-column order.
+    pub calls: Vec<CallLayout>,
+    /// Output: the pre-projected columns, then one column per call.
+    pub schema: SchemaRef,
+    /// State limit in bytes.
+    pub memory_limit_bytes: Option<usize>,
+}
+
+/// A partial key table of one batch slot (several partitions only).
+struct Partial {
+    table: Box<dyn GroupValues>,
+    maps: KeyMaps,
+}
+
+/// A batch's rows as local key ids, and where each local key lives.
+#[derive(Debug, Default)]
+struct KeyMaps {
+    /// Local id per row of the current batch.
+    ids: Vec<u32>,
+    /// Per local id: the global id.
+    gid: Vec<u32>,
+    /// Per local id: its owner, and its key id within the owner.
+    owner: Vec<u32>,
+    pid: Vec<u32>,
+    /// Per owner: its rows of the current batch as `row << 32 | key id` (the first
+    /// `lens[o]` entries). Kept between batches, so they are filled, not grown.
+    pairs: Vec<Vec<u64>>,
+    lens: Vec<usize>,
+}
+
+impl KeyMaps {
+    /// Whether every local key of the batch has its global id (then the owners' row
+    /// lists can be built right after interning, in the parallel round).
+    fn all_mapped(&self, table_len: usize) -> bool {
+        table_len <= self.gid.len()
+    }
+
+    /// Notes the global id of the next local key.
+    fn push_key(&mut self, gid: u32, owners: usize) {
+        let owners = owners as u32;
+        self.gid.push(gid);
+        self.owner.push(gid % owners);
+        self.pid.push(gid / owners);
+    }
+
+    /// Forgets the local keys (their table was cleared).
+    fn clear_keys(&mut self) {
+        self.gid.clear();
+        self.owner.clear();
+        self.pid.clear();
+    }
+
+    /// Splits the batch's rows by owner, in one pass over runs of equal keys (keys often
+    /// arrive in runs; random keys make runs of one, where the run-end test predicts
+    /// well since a key rarely repeats).
+    fn split_by_owner(&mut self, owners: usize) {
+        let n = self.ids.len();
+        self.pairs.resize_with(owners, Vec::new);
+        for v in &mut self.pairs {
+            if v.len() < n {
+                v.resize(n, 0);
+            }
+        }
+        self.lens.clear();
+        self.lens.resize(owners, 0);
+        let (ids, owner, pid) = (&self.ids, &self.owner, &self.pid);
+        let mut i = 0;
+        while i < n {
+            let l = ids[i];
+            let mut end = i + 1;
+            while end < n && ids[end] == l {
+                end += 1;
+            }
+            let (Some(&o), Some(&k)) = (owner.get(l as usize), pid.get(l as usize)) else {
+                i = end;
+                continue;
+            };
+            let (Some(list), Some(len)) = (
+                self.pairs.get_mut(o as usize),
+                self.lens.get_mut(o as usize),
+            ) else {
+                i = end;
+                continue;
+            };
+            if let Some(dst) = list.get_mut(*len..*len + (end - i)) {
+                for (d, row) in dst.iter_mut().zip(i..end) {
+                    *d = ((row as u64) << 32) | u64::from(k);
+                }
+            }
+            *len += end - i;
+            i = end;
+        }
+    }
+
+    /// Owner `p`'s rows.
+    fn owner_rows(&self, p: usize) -> Option<&[u64]> {
+        self.pairs.get(p)?.get(..*self.lens.get(p)?)
+    }
+}
+
+/// A partial table forgets its keys once it holds this many (it then relearns them),
+/// so that N·8 batch slots do not each keep a copy of a large key set.
+const PARTIAL_MAX_KEYS: usize = 1 << 16;
+
+struct WindowState {
+    /// All keys of the window (`None`: no PARTITION BY, one key).
+    global: Option<Box<dyn GroupValues>>,
+    num_keys: usize,
+    /// Per batch slot, when there are several partitions.
+    partials: Vec<Option<Partial>>,
+    /// One partition: key id per row of each batch of the call.
+    gids: Vec<Vec<u32>>,
+}
+
+/// Per owner thread: its kernels (by call; `None` for sequential calls).
+struct Owner {
+    kernels: Vec<Option<Box<dyn FrameKernel>>>,
+}
+
+/// The ROWS-window analytics operator.
+pub struct AnalyticOperator {
+    spec: AnalyticSpec,
+    owners: Vec<Owner>,
+    /// By call: the kernel of a sequential call.
+    sequential: Vec<Option<Box<dyn SequentialKernel>>>,
+    windows: Vec<WindowState>,
+    pool: Option<Arc<rayon::ThreadPool>>,
+    /// Scratch: key id 0 for every row (windows without PARTITION BY).
+    zeros: Vec<u32>,
+}
+
+impl std::fmt::Debug for AnalyticOperator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalyticOperator")
+            .field("calls", &self.spec.calls.len())
+            .field("owners", &self.owners.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AnalyticOperator {
+    /// Creates the operator with `partitions` owners.
+    ///
+    /// # Errors
+    /// Key or argument types without an implementation.
+    pub fn new(
+        spec: AnalyticSpec,
+        partitions: usize,
+        pool: Option<Arc<rayon::ThreadPool>>,
+    ) -> Result<AnalyticOperator> {
+        let partitions = partitions.max(1);
+        let mut owners: Vec<Owner> = (0..partitions)
+            .map(|_| Owner {
+                kernels: Vec::new(),
+            })
+            .collect();
+        let mut sequential = Vec::new();
+        for call in &spec.calls {
+            let window = spec
+                .windows
+                .get(call.window)
+                .ok_or_else(|| Error::internal("analytic call without its window"))?;
+            let mut is_frame = false;
+            for owner in &mut owners {
+                match call.func.create_kernel(
+                    call.frame,
+                    &call.arg_types,
+                    window.order_type.as_ref(),
+                )? {
+                    Kernel::Frame(k) => {
+                        owner.kernels.push(Some(k));
+                        is_frame = true;
+                    }
+                    Kernel::Sequential(_) => owner.kernels.push(None),
+                }
+            }
+            sequential.push(if is_frame {
+                None
+            } else {
+                match call.func.create_kernel(
+                    call.frame,
+                    &call.arg_types,
+                    window.order_type.as_ref(),
+                )? {
+                    Kernel::Sequential(k) => Some(k),
+                    Kernel::Frame(_) => None,
+                }
+            });
+        }
+        let windows = spec
+            .windows
+            .iter()
+            .map(|w| {
+                let global = if w.key_types.is_empty() {
+                    None
+                } else if partitions == 1 {
+                    Some(new_group_values(&w.key_types)?)
+                } else {
+                    let emitted: Vec<DataType> = w.key_types.iter().map(emitted_key_type).collect();
+                    Some(new_group_values(&emitted)?)
+                };
+                Ok(WindowState {
+                    num_keys: usize::from(global.is_none()),
+                    global,
+                    partials: Vec::new(),
+                    gids: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(AnalyticOperator {
+            spec,
+            owners,
+            sequential,
+            windows,
+            pool,
+            zeros: Vec::new(),
+        })
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.spec.schema
+    }
+
+    /// Partition keys held now (summed over the windows).
+    pub fn groups_live(&self) -> u64 {
+        self.windows
+            .iter()
+            .map(|w| if w.global.is_some() { w.num_keys } else { 0 })
+            .sum::<usize>() as u64
+    }
+
+    /// Bytes of state held now: key tables and every kernel's buffers.
+    pub fn state_bytes(&self) -> u64 {
+        let tables: usize = self
+            .windows
+            .iter()
+            .map(|w| {
+                w.global.as_ref().map_or(0, |g| g.size_bytes())
+                    + w.partials
+                        .iter()
+                        .flatten()
+                        .map(|p| {
+                            p.table.size_bytes()
+                                + (p.maps.ids.capacity()
+                                    + p.maps.gid.capacity()
+                                    + p.maps.owner.capacity()
+                                    + p.maps.pid.capacity()
+                                    + p.maps.pairs.iter().map(Vec::capacity).sum::<usize>() * 2)
+                                    * 4
+                        })
+                        .sum::<usize>()
+            })
+            .sum();
+        let kernels: usize = self
+            .owners
+            .iter()
+            .flat_map(|o| o.kernels.iter().flatten())
+            .map(|k| k.size_bytes())
+            .sum::<usize>()
+            + self
+                .sequential
+                .iter()
+                .flatten()
+                .map(|k| k.size_bytes())
+                .sum::<usize>();
+        (tables + kernels) as u64
+    }
+
+    /// Runs `pre` (WHERE and the pre-projection) on raw input batches, then the calls,
+    /// in order; returns each non-empty batch with the call columns appended.
+    ///
+    /// With several partitions the whole call runs inside the query's thread pool: the
+    /// pre-projection and key interning in parallel across batches, the kernels in
+    /// parallel across owners.
+    ///
+    /// # Errors
+    /// Expression failures, overflow in an exact SUM, the memory limit.
+    pub fn process(
+        &mut self,
+        pre: &FilterProject,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>> {
+        let out = if self.owners.len() == 1 {
+            let batches = batches
+                .iter()
+                .map(|b| pre.apply(b))
+                .collect::<Result<Vec<_>>>()?;
+            let results = self.run_single(&batches)?;
+            batches
+                .iter()
+                .zip(results)
+                .filter(|(b, _)| b.num_rows() > 0)
+                .map(|(b, cols)| self.assemble(b, cols))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            match self.pool.clone() {
+                Some(pool) => pool.install(|| self.run_owners(pre, &batches, true))?,
+                None => self.run_owners(pre, &batches, false)?,
+            }
+        };
+        if let Some(limit) = self.spec.memory_limit_bytes {
+            let used = self.state_bytes();
+            if used > limit as u64 {
+                return Err(Error::ResourcesExhausted(format!(
+                    "analytic state is {used} bytes ({} partition keys), over the memory limit of {limit} bytes (--memory-limit)",
+                    self.groups_live()
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `batch` with the result columns appended.
+    fn assemble(&self, batch: &RecordBatch, results: Vec<ArrayRef>) -> Result<RecordBatch> {
+        assemble_batch(&self.spec.schema, batch, results)
+    }
+
+    /// One partition: everything on the caller's thread, every row to one kernel per call.
+    fn run_single(&mut self, batches: &[RecordBatch]) -> Result<Vec<Vec<ArrayRef>>> {
+        let mut out = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let n = batch.num_rows();
+            if self.zeros.len() < n {
+                self.zeros.resize(n, 0);
+            }
+            for (w, layout) in self.windows.iter_mut().zip(&self.spec.windows) {
+                if w.gids.is_empty() {
+                    w.gids.push(Vec::new());
+                }
+                if let Some(table) = &mut w.global {
+                    let keys: Vec<ArrayRef> = layout
+                        .keys
+                        .iter()
+                        .map(|&k| batch.column(k).clone())
+                        .collect();
+                    table.intern(&keys, &mut w.gids[0])?;
+                    w.num_keys = table.len();
+                }
+            }
+            let mut cols = Vec::with_capacity(self.spec.calls.len());
+            for (c, call) in self.spec.calls.iter().enumerate() {
+                let w = &self.windows[call.window];
+                let gids: &[u32] = if w.global.is_some() {
+                    &w.gids[0]
+                } else {
+                    &self.zeros[..n]
+                };
+                let input = call_input(batch, call, &self.spec.windows[call.window]);
+                let args = input.0;
+                let input = KernelInput {
+                    args: &args,
+                    order: input.1.as_ref(),
+                    num_rows: n,
+                };
+                if let Some(k) = &mut self.owners[0].kernels[c] {
+                    let mut column = OutputColumn::new(&call.output_type, n)?;
+                    k.update(
+                        &input,
+                        &Rows::All { pids: gids },
+                        w.num_keys,
+                        column.shared(),
+                    )?;
+                    cols.push(column.finish()?);
+                } else if let Some(k) = &mut self.sequential[c] {
+                    cols.push(k.update(&input, gids, w.num_keys)?);
+                } else {
+                    return Err(Error::internal("analytic call without a kernel"));
+                }
+            }
+            out.push(cols);
+        }
+        Ok(out)
+    }
+
+    /// Several partitions: pre-projection and key interning per batch in parallel, then
+    /// one task per owner (and one for the sequential calls). `parallel`: running inside
+    /// the pool (else everything runs on this thread, in the same order).
+    fn run_owners(
+        &mut self,
+        pre: &FilterProject,
+        raw: &[RecordBatch],
+        parallel: bool,
+    ) -> Result<Vec<RecordBatch>> {
+        let owners = self.owners.len();
+        for (w, layout) in self.windows.iter_mut().zip(&self.spec.windows) {
+            if w.global.is_none() {
+                continue;
+            }
+            while w.partials.len() < raw.len() {
+                w.partials.push(None);
+            }
+            for slot in &mut w.partials[..raw.len()] {
+                if slot.is_none() {
+                    *slot = Some(Partial {
+                        table: new_group_values(&layout.key_types)?,
+                        maps: KeyMaps::default(),
+                    });
+                }
+            }
+        }
+        // round 1, one task per batch: WHERE and the pre-projection, its keys into the
+        // slot's partial table, its rows split by owner (when its keys are known), its
+        // result columns allocated
+        let calls = &self.spec.calls;
+        let sequential_calls: Vec<bool> = self.sequential.iter().map(Option::is_some).collect();
+        let mut columns: Vec<Vec<Option<OutputColumn>>> = Vec::with_capacity(raw.len());
+        let mut batches: Vec<RecordBatch> = Vec::with_capacity(raw.len());
+        {
+            let layouts = &self.spec.windows;
+            let windows = &mut self.windows;
+            // per batch slot: the partials of every window
+            let mut slots: Vec<BatchSlot<'_>> = raw
+                .iter()
+                .map(|raw| BatchSlot {
+                    raw,
+                    partials: Vec::new(),
+                    columns: Vec::new(),
+                    batch: None,
+                })
+                .collect();
+            let mut slot_layouts: Vec<&WindowLayout> = Vec::new();
+            for (w, layout) in windows.iter_mut().zip(layouts) {
+                if w.global.is_none() {
+                    continue;
+                }
+                slot_layouts.push(layout);
+                for (slot, p) in slots.iter_mut().zip(&mut w.partials[..raw.len()]) {
+                    if let Some(p) = p {
+                        slot.partials.push(p);
+                    }
+                }
+            }
+            let round1 = |slot: &mut BatchSlot<'_>| -> Result<()> {
+                let batch = pre.apply(slot.raw)?;
+                for (p, layout) in slot.partials.iter_mut().zip(&slot_layouts) {
+                    if p.table.len() > PARTIAL_MAX_KEYS {
+                        p.table.clear();
+                        p.maps.clear_keys();
+                    }
+                    let keys: Vec<ArrayRef> = layout
+                        .keys
+                        .iter()
+                        .map(|&k| batch.column(k).clone())
+                        .collect();
+                    p.table.intern(&keys, &mut p.maps.ids)?;
+                    if p.maps.all_mapped(p.table.len()) {
+                        p.maps.split_by_owner(owners);
+                    }
+                }
+                for (call, &seq) in calls.iter().zip(&sequential_calls) {
+                    slot.columns.push(if seq {
+                        None
+                    } else {
+                        Some(OutputColumn::new(&call.output_type, batch.num_rows())?)
+                    });
+                }
+                slot.batch = Some(batch);
+                Ok(())
+            };
+            if parallel {
+                slots.par_iter_mut().try_for_each(round1)?;
+            } else {
+                slots.iter_mut().try_for_each(round1)?;
+            }
+            for slot in slots {
+                batches.push(
+                    slot.batch
+                        .ok_or_else(|| Error::internal("analytic batch not pre-projected"))?,
+                );
+                columns.push(slot.columns);
+            }
+        }
+        // in batch order: new local keys get global ids (first-seen order) and owners;
+        // the batches that had new keys are split by owner now
+        for w in &mut self.windows {
+            let Some(global) = &mut w.global else {
+                continue;
+            };
+            let mut new_gids = Vec::new();
+            for p in w.partials[..batches.len()].iter_mut().flatten() {
+                let known = p.maps.gid.len();
+                if p.table.len() > known {
+                    let new_ids: Vec<u32> = (known as u32..p.table.len() as u32).collect();
+                    let keys = p.table.emit(&new_ids)?;
+                    global.intern(&keys, &mut new_gids)?;
+                    for &g in &new_gids {
+                        p.maps.push_key(g, owners);
+                    }
+                    p.maps.split_by_owner(owners);
+                }
+            }
+            w.num_keys = global.len();
+        }
+        let n_max = batches.iter().map(RecordBatch::num_rows).max().unwrap_or(0);
+        if self.zeros.len() < n_max {
+            self.zeros.resize(n_max, 0);
+        }
+        let inputs: Vec<Vec<(Vec<ArrayRef>, Option<ArrayRef>)>> = batches
+            .iter()
+            .map(|b| {
+                calls
+                    .iter()
+                    .map(|call| call_input(b, call, &self.spec.windows[call.window]))
+                    .collect()
+            })
+            .collect();
+        // round 2: one task per owner, plus one for the sequential calls
+        let mut sequential_out: Vec<Vec<Option<ArrayRef>>> = Vec::new();
+        {
+            let shared: Vec<Vec<Option<SharedOut<'_>>>> = columns
+                .iter_mut()
+                .map(|cols| {
+                    cols.iter_mut()
+                        .map(|c| c.as_mut().map(OutputColumn::shared))
+                        .collect()
+                })
+                .collect();
+            let views: Vec<WindowView<'_>> = self
+                .windows
+                .iter()
+                .map(|w| WindowView {
+                    num_keys: w.num_keys,
+                    maps: w.partials[..batches.len().min(w.partials.len())]
+                        .iter()
+                        .map(|p| p.as_ref().map(|p| &p.maps))
+                        .collect(),
+                })
+                .collect();
+            let ctx = RoundContext {
+                batches: &batches,
+                inputs: &inputs,
+                shared: &shared,
+                calls,
+                windows: &views,
+                zeros: &self.zeros,
+                owners: owners as u32,
+            };
+            let owner_states = &mut self.owners;
+            let sequential = &mut self.sequential;
+            let has_sequential = sequential.iter().any(Option::is_some);
+            let run_owners = |states: &mut Vec<Owner>| -> Result<()> {
+                if parallel {
+                    states
+                        .par_iter_mut()
+                        .enumerate()
+                        .try_for_each(|(p, o)| ctx.run_owner(p as u32, o))
+                } else {
+                    states
+                        .iter_mut()
+                        .enumerate()
+                        .try_for_each(|(p, o)| ctx.run_owner(p as u32, o))
+                }
+            };
+            if has_sequential {
+                let (a, b) = if parallel {
+                    rayon::join(
+                        || run_owners(owner_states),
+                        || ctx.run_sequential(sequential),
+                    )
+                } else {
+                    (run_owners(owner_states), ctx.run_sequential(sequential))
+                };
+                a?;
+                sequential_out = b?;
+            } else {
+                run_owners(owner_states)?;
+            }
+        }
+        // the finished columns beside the pre-projected ones
+        let schema = &self.spec.schema;
+        let assemble = |(b, (batch, cols)): (usize, (&RecordBatch, Vec<Option<OutputColumn>>))| {
+            let mut arrays = Vec::with_capacity(cols.len());
+            for (c, col) in cols.into_iter().enumerate() {
+                match col {
+                    Some(col) => arrays.push(col.finish()?),
+                    None => arrays.push(
+                        sequential_out
+                            .get(b)
+                            .and_then(|r| r.get(c))
+                            .and_then(Option::clone)
+                            .ok_or_else(|| Error::internal("sequential analytic result missing"))?,
+                    ),
+                }
+            }
+            assemble_batch(schema, batch, arrays)
+        };
+        let out: Vec<RecordBatch> = if parallel {
+            batches
+                .par_iter()
+                .zip(columns.into_par_iter())
+                .enumerate()
+                .map(assemble)
+                .collect::<Result<_>>()?
+        } else {
+            batches
+                .iter()
+                .zip(columns)
+                .enumerate()
+                .map(assemble)
+                .collect::<Result<_>>()?
+        };
+        Ok(out.into_iter().filter(|b| b.num_rows() > 0).collect())
+    }
+}
+
+/// One input batch of a round-1 task: the raw batch, the partial tables it interns
+/// into (one per window with keys), and what the task produces.
+struct BatchSlot<'a> {
+    raw: &'a RecordBatch,
+    partials: Vec<&'a mut Partial>,
+    columns: Vec<Option<OutputColumn>>,
+    batch: Option<RecordBatch>,
+}
+
+/// A window's key maps for the batches of one round.
+struct WindowView<'a> {
+    num_keys: usize,
+    /// Per batch (`None`: no PARTITION BY).
+    maps: Vec<Option<&'a KeyMaps>>,
+}
+
+/// What the owner tasks of one round share.
+struct RoundContext<'a> {
+    batches: &'a [RecordBatch],
+    /// Per batch, per call: argument columns and the order column.
+    inputs: &'a [Vec<(Vec<ArrayRef>, Option<ArrayRef>)>],
+    shared: &'a [Vec<Option<SharedOut<'a>>>],
+    calls: &'a [CallLayout],
+    windows: &'a [WindowView<'a>],
+    zeros: &'a [u32],
+    owners: u32,
+}
+
+impl RoundContext<'_> {
+    /// Owner `p`: its rows of every batch, in order, through its kernels.
+    fn run_owner(&self, p: u32, owner: &mut Owner) -> Result<()> {
+        for (b, batch) in self.batches.iter().enumerate() {
+            let n = batch.num_rows();
+            for (w, window) in self.windows.iter().enumerate() {
+                if !self.calls.iter().enumerate().any(|(c, call)| {
+                    call.window == w && owner.kernels.get(c).is_some_and(Option::is_some)
+                }) {
+                    continue;
+                }
+                // this owner's rows and key ids
+                let (rows, num_keys) = match window.maps.get(b).copied().flatten() {
+                    Some(part) => {
+                        let Some(pairs) = part.owner_rows(p as usize) else {
+                            return Err(Error::internal("analytic rows not split by owner"));
+                        };
+                        let keys = (window.num_keys + (self.owners - 1 - p) as usize)
+                            / self.owners as usize;
+                        (Rows::Some { pairs }, keys)
+                    }
+                    // no PARTITION BY: one key, owned by owner 0
+                    None if p == 0 => (
+                        Rows::All {
+                            pids: &self.zeros[..n],
+                        },
+                        1,
+                    ),
+                    None => continue,
+                };
+                for (c, call) in self.calls.iter().enumerate() {
+                    if call.window != w {
+                        continue;
+                    }
+                    let (Some(kernel), Some(Some(out))) = (
+                        owner.kernels.get_mut(c).and_then(Option::as_mut),
+                        self.shared.get(b).map(|s| s.get(c).copied().flatten()),
+                    ) else {
+                        continue;
+                    };
+                    let (args, order) = &self.inputs[b][c];
+                    let input = KernelInput {
+                        args,
+                        order: order.as_ref(),
+                        num_rows: n,
+                    };
+                    kernel.update(&input, &rows, num_keys, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The sequential calls over every batch; results by batch, then call.
+    fn run_sequential(
+        &self,
+        kernels: &mut [Option<Box<dyn SequentialKernel>>],
+    ) -> Result<Vec<Vec<Option<ArrayRef>>>> {
+        let mut out = Vec::with_capacity(self.batches.len());
+        let mut gids: Vec<u32> = Vec::new();
+        for (b, batch) in self.batches.iter().enumerate() {
+            let n = batch.num_rows();
+            let mut row = vec![None; self.calls.len()];
+            for (c, call) in self.calls.iter().enumerate() {
+                let Some(kernel) = kernels.get_mut(c).and_then(Option::as_mut) else {
+                    continue;
+                };
+                let window = &self.windows[call.window];
+                let ids: &[u32] = match window.maps.get(b).copied().flatten() {
+                    Some(part) => {
+                        gids.clear();
+                        gids.extend(part.ids.iter().map(|&l| part.gid[l as usize]));
+                        &gids
+                    }
+                    None => &self.zeros[..n],
+                };
+                let (args, order) = &self.inputs[b][c];
+                let input = KernelInput {
+                    args,
+                    order: order.as_ref(),
+                    num_rows: n,
+                };
+                row[c] = Some(kernel.update(&input, ids, window.num_keys.max(1))?);
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+}
+
+/// `batch` with the result columns appended, as a batch of `schema`.
+fn assemble_batch(
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    results: Vec<ArrayRef>,
+) -> Result<RecordBatch> {
+    let mut cols = batch.columns().to_vec();
+    cols.extend(results);
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        cols,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}
+
+/// A call's argument columns and its window's order column in `batch`.
+fn call_input(
+    batch: &RecordBatch,
+    call: &CallLayout,
+    window: &WindowLayout,
+) -> (Vec<ArrayRef>, Option<ArrayRef>) {
+    (
+        call.args.iter().map(|&a| batch.column(a).clone()).collect(),
+        window.order.map(|o| batch.column(o).clone()),
+    )
+}
+
+/// Builds the pipeline of an analytic query: `Projection ← Analytic ← [Filter] ← Scan`.
+///
+/// ```text
+///  pre:  WHERE, then [input columns the SELECT list reads | partition keys | order keys
+///        | arguments] (duplicates computed once)
+///  AnalyticOperator: pre columns + one column per call
+///  post: the SELECT list over that
+/// ```
+///
+/// # Errors
+/// `Internal` for a plan shape the planner does not produce.
+pub(crate) fn plan_physical(
+    plan: &QueryPlan,
+    analytic: &LogicalPlan,
+    exprs: &[Expr],
+    schema: &SchemaRef,
+    sort: Vec<crate::plan::logical::SortKey>,
+    limit: Option<LimitSpec>,
+) -> Result<PhysicalPlan> {
+    let LogicalPlan::Analytic {
+        input,
+        windows,
+        calls,
+        ..
+    } = analytic
+    else {
+        return Err(Error::internal("expected an Analytic node"));
+    };
+    let (predicate, scan) = match input.as_ref() {
+        LogicalPlan::Filter { input, predicate } => (Some(predicate.clone()), input.as_ref()),
+        other => (None, other),
+    };
+    let LogicalPlan::Scan {
+        schema: input_schema,
+        ..
+    } = scan
+    else {
+        return Err(Error::internal("expected a scan below the Analytic node"));
+    };
+    let n_in = input_schema.fields().len();
+    // input columns the SELECT list reads
+    let mut used = Vec::new();
+    for e in exprs {
+        e.column_indices(&mut used);
+    }
+    used.retain(|&i| i < n_in);
+    used.sort_unstable();
+    used.dedup();
+    let mut pre: Vec<Expr> = Vec::new();
+    let mut map = vec![usize::MAX; n_in + calls.len()];
+    for &i in &used {
+        map[i] = pre.len();
+        pre.push(Expr::Column {
+            index: i,
+            name: input_schema.field(i).name().clone(),
+            data_type: input_schema.field(i).data_type().clone(),
+        });
+    }
+    let slot = |pre: &mut Vec<Expr>, e: Expr| -> usize {
+        let text = e.to_string();
+        let t = e.data_type();
+        match pre
+            .iter()
+            .position(|p| p.data_type() == t && p.to_string() == text)
+        {
+            Some(i) => i,
+            None => {
+                pre.push(e);
+                pre.len() - 1
+            }
+        }
+    };
+    let mut window_layouts = Vec::with_capacity(windows.len());
+    for w in windows {
+        let keys: Vec<usize> = w
+            .partition_by
+            .iter()
+            .map(|k| slot(&mut pre, k.clone()))
+            .collect();
+        let order = w.order_by.as_ref().map(|o| slot(&mut pre, o.clone()));
+        window_layouts.push(WindowLayout {
+            key_types: w.partition_by.iter().map(Expr::data_type).collect(),
+            keys,
+            order,
+            order_type: w.order_by.as_ref().map(Expr::data_type),
+        });
+    }
+    let mut call_layouts = Vec::with_capacity(calls.len());
+    for c in calls {
+        let args = c
+            .args
+            .iter()
+            .map(|a| {
+                let t = c.func.kernel_arg_type(&a.data_type());
+                let a = if t == a.data_type() {
+                    a.clone()
+                } else {
+                    Expr::Cast {
+                        expr: Box::new(a.clone()),
+                        to: t,
+                        mode: crate::expr::CastMode::Strict,
+                    }
+                };
+                slot(&mut pre, a)
+            })
+            .collect();
+        call_layouts.push(CallLayout {
+            func: c.func,
+            frame: c.frame,
+            window: c.window,
+            args,
+            arg_types: c.args.iter().map(Expr::data_type).collect(),
+            output_type: c.data_type.clone(),
+        });
+    }
+    let pre_len = pre.len();
+    for (s, m) in map[n_in..].iter_mut().enumerate() {
+        *m = pre_len + s;
+    }
+    let pre_fields: Vec<Field> = pre
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Field::new(format!("#{i}"), e.data_type(), true))
+        .collect();
+    let pre_schema = Arc::new(Schema::new(pre_fields.clone()));
+    let mut out_fields = pre_fields;
+    out_fields.extend(
+        calls
+            .iter()
+            .map(|c| Field::new(c.text.clone(), c.data_type.clone(), true)),
+    );
+    let analytic_schema = Arc::new(Schema::new(out_fields));
+    let post_exprs: Vec<Expr> = exprs.iter().map(|e| remap(e.clone(), &map)).collect();
+    Ok(PhysicalPlan {
+        input_schema: input_schema.clone(),
+        pre: FilterProject::new(input_schema, predicate, pre, pre_schema),
+        aggregate: None,
+        post: Some(FilterProject::new(
+            &analytic_schema,
+            None,
+            post_exprs,
+            schema.clone(),
+        )),
+        sort,
+        limit,
+        output_schema: schema.clone(),
+        analytic: Some(AnalyticSpec {
+            windows: window_layouts,
+            calls: call_layouts,
+            schema: analytic_schema,
+            memory_limit_bytes: plan.options.memory_limit_bytes,
+        }),
+    })
+}

@@ -1,0 +1,571 @@
+//! ROWS-window analytics against a reference model that recomputes every frame from
+//! scratch, over random tables.
+//!
+//! ```text
+//!  random table ─┬─▶ random batch split ─▶ Engine (1–3 partitions) ─▶ rows ─┐
+//!                └─▶ Reference: for each row, the rows of its partition that    ├─▶ equal?
+//!                    arrived so far; the frame = the last n of them ─▶ rows ──┘
+//! ```
+//!
+//! The reference knows nothing of rings, deques or running sums: for every output row it
+//! collects the frame's values and computes each function directly (sums by plain
+//! addition, variance in two passes, MIN/MAX by scanning, LAG by indexing back). Rows are
+//! taken in arrival order; RANK / DENSE_RANK ties are runs of equal `ts` values (NULL
+//! equals NULL) in arrival order, as documented in `plan::analytic`.
+//!
+//! Exact results (counts, integer sums, MIN/MAX, values, ranks) must be equal; floats
+//! within 1e-9 of the magnitude of the frame's values (the engine's compensated moving
+//! sums and Welford updates may differ from plain summation in the last bits).
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, Schema, TimeUnit};
+use proptest::prelude::*;
+use velostream::{Engine, QueryOptions};
+
+/// One input row: `k BIGINT, s VARCHAR, ts TIMESTAMP(ms), x BIGINT, y DOUBLE, t VARCHAR`.
+#[derive(Debug, Clone)]
+struct Row {
+    k: Option<i64>,
+    s: Option<String>,
+    ts: Option<i64>,
+    x: Option<i64>,
+    y: Option<f64>,
+    t: Option<String>,
+}
+
+fn row_strategy() -> impl Strategy<Value = Row> {
+    let y = prop_oneof![
+        20 => (-1000i32..1000).prop_map(|v| f64::from(v) / 4.0),
+        4 => -1e6f64..1e6,
+        2 => prop_oneof![Just(1e15), Just(-1e15), Just(3e15)],
+        1 => prop_oneof![Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(f64::NAN)],
+    ];
+    (
+        prop::option::weighted(0.85, 0i64..4),
+        prop::option::weighted(
+            0.85,
+            prop_oneof![Just("a"), Just("bb"), Just("a longer key ...")],
+        ),
+        prop::option::weighted(0.9, 0i64..6),
+        prop::option::weighted(0.8, -50i64..50),
+        prop::option::weighted(0.8, y),
+        prop::option::weighted(0.8, "[a-d]{0,3}"),
+    )
+        .prop_map(|(k, s, ts, x, y, t)| Row {
+            k,
+            s: s.map(str::to_string),
+            ts,
+            x,
+            y,
+            t,
+        })
+}
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("s", DataType::Utf8, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        Field::new("x", DataType::Int64, true),
+        Field::new("y", DataType::Float64, true),
+        Field::new("t", DataType::Utf8, true),
+    ]))
+}
+
+fn batch_of(rows: &[Row]) -> RecordBatch {
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.k).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.s.clone()).collect::<Vec<_>>(),
+        )),
+        // ts increases by 1 s per step, with ties and steps back from the random offset
+        Arc::new(TimestampMillisecondArray::from(
+            rows.iter()
+                .map(|r| r.ts.map(|v| 1_700_000_000_000 + v * 1000))
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.x).collect::<Vec<_>>(),
+        )),
+        Arc::new(Float64Array::from(
+            rows.iter().map(|r| r.y).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.t.clone()).collect::<Vec<_>>(),
+        )),
+    ];
+    RecordBatch::try_new(schema(), cols).expect("batch")
+}
+
+/// A result cell.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Null,
+    Int(i128),
+    Float(f64),
+    Str(String),
+}
+
+/// The partition key columns.
+#[derive(Debug, Clone, Copy)]
+enum Partition {
+    None,
+    K,
+    S,
+    KS,
+}
+
+impl Partition {
+    fn sql(self) -> &'static str {
+        match self {
+            Partition::None => "",
+            Partition::K => "PARTITION BY k",
+            Partition::S => "PARTITION BY s",
+            Partition::KS => "PARTITION BY k, s",
+        }
+    }
+
+    fn same(self, a: &Row, b: &Row) -> bool {
+        match self {
+            Partition::None => true,
+            Partition::K => a.k == b.k,
+            Partition::S => a.s == b.s,
+            Partition::KS => a.k == b.k && a.s == b.s,
+        }
+    }
+}
+
+/// One random case.
+#[derive(Debug, Clone)]
+struct Case {
+    rows: Vec<Row>,
+    /// Frame rows; `None` for UNBOUNDED PRECEDING.
+    frame: Option<usize>,
+    partition: Partition,
+    lag: usize,
+    /// WHERE y > filter (None: no WHERE).
+    filter: Option<f64>,
+    /// Batch boundaries (row counts).
+    splits: Vec<usize>,
+    partitions: usize,
+}
+
+fn case_strategy() -> impl Strategy<Value = Case> {
+    (
+        prop::collection::vec(row_strategy(), 0..120),
+        prop_oneof![
+            3 => (1usize..6).prop_map(Some),
+            1 => Just(Some(100usize)),
+            1 => Just(None),
+        ],
+        prop_oneof![
+            Just(Partition::None),
+            Just(Partition::K),
+            Just(Partition::S),
+            Just(Partition::KS)
+        ],
+        0usize..4,
+        prop::option::weighted(0.2, -100f64..100.0),
+        prop::collection::vec(1usize..40, 1..12),
+        1usize..=3,
+    )
+        .prop_map(
+            |(rows, frame, partition, lag, filter, splits, partitions)| Case {
+                rows,
+                frame,
+                partition,
+                lag,
+                filter,
+                splits,
+                partitions,
+            },
+        )
+}
+
+/// The calls of the query, with how the reference computes each.
+const CALLS: &[&str] = &[
+    "ROW_NUMBER() OVER p",
+    "RANK() OVER p",
+    "DENSE_RANK() OVER p",
+    "COUNT(*) OVER w",
+    "COUNT(y) OVER w",
+    "SUM(x) OVER w",
+    "SUM(y) OVER w",
+    "AVG(x) OVER w",
+    "AVG(y) OVER w",
+    "MIN(x) OVER w",
+    "MAX(y) OVER w",
+    "MIN(t) OVER w",
+    "MAX(t) OVER w",
+    "STDDEV_SAMP(y) OVER w",
+    "VAR_POP(x) OVER w",
+    "FIRST_VALUE(x) OVER w",
+    "FIRST_VALUE(t) OVER w",
+    "LAST_VALUE(y) OVER w",
+    "LAG(x, {lag}, -1) OVER p",
+    "LAG(t, 2) OVER p",
+];
+
+fn sql(case: &Case) -> String {
+    let frame = match case.frame {
+        Some(n) => format!("ROWS BETWEEN {} PRECEDING AND CURRENT ROW", n - 1),
+        None => "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW".to_string(),
+    };
+    let items: Vec<String> = CALLS
+        .iter()
+        .map(|c| c.replace("{lag}", &case.lag.to_string()))
+        .collect();
+    let filter = case
+        .filter
+        .map(|f| format!(" WHERE y > {f:.3}"))
+        .unwrap_or_default();
+    format!(
+        "SELECT {} FROM t{filter} WINDOW p AS ({} ORDER BY ts), w AS ({} ORDER BY ts {frame})",
+        items.join(", "),
+        case.partition.sql(),
+        case.partition.sql()
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// the engine
+
+fn cells(column: &ArrayRef) -> Vec<Cell> {
+    (0..column.len())
+        .map(|i| {
+            if column.is_null(i) {
+                return Cell::Null;
+            }
+            match column.data_type() {
+                DataType::Int64 => {
+                    Cell::Int(i128::from(column.as_primitive::<Int64Type>().value(i)))
+                }
+                DataType::Decimal128(_, 0) => {
+                    Cell::Int(column.as_primitive::<Decimal128Type>().value(i))
+                }
+                DataType::Float64 => Cell::Float(column.as_primitive::<Float64Type>().value(i)),
+                DataType::Utf8 => Cell::Str(column.as_string::<i32>().value(i).to_string()),
+                other => panic!("unexpected result type {other}"),
+            }
+        })
+        .collect()
+}
+
+fn run_engine(case: &Case) -> Result<Vec<Vec<Cell>>, velostream::Error> {
+    let engine = Engine::with_partitions(case.partitions);
+    let mut q = engine.query(&sql(case), &[("t", schema())], QueryOptions::default())?;
+    let all = batch_of(&case.rows);
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut split = case.splits.iter().cycle();
+    while start < all.num_rows() {
+        let n = (*split.next().unwrap_or(&1)).min(all.num_rows() - start);
+        batches.push(all.slice(start, n));
+        start += n;
+    }
+    let mut out = Vec::new();
+    for group in batches.chunks(case.partitions) {
+        out.extend(q.push_batches("t", group.to_vec())?);
+    }
+    out.extend(q.finish()?);
+    let mut rows = Vec::new();
+    for b in &out {
+        let cols: Vec<Vec<Cell>> = b.columns().iter().map(cells).collect();
+        for r in 0..b.num_rows() {
+            rows.push(cols.iter().map(|c| c[r].clone()).collect());
+        }
+    }
+    Ok(rows)
+}
+
+// ---------------------------------------------------------------------------------------
+// the reference
+
+/// SQL order on doubles: NaN above everything.
+fn float_lt(a: f64, b: f64) -> bool {
+    if b.is_nan() { !a.is_nan() } else { a < b }
+}
+
+fn reference(case: &Case) -> Vec<Vec<Cell>> {
+    let kept: Vec<&Row> = case
+        .rows
+        .iter()
+        .filter(|r| match case.filter {
+            Some(f) => r.y.is_some_and(|y| y.is_nan() || y > f),
+            None => true,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (i, row) in kept.iter().enumerate() {
+        // the rows of this row's partition that arrived so far, this one last
+        let part: Vec<&Row> = kept[..=i]
+            .iter()
+            .copied()
+            .filter(|r| case.partition.same(r, row))
+            .collect();
+        let n = part.len();
+        let frame: &[&Row] = match case.frame {
+            Some(f) => &part[n.saturating_sub(f)..],
+            None => &part[..],
+        };
+        // ties: the run of equal ts values ending at this row
+        let mut run_start = n - 1;
+        while run_start > 0 && part[run_start - 1].ts == row.ts {
+            run_start -= 1;
+        }
+        let mut runs = 0;
+        for j in 0..n {
+            if j == 0 || part[j].ts != part[j - 1].ts {
+                runs += 1;
+            }
+        }
+        let xs: Vec<i64> = frame.iter().filter_map(|r| r.x).collect();
+        let ys: Vec<f64> = frame.iter().filter_map(|r| r.y).collect();
+        let ts_: Vec<&String> = frame.iter().filter_map(|r| r.t.as_ref()).collect();
+        let float_or_null = |v: Option<f64>| v.map_or(Cell::Null, Cell::Float);
+        let mut cells = vec![
+            Cell::Int(n as i128),
+            Cell::Int(run_start as i128 + 1),
+            Cell::Int(runs),
+            Cell::Int(frame.len() as i128),
+            Cell::Int(ys.len() as i128),
+            if xs.is_empty() {
+                Cell::Null
+            } else {
+                Cell::Int(xs.iter().map(|&v| v as i128).sum())
+            },
+            float_or_null((!ys.is_empty()).then(|| ys.iter().sum())),
+            float_or_null(
+                (!xs.is_empty()).then(|| xs.iter().sum::<i64>() as f64 / xs.len() as f64),
+            ),
+            float_or_null((!ys.is_empty()).then(|| ys.iter().sum::<f64>() / ys.len() as f64)),
+            xs.iter()
+                .min()
+                .map_or(Cell::Null, |&v| Cell::Int(v as i128)),
+            float_or_null(
+                ys.iter()
+                    .copied()
+                    .reduce(|a, b| if float_lt(a, b) { b } else { a }),
+            ),
+            ts_.iter()
+                .min()
+                .map_or(Cell::Null, |v| Cell::Str((*v).clone())),
+            ts_.iter()
+                .max()
+                .map_or(Cell::Null, |v| Cell::Str((*v).clone())),
+            float_or_null(variance(&ys, true).map(f64::sqrt)),
+            float_or_null(variance(
+                &xs.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+                false,
+            )),
+            frame[0].x.map_or(Cell::Null, |v| Cell::Int(v as i128)),
+            frame[0].t.clone().map_or(Cell::Null, Cell::Str),
+            float_or_null(row.y),
+        ];
+        // LAG over the partition, not the frame
+        cells.push(if case.lag == 0 {
+            row.x.map_or(Cell::Null, |v| Cell::Int(v as i128))
+        } else if n > case.lag {
+            part[n - 1 - case.lag]
+                .x
+                .map_or(Cell::Null, |v| Cell::Int(v as i128))
+        } else {
+            Cell::Int(-1)
+        });
+        cells.push(if n > 2 {
+            part[n - 3].t.clone().map_or(Cell::Null, Cell::Str)
+        } else {
+            Cell::Null
+        });
+        out.push(cells);
+    }
+    out
+}
+
+/// Two-pass variance; NaN when a value is not finite (as DuckDB).
+fn variance(v: &[f64], sample: bool) -> Option<f64> {
+    let n = v.len() as f64;
+    if n < if sample { 2.0 } else { 1.0 } {
+        return None;
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Some(f64::NAN);
+    }
+    let mean = v.iter().sum::<f64>() / n;
+    let m2: f64 = v.iter().map(|x| (x - mean) * (x - mean)).sum();
+    Some(m2 / if sample { n - 1.0 } else { n })
+}
+
+/// Equal, or for floats close relative to the magnitude of the values involved.
+fn close(a: &Cell, b: &Cell, scale: f64) -> bool {
+    match (a, b) {
+        (Cell::Float(x), Cell::Float(y)) => {
+            if x.is_nan() || y.is_nan() || x.is_infinite() || y.is_infinite() {
+                return (x.is_nan() && y.is_nan()) || x == y;
+            }
+            (x - y).abs() <= 1e-9 * scale.max(x.abs()).max(y.abs()).max(1.0)
+        }
+        _ => a == b,
+    }
+}
+
+/// The magnitude float results of row `i` are judged against: the largest |y| of the
+/// table, squared for the variance columns.
+fn scale_of(case: &Case, col: usize) -> f64 {
+    let m = case
+        .rows
+        .iter()
+        .filter_map(|r| r.y)
+        .filter(|y| y.is_finite())
+        .fold(0.0f64, |a, y| a.max(y.abs()))
+        * 100.0;
+    if col == 13 { m * m } else { m }
+}
+
+fn check(case: &Case) -> Result<(), TestCaseError> {
+    let got = run_engine(case).map_err(|e| TestCaseError::fail(format!("{e}\n{}", sql(case))))?;
+    let want = reference(case);
+    prop_assert_eq!(got.len(), want.len(), "row count\n{}", sql(case));
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        prop_assert_eq!(g.len(), w.len());
+        for (c, (a, b)) in g.iter().zip(w).enumerate() {
+            prop_assert!(
+                close(a, b, scale_of(case, c)),
+                "row {} column {} ({}): engine {:?}, reference {:?}\n{}",
+                i,
+                c,
+                CALLS[c],
+                a,
+                b,
+                sql(case)
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(160))]
+
+    #[test]
+    fn analytics_match_the_reference(case in case_strategy()) {
+        check(&case)?;
+    }
+}
+
+/// The same rows give the same output for every partition count and batch split.
+#[test]
+fn identical_for_every_partition_count() {
+    let rows: Vec<Row> = (0..500)
+        .map(|i: i64| Row {
+            k: (i % 7 != 3).then_some(i % 5),
+            s: Some(["a", "bb", "c"][(i % 3) as usize].to_string()),
+            ts: Some(i / 3),
+            x: (i % 11 != 0).then_some((i * 37) % 101 - 50),
+            y: Some(((i * 7919) % 1000) as f64 / 8.0 - 60.0),
+            t: (i % 13 != 0).then(|| format!("v{}", (i * 31) % 17)),
+        })
+        .collect();
+    let base = Case {
+        rows,
+        frame: Some(4),
+        partition: Partition::K,
+        lag: 2,
+        filter: None,
+        splits: vec![64],
+        partitions: 1,
+    };
+    let first = run_engine(&base).expect("engine");
+    for (partitions, splits) in [(2, vec![1, 7, 64]), (3, vec![13]), (4, vec![500])] {
+        let other = Case {
+            partitions,
+            splits,
+            ..base.clone()
+        };
+        assert_eq!(
+            run_engine(&other).expect("engine"),
+            first,
+            "{partitions} partitions"
+        );
+    }
+}
+
+/// Rows with `keys` distinct partition keys.
+fn many_keys(rows: i64, keys: i64) -> Vec<Row> {
+    (0..rows)
+        .map(|i| Row {
+            k: Some(i % keys),
+            s: None,
+            ts: Some(i),
+            x: Some(i),
+            y: Some(i as f64),
+            t: Some(format!("v{i}")),
+        })
+        .collect()
+}
+
+/// The partition keys and the state they hold are reported, and bounded by the frame.
+#[test]
+fn metrics_report_partition_keys_and_state_bytes() {
+    for partitions in [1, 2] {
+        let engine = Engine::with_partitions(partitions);
+        let sql = "SELECT SUM(x) OVER (PARTITION BY k ORDER BY ts ROWS 9 PRECEDING), \
+                   MIN(t) OVER (PARTITION BY k ORDER BY ts ROWS 9 PRECEDING) FROM t";
+        let mut q = engine
+            .query(sql, &[("t", schema())], QueryOptions::default())
+            .expect("query");
+        let rows = many_keys(20_000, 100);
+        let mut bytes_after = Vec::new();
+        for chunk in rows.chunks(2_000) {
+            q.push_batches("t", vec![batch_of(chunk)]).expect("push");
+            bytes_after.push(q.metrics().state_bytes);
+        }
+        let m = q.metrics();
+        assert_eq!(m.groups_live, 100, "{partitions} partitions");
+        assert!(m.state_bytes > 0);
+        // bounded: 10 rows per key are kept, not the 200 each key has seen
+        let (first, last) = (bytes_after[1], bytes_after[bytes_after.len() - 1]);
+        assert!(
+            last < first * 2,
+            "state grew from {first} to {last} bytes over the stream"
+        );
+    }
+}
+
+/// State past `--memory-limit` is a ResourcesExhausted error naming the limit.
+#[test]
+fn memory_limit_is_honoured() {
+    for partitions in [1, 2] {
+        let engine = Engine::with_partitions(partitions);
+        let sql = "SELECT AVG(y) OVER (PARTITION BY k ORDER BY ts ROWS 999 PRECEDING) FROM t";
+        let mut q = engine
+            .query(
+                sql,
+                &[("t", schema())],
+                QueryOptions::default().memory_limit_bytes(100_000),
+            )
+            .expect("query");
+        let rows = many_keys(50_000, 5_000);
+        let mut failure = None;
+        for chunk in rows.chunks(5_000) {
+            if let Err(e) = q.push_batches("t", vec![batch_of(chunk)]) {
+                failure = Some(e);
+                break;
+            }
+        }
+        let e = failure.expect("the limit must be hit");
+        assert!(matches!(e, velostream::Error::ResourcesExhausted(_)), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("analytic state") && text.contains("memory limit of 100000 bytes"),
+            "{text}"
+        );
+    }
+}

@@ -76,6 +76,9 @@ pub(crate) struct GroupState {
     pub(crate) ids: Vec<u32>,
     /// Groups of the last batch, in the order they first appeared in it.
     pub(crate) touched: Vec<u32>,
+    /// A partial state's group id → the id of its key in the state it merges into
+    /// (`u32::MAX`: not known yet); valid while this table keeps its keys.
+    pub(crate) merged_ids: Vec<u32>,
     /// Per group: the batch number it was last touched in.
     touched_in: Vec<u64>,
     batch_no: u64,
@@ -104,6 +107,7 @@ impl GroupState {
             num_groups: 0,
             ids: Vec::new(),
             touched: Vec::new(),
+            merged_ids: Vec::new(),
             touched_in: Vec::new(),
             batch_no: 0,
         })
@@ -169,6 +173,7 @@ impl GroupState {
             }
             self.num_groups = 0;
             self.touched_in.clear();
+            self.merged_ids.clear();
         }
     }
 
@@ -188,6 +193,7 @@ impl GroupState {
         if let Some(g) = &mut self.groups {
             g.clear();
         }
+        self.merged_ids.clear();
         for a in &mut self.accumulators {
             a.clear();
         }
@@ -345,8 +351,13 @@ impl HashAggregate {
         // this batch in the order they first changed
         match (&partial.groups, &mut self.global.groups) {
             (Some(p), Some(g)) => {
-                let keys = p.emit(&self.partial_ids)?;
-                g.intern(&keys, &mut self.global_ids)?;
+                map_to_merged(
+                    p.as_ref(),
+                    &mut partial.merged_ids,
+                    &self.partial_ids,
+                    g.as_mut(),
+                    &mut self.global_ids,
+                )?;
                 self.global.num_groups = g.len();
             }
             _ => {
@@ -490,6 +501,48 @@ impl HashAggregate {
         };
         Ok((out.num_rows() > 0).then_some(out))
     }
+}
+
+/// The ids, in table `into`, of the keys of groups `ids` of table `from`, through the
+/// cache `known` (from-id → into-id, `u32::MAX` unknown): only keys not seen before are
+/// emitted and interned, so merging a batch whose keys repeat costs an array lookup per
+/// group instead of re-hashing its keys.
+///
+/// # Errors
+/// Key emission or interning errors.
+pub(crate) fn map_to_merged(
+    from: &dyn GroupValues,
+    known: &mut Vec<u32>,
+    ids: &[u32],
+    into: &mut dyn GroupValues,
+    out: &mut Vec<u32>,
+) -> Result<()> {
+    out.clear();
+    let mut misses: Vec<u32> = Vec::new();
+    for (j, &g) in ids.iter().enumerate() {
+        match known.get(g as usize) {
+            Some(&d) if d != u32::MAX => out.push(d),
+            _ => {
+                out.push(u32::MAX);
+                misses.push(j as u32);
+            }
+        }
+    }
+    if misses.is_empty() {
+        return Ok(());
+    }
+    let gids: Vec<u32> = misses.iter().map(|&j| ids[j as usize]).collect();
+    let cols = from.emit(&gids)?;
+    let mut fresh = Vec::with_capacity(gids.len());
+    into.intern(&cols, &mut fresh)?;
+    for ((&j, &g), &d) in misses.iter().zip(&gids).zip(&fresh) {
+        out[j as usize] = d;
+        if known.len() <= g as usize {
+            known.resize(g as usize + 1, u32::MAX);
+        }
+        known[g as usize] = d;
+    }
+    Ok(())
 }
 
 /// HAVING over emitted rows (NULL counts as false), or `None` without HAVING.

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use super::{WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_columns};
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
-use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask};
+use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
 use crate::sql::EmitMode;
 
 /// A partial table forgets its keys once it holds this many groups.
@@ -47,6 +47,9 @@ struct PanePartial {
     slot_gid: Vec<u32>,
     /// Per slot: group id in its pane after the merge.
     slot_dst: Vec<u32>,
+    /// Key id → group id in pane generation `cache_pane` (see `map_to_merged`).
+    cache: Vec<u32>,
+    cache_pane: u64,
     /// (pane offset * keys + key) → slot + 1 (0: none yet), kept zeroed between batches.
     remap: Vec<u32>,
     remap_far: HashMap<(i64, u32), u32, ahash::RandomState>,
@@ -66,6 +69,8 @@ impl PanePartial {
             slot_pane: Vec::new(),
             slot_gid: Vec::new(),
             slot_dst: Vec::new(),
+            cache: Vec::new(),
+            cache_pane: u64::MAX,
             remap: Vec::new(),
             remap_far: HashMap::default(),
         })
@@ -161,6 +166,8 @@ impl PanePartial {
             && k.len() > PARTIAL_TABLE_MAX_GROUPS
         {
             k.clear();
+            self.cache.clear();
+            self.cache_pane = u64::MAX;
         }
     }
 
@@ -175,6 +182,8 @@ impl PanePartial {
 
 /// One pane of the query's state.
 struct Pane {
+    /// Unique per pane created (keys of the partials' id caches).
+    generation: u64,
     state: GroupState,
     /// Per group: emitted and passing HAVING (tumbling changelog).
     visible: Vec<bool>,
@@ -204,6 +213,8 @@ pub struct PaneAggregate {
     rows: Option<RowConverter>,
     windows_opened: u64,
     windows_closed: u64,
+    /// Panes created so far.
+    windows_opened_panes: u64,
     dst: Vec<u32>,
     /// Sliding windows with keys: one key table for all panes.
     global: Option<Box<dyn GroupValues>>,
@@ -273,6 +284,7 @@ impl PaneAggregate {
             rows,
             windows_opened: 0,
             windows_closed: 0,
+            windows_opened_panes: 0,
             dst: Vec::new(),
             global,
             scratch,
@@ -382,11 +394,13 @@ impl PaneAggregate {
                 self.panes.insert(
                     *start,
                     Pane {
+                        generation: self.windows_opened_panes,
                         state,
                         visible: Vec::new(),
                         global_ids: Vec::new(),
                     },
                 );
+                self.windows_opened_panes += 1;
                 self.windows_opened += self.new_windows_for_pane(*start);
             }
             let Some(pane) = self.panes.get_mut(start) else {
@@ -394,8 +408,11 @@ impl PaneAggregate {
             };
             match (&p.keys, &mut pane.state.groups) {
                 (Some(k), Some(g)) => {
-                    let cols = k.emit(&gids)?;
-                    g.intern(&cols, &mut self.dst)?;
+                    if p.cache_pane != pane.generation {
+                        p.cache.clear();
+                        p.cache_pane = pane.generation;
+                    }
+                    map_to_merged(k.as_ref(), &mut p.cache, &gids, g.as_mut(), &mut self.dst)?;
                     pane.state.num_groups = g.len();
                 }
                 _ => {

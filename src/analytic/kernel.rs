@@ -1,23 +1,25 @@
 //! What every analytic kernel implements, and the rows it is handed.
 //!
 //! ```text
-//!  batch b, rows owned by this kernel instance:  Rows::All { pids }     (one owner)
-//!                                                Rows::Some { pairs }   (several)
-//!  pids[i] / the low half of pairs[k] = the dense id of the row's partition key in this
-//!  instance's state; the high half of pairs[k] is the row
+//!  batch b, rows owned by this kernel instance:  Rows::All { pids }   (one owner)
+//!                                                Rows::Runs { runs }  (several)
+//!  pids[i] / run.pid = the dense id of the row's partition key in this instance's
+//!  state; a run is a range of consecutive rows of one key (keys often arrive in runs,
+//!  so an owner's rows are a short list of ranges, not one entry per row)
 //!
 //!  FrameKernel::update(input, rows, num_keys, out)
-//!     for each (row, pid) in input order:  state[pid] ← push value, evict the oldest
-//!                                          out[row]   ← the frame's result
+//!     for each (row, slot, pid) in input order:  state[pid] ← push value, evict the oldest
+//!                                                out[slot]  ← the frame's result
 //! ```
-//! A [`FrameKernel`] writes fixed-width results through [`SharedOut`], so that several
-//! instances (one per owner thread, each holding the state of its own keys) can fill one
-//! output column. A [`SequentialKernel`] (variable-width values, pass-through) sees every
+//! A [`FrameKernel`] writes fixed-width results into an [`OutputColumn`] with one slot
+//! per row it is given (all rows: slot = row; an owner's rows: slot = its k-th row), so
+//! several instances (one per owner thread, each holding the state of its own keys) run
+//! side by side. A [`SequentialKernel`] (variable-width values, pass-through) sees every
 //! row of the batch in order and returns the whole column.
 
 use arrow::array::ArrayRef;
 
-use super::output::SharedOut;
+use super::output::OutputColumn;
 use crate::error::{Error, Result};
 
 /// The input of one kernel call: the call's argument columns and the window's order
@@ -41,60 +43,87 @@ impl KernelInput<'_> {
     }
 }
 
+/// Consecutive rows `start .. start + len` of a batch, all of key `pid`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// First row.
+    pub start: u32,
+    /// Number of rows.
+    pub len: u32,
+    /// Key id in the kernel's state.
+    pub pid: u32,
+}
+
 /// The rows of a batch one kernel instance processes, in input order.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Rows<'a> {
-    /// Every row; `pids[i]` is row i's key id.
+    /// Every row; `pids[i]` is row i's key id. Slot = row.
     All {
         /// Key id per row.
         pids: &'a [u32],
     },
-    /// Some rows, each as `row << 32 | key id` (rows increasing).
-    Some {
-        /// Packed (row, key id) pairs.
-        pairs: &'a [u64],
+    /// Some rows, as increasing runs; slots count the runs' rows in order.
+    Runs {
+        /// The runs.
+        runs: &'a [Run],
     },
 }
 
 impl Rows<'_> {
-    /// Checks that every row index is below `len` and every key id below `num_keys`, so
-    /// that kernels may write rows and index state without further checks.
+    /// Checks that every row index is below `num_rows`, that there is one output slot
+    /// per row, and that every key id is below `num_keys`, so that kernels index rows,
+    /// slots and state within bounds.
     ///
     /// # Errors
     /// `Internal` (a bug in the operator).
-    pub(crate) fn check(&self, len: usize, num_keys: usize) -> Result<()> {
+    pub(crate) fn check(&self, num_rows: usize, slots: usize, num_keys: usize) -> Result<()> {
         let ok = match self {
             Rows::All { pids } => {
-                pids.len() <= len && pids.iter().all(|&p| (p as usize) < num_keys)
+                pids.len() == num_rows
+                    && slots == num_rows
+                    && pids.iter().all(|&p| (p as usize) < num_keys)
             }
-            Rows::Some { pairs } => {
-                pairs.last().is_none_or(|&r| ((r >> 32) as usize) < len)
-                    && pairs.iter().all(|&r| ((r as u32) as usize) < num_keys)
+            Rows::Runs { runs } => {
+                let mut next = 0usize;
+                let mut total = 0usize;
+                let mut ok = true;
+                for r in runs.iter() {
+                    let start = r.start as usize;
+                    ok &= start >= next && (r.pid as usize) < num_keys;
+                    next = start + r.len as usize;
+                    total += r.len as usize;
+                }
+                ok && next <= num_rows && total == slots
             }
         };
         if ok {
             Ok(())
         } else {
             Err(Error::internal(
-                "analytic kernel given rows or keys out of range",
+                "analytic kernel given rows, slots or keys out of range",
             ))
         }
     }
 }
 
-/// Calls `f(row, pid)` for each row in order. Inlined into each kernel, so the `All`
+/// Calls `f(row, slot, pid)` for each row in order. Inlined into each kernel, so each
 /// case is a plain counted loop.
 #[inline(always)]
-pub(crate) fn for_each_row(rows: &Rows<'_>, mut f: impl FnMut(usize, usize)) {
+pub(crate) fn for_each_row(rows: &Rows<'_>, mut f: impl FnMut(usize, usize, usize)) {
     match rows {
         Rows::All { pids } => {
             for (i, &p) in pids.iter().enumerate() {
-                f(i, p as usize);
+                f(i, i, p as usize);
             }
         }
-        Rows::Some { pairs } => {
-            for &r in pairs.iter() {
-                f((r >> 32) as usize, (r as u32) as usize);
+        Rows::Runs { runs } => {
+            let mut slot = 0usize;
+            for r in runs.iter() {
+                let (start, p) = (r.start as usize, r.pid as usize);
+                for row in start..start + r.len as usize {
+                    f(row, slot, p);
+                    slot += 1;
+                }
             }
         }
     }
@@ -102,8 +131,8 @@ pub(crate) fn for_each_row(rows: &Rows<'_>, mut f: impl FnMut(usize, usize)) {
 
 /// An analytic function with fixed-width results, over the keys of one owner.
 pub(crate) trait FrameKernel: Send {
-    /// Processes `rows` of one batch, in order, writing each row's result to `out`.
-    /// Every key id is below `num_keys`.
+    /// Processes `rows` of one batch, in order, writing each row's result to its slot of
+    /// `out`. Every key id is below `num_keys`.
     ///
     /// # Errors
     /// `Execution` for data errors (overflow in an exact SUM); `Internal` for argument
@@ -113,7 +142,7 @@ pub(crate) trait FrameKernel: Send {
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()>;
 
     /// Bytes of state held.

@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 use arrow::array::{Array, ArrowPrimitiveType};
 
 use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
-use super::output::SharedOut;
+use super::output::OutputColumn;
 use super::ring::Deque;
 use super::sum::primitive;
 use crate::aggregate::native::OrdNative;
@@ -69,12 +69,12 @@ where
         &mut self,
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
         let arg = primitive::<T>(input.arg(0)?, "MIN/MAX")?;
         let values = arg.values();
         let nulls = arg.nulls().filter(|n| n.null_count() > 0);
-        let out = out.typed::<T::Native>()?;
+        let mut out = out.writer::<T::Native>()?;
         let states = &mut self.states[..];
         // `a` beats `b`: strictly better in the extreme's direction
         let beats = |a: T::Native, b: T::Native| {
@@ -88,7 +88,7 @@ where
             None => for_each_row(
                 rows,
                 #[inline(always)]
-                |i, p| {
+                |i, o, p| {
                     let s = &mut states[p];
                     if nulls.is_none_or(|n| n.is_valid(i)) {
                         let v = values[i];
@@ -97,8 +97,7 @@ where
                             s.has_best = true;
                         }
                     }
-                    // SAFETY: rows checked by the caller; this instance owns these rows.
-                    unsafe { out.set_opt(i, s.best, s.has_best) };
+                    out.set_opt(o, s.best, s.has_best);
                 },
             ),
             Some(cap) => {
@@ -106,7 +105,7 @@ where
                 for_each_row(
                     rows,
                     #[inline(always)]
-                    |i, p| {
+                    |i, o, p| {
                         let s = &mut states[p];
                         s.rows += 1;
                         let seq = s.rows;
@@ -132,8 +131,7 @@ where
                             Some((_, v)) => (v, true),
                             None => (T::Native::default(), false),
                         };
-                        // SAFETY: rows checked by the caller; this instance owns these rows.
-                        unsafe { out.set_opt(i, best, valid) };
+                        out.set_opt(o, best, valid);
                     },
                 );
             }
@@ -151,9 +149,9 @@ where
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
-        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        rows.check(input.num_rows, out.len(), num_keys)?;
         grow(&mut self.states, num_keys);
         match self.extreme {
             Extreme::Max => self.run::<true>(input, rows, out),

@@ -1,43 +1,43 @@
-//! The result column of one analytic call over one batch, filled row by row.
+//! The result column of one analytic call over one batch, filled slot by slot.
 //!
 //! ```text
-//!  OutputColumn::new(type, n)   zeroed values (n × width bytes) + one validity byte per row
-//!        │ shared()  ──▶ SharedOut (Copy, Send): handed to every owner thread of the call
-//!        │                 └ typed::<T>() ─▶ RawOut<T>: set(row, value) at the rows it owns
-//!        ▼ finish()   ──▶ ArrayRef (validity bytes packed into a bitmap only if a row is NULL)
+//!  one partition:   OutputColumn (n slots) ◀── the kernel appends row i's result ──▶ finish()
+//!
+//!  N partitions:    owner p: OutputColumn (its m_p rows) ◀── slot k = its k-th row
+//!                   scatter(): the owners' runs merged in row order, one copy per run
 //! ```
-//! With several partitions, the rows of a batch are spread over owner threads by
-//! partition key, so one output column is written at interleaved rows by several threads
-//! at once. Each row has exactly one owner, so the writes never overlap; they go through
-//! raw pointers because no safe slice type expresses "disjoint, interleaved indices".
-//! Validity is a byte per row (not a bit) so that two threads never write the same byte.
+//! Kernels write their slots in order, so a column is appended to, never pre-filled.
+//! With several partitions each owner thread fills a compact column of its own rows
+//! (threads never write near each other: interleaved writes into one shared column made
+//! the cache lines at every change of key bounce between the cores), and the batch's
+//! column is assembled from them. Validity is a byte per slot, allocated at the first
+//! NULL result (most columns have none) and packed into a bitmap at the end.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use arrow::array::{ArrayData, ArrayRef, BooleanArray, make_array};
 use arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{ArrowNativeType, DataType};
 
+use super::kernel::Run;
 use crate::error::{Error, Result};
 
 /// A fixed-width result column under construction.
 #[derive(Debug)]
 pub(crate) struct OutputColumn {
     data_type: DataType,
+    /// Slots the column will hold.
     len: usize,
     /// Bytes per value (1 for BOOLEAN, written as 0/1 bytes).
     width: usize,
+    /// The values written so far.
     values: MutableBuffer,
-    /// 1 = valid, 0 = NULL. Rows start valid and only NULL results are written: a
-    /// kernel writes every row it owns, and a valid result then touches no validity byte
-    /// (which would otherwise be a cache line shared by the owners of nearby rows).
-    valid: Vec<u8>,
+    /// 1 = valid, 0 = NULL, for all `len` slots; allocated at the first NULL.
+    valid: Option<Vec<u8>>,
 }
 
 impl OutputColumn {
-    /// A column of `len` zero values of `data_type` (a fixed-width type or BOOLEAN), to be
-    /// overwritten row by row.
+    /// An empty column for `len` values of `data_type` (a fixed-width type or BOOLEAN).
     ///
     /// # Errors
     /// `Internal` for a variable-width type.
@@ -52,35 +52,52 @@ impl OutputColumn {
             data_type: data_type.clone(),
             len,
             width,
-            values: MutableBuffer::from_len_zeroed(len * width),
-            valid: vec![1u8; len],
+            values: MutableBuffer::with_capacity(len * width),
+            valid: None,
         })
     }
 
-    /// A handle for writing rows from several threads.
-    pub(crate) fn shared(&mut self) -> SharedOut<'_> {
-        SharedOut {
-            values: self.values.as_mut_ptr(),
-            valid: self.valid.as_mut_ptr(),
-            len: self.len,
-            width: self.width,
-            _column: PhantomData,
+    /// Number of slots.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The typed writer.
+    ///
+    /// # Errors
+    /// `Internal` when `T` is not the column's width.
+    pub(crate) fn writer<T: ArrowNativeType>(&mut self) -> Result<Writer<'_, T>> {
+        if std::mem::size_of::<T>() != self.width {
+            return Err(Error::internal(format!(
+                "analytic output of {}-byte values written as {}-byte values",
+                self.width,
+                std::mem::size_of::<T>()
+            )));
         }
+        Ok(Writer {
+            written: self.values.len() / self.width,
+            len: self.len,
+            values: &mut self.values,
+            valid: &mut self.valid,
+            _t: std::marker::PhantomData,
+        })
     }
 
     /// The finished Arrow array.
     ///
     /// # Errors
-    /// Arrow errors building the array (a bug).
+    /// `Internal` when a slot was not written (a bug); Arrow errors building the array.
     pub(crate) fn finish(self) -> Result<ArrayRef> {
-        let nulls = if self.valid.iter().all(|&v| v != 0) {
-            None
-        } else {
-            Some(NullBuffer::from(BooleanBuffer::collect_bool(
-                self.len,
-                |i| self.valid[i] != 0,
-            )))
-        };
+        if self.values.len() != self.len * self.width {
+            return Err(Error::internal(format!(
+                "analytic output has {} of its {} values",
+                self.values.len() / self.width.max(1),
+                self.len
+            )));
+        }
+        let nulls = self.valid.as_ref().map(|valid| {
+            NullBuffer::from(BooleanBuffer::collect_bool(self.len, |i| valid[i] != 0))
+        });
         if self.data_type == DataType::Boolean {
             let bytes = self.values.as_slice();
             let bits = BooleanBuffer::collect_bool(self.len, |i| bytes[i] != 0);
@@ -93,89 +110,115 @@ impl OutputColumn {
             .build()?;
         Ok(make_array(data))
     }
-}
 
-/// An untyped, copyable handle on an [`OutputColumn`]'s buffers, valid while the column
-/// is borrowed.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SharedOut<'a> {
-    values: *mut u8,
-    valid: *mut u8,
-    len: usize,
-    width: usize,
-    _column: PhantomData<&'a mut OutputColumn>,
-}
-
-// SAFETY: a SharedOut only hands out `RawOut`s, whose writes are `unsafe fn`s that
-// require the caller to write each row from one thread only; the buffers live as long as
-// the `&'a mut OutputColumn` borrow, which no one else can use meanwhile.
-unsafe impl Send for SharedOut<'_> {}
-// SAFETY: as for Send: shared use only writes, through `unsafe fn`s with that contract.
-unsafe impl Sync for SharedOut<'_> {}
-
-impl<'a> SharedOut<'a> {
-    /// The typed writer.
+    /// A column of `len` rows from compact owner columns: the slots of `parts[p].0` are
+    /// the rows of the runs `parts[p].1`, in order; the runs of all owners cover `0..len`.
+    /// The runs are merged in row order and each is copied once.
     ///
     /// # Errors
-    /// `Internal` when `T` is not the column's width.
-    pub(crate) fn typed<T: Copy>(self) -> Result<RawOut<'a, T>> {
-        if std::mem::size_of::<T>() != self.width {
-            return Err(Error::internal(format!(
-                "analytic output of {}-byte values written as {}-byte values",
-                self.width,
-                std::mem::size_of::<T>()
-            )));
+    /// `Internal` when the parts do not fit the column.
+    pub(crate) fn scatter(
+        data_type: &DataType,
+        len: usize,
+        parts: &[(OutputColumn, &[Run])],
+    ) -> Result<ArrayRef> {
+        let mut out = OutputColumn::new(data_type, len)?;
+        let w = out.width;
+        let misfit = || Error::internal("analytic owner columns do not fit their rows");
+        if parts.iter().any(|(p, _)| p.width != w) {
+            return Err(misfit());
         }
-        Ok(RawOut {
-            values: self.values.cast::<T>(),
-            valid: self.valid,
-            len: self.len,
-            _column: PhantomData,
-        })
-    }
-
-    /// Number of rows.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-}
-
-/// A typed writer on an output column.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawOut<'a, T> {
-    values: *mut T,
-    valid: *mut u8,
-    len: usize,
-    _column: PhantomData<&'a mut [T]>,
-}
-
-impl<T: Copy> RawOut<'_, T> {
-    /// Writes a valid value at `row`.
-    ///
-    /// # Safety
-    /// `row < len`, and no other thread writes `row` of this column while this handle is
-    /// alive (each row is owned by one kernel instance).
-    #[inline(always)]
-    pub(crate) unsafe fn set(&self, row: usize, v: T) {
-        debug_assert!(row < self.len);
-        // SAFETY: the caller guarantees `row < len` and exclusive access to this row; the
-        // buffers are `len` values long and 64-byte aligned (MutableBuffer).
-        unsafe { self.values.add(row).write(v) }
-    }
-
-    /// Writes a value at `row` that is valid or not.
-    ///
-    /// # Safety
-    /// As [`RawOut::set`].
-    #[inline(always)]
-    pub(crate) unsafe fn set_opt(&self, row: usize, v: T, valid: bool) {
-        debug_assert!(row < self.len);
-        // SAFETY: as in `set`.
-        unsafe {
-            self.values.add(row).write(v);
-            if !valid {
-                self.valid.add(row).write(0);
+        let any_nulls = parts.iter().any(|(p, _)| p.valid.is_some());
+        let mut valid: Vec<u8> = if any_nulls {
+            Vec::with_capacity(len)
+        } else {
+            Vec::new()
+        };
+        // per part: next run, next slot
+        let mut next: Vec<(usize, usize)> = vec![(0, 0); parts.len()];
+        let mut row = 0usize;
+        while row < len {
+            // the part whose next run starts at `row`
+            let Some(p) = parts.iter().zip(&next).position(|((_, runs), &(r, _))| {
+                runs.get(r).is_some_and(|x| x.start as usize == row)
+            }) else {
+                return Err(misfit());
+            };
+            let (part, runs) = &parts[p];
+            let (r, slot) = next[p];
+            let n = runs[r].len as usize;
+            let bytes = part
+                .values
+                .as_slice()
+                .get(slot * w..(slot + n) * w)
+                .ok_or_else(misfit)?;
+            out.values.extend_from_slice(bytes);
+            if any_nulls {
+                match &part.valid {
+                    Some(v) => valid.extend_from_slice(v.get(slot..slot + n).ok_or_else(misfit)?),
+                    None => valid.resize(valid.len() + n, 1),
+                }
             }
+            next[p] = (r + 1, slot + n);
+            row += n;
+        }
+        if any_nulls {
+            out.valid = Some(valid);
+        }
+        out.finish()
+    }
+}
+
+/// Appends results to an [`OutputColumn`], slot after slot.
+#[derive(Debug)]
+pub(crate) struct Writer<'a, T> {
+    values: &'a mut MutableBuffer,
+    valid: &'a mut Option<Vec<u8>>,
+    /// Slots written.
+    written: usize,
+    /// Slots in the column.
+    len: usize,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: ArrowNativeType> Writer<'_, T> {
+    /// Writes a valid value at `slot`, the next slot (kernels write their rows in order;
+    /// a slot already written is overwritten).
+    #[inline(always)]
+    pub(crate) fn set(&mut self, slot: usize, v: T) {
+        if slot == self.written {
+            self.values.push(v);
+            self.written += 1;
+        } else {
+            self.overwrite(slot, v);
+        }
+    }
+
+    /// Writes a value at `slot` that is valid or NULL.
+    #[inline(always)]
+    pub(crate) fn set_opt(&mut self, slot: usize, v: T, valid: bool) {
+        self.set(slot, v);
+        if !valid {
+            self.set_null(slot);
+        }
+    }
+
+    #[cold]
+    fn overwrite(&mut self, slot: usize, v: T) {
+        if let Some(x) = self.values.typed_data_mut::<T>().get_mut(slot) {
+            *x = v;
+        }
+    }
+
+    #[cold]
+    fn set_null(&mut self, slot: usize) {
+        let len = self.len;
+        if let Some(v) = self
+            .valid
+            .get_or_insert_with(|| vec![1u8; len])
+            .get_mut(slot)
+        {
+            *v = 0;
         }
     }
 }
@@ -190,14 +233,11 @@ mod tests {
     #[test]
     fn null_results_and_values() {
         let mut c = OutputColumn::new(&DataType::Int64, 4).unwrap();
-        let w = c.shared().typed::<i64>().unwrap();
-        // SAFETY: rows < 4, one thread
-        unsafe {
-            w.set(0, 7);
-            w.set_opt(1, 1, false);
-            w.set_opt(2, 9, true);
-            w.set_opt(3, 5, false);
-        }
+        let mut w = c.writer::<i64>().unwrap();
+        w.set(0, 7);
+        w.set_opt(1, 1, false);
+        w.set_opt(2, 9, true);
+        w.set_opt(3, 5, false);
         let a = c.finish().unwrap();
         let a = a.as_primitive::<Int64Type>();
         assert_eq!(a.null_count(), 2);
@@ -206,20 +246,51 @@ mod tests {
     }
 
     #[test]
-    fn booleans_and_wrong_widths() {
+    fn booleans_wrong_widths_and_missing_slots() {
         let mut c = OutputColumn::new(&DataType::Boolean, 3).unwrap();
-        assert!(c.shared().typed::<i64>().is_err());
-        let w = c.shared().typed::<u8>().unwrap();
-        // SAFETY: rows < 3, one thread
-        unsafe {
-            w.set(0, 1);
-            w.set(1, 0);
-            w.set(2, 1);
-        }
+        assert!(c.writer::<i64>().is_err());
+        let mut w = c.writer::<u8>().unwrap();
+        w.set(0, 1);
+        w.set(1, 0);
+        w.set(2, 1);
         let a = c.finish().unwrap();
         assert_eq!(a.as_boolean(), &BooleanArray::from(vec![true, false, true]));
         assert!(OutputColumn::new(&DataType::Utf8, 1).is_err());
         let c = OutputColumn::new(&DataType::Float64, 0).unwrap();
         assert_eq!(c.finish().unwrap().as_primitive::<Float64Type>().len(), 0);
+        let mut c = OutputColumn::new(&DataType::Float64, 2).unwrap();
+        c.writer::<f64>().unwrap().set(0, 1.0);
+        assert!(
+            c.finish().is_err(),
+            "a slot left unwritten is a bug, reported"
+        );
+    }
+
+    #[test]
+    fn scatter_merges_owner_runs_in_row_order() {
+        // owner 0 has rows 0, 2, 3; owner 1 has rows 1, 4
+        let mut a = OutputColumn::new(&DataType::Int64, 3).unwrap();
+        {
+            let mut w = a.writer::<i64>().unwrap();
+            w.set(0, 10);
+            w.set_opt(1, 0, false);
+            w.set(2, 30);
+        }
+        let mut b = OutputColumn::new(&DataType::Int64, 2).unwrap();
+        {
+            let mut w = b.writer::<i64>().unwrap();
+            w.set(0, 11);
+            w.set(1, 41);
+        }
+        let run = |start, len| Run { start, len, pid: 0 };
+        let rows_a = [run(0, 1), run(2, 2)];
+        let rows_b = [run(1, 1), run(4, 1)];
+        let out =
+            OutputColumn::scatter(&DataType::Int64, 5, &[(a, &rows_a), (b, &rows_b)]).unwrap();
+        let out = out.as_primitive::<Int64Type>();
+        assert_eq!(out.values(), &[10, 11, 0, 30, 41]);
+        assert!(out.is_null(2) && out.null_count() == 1);
+        let short = OutputColumn::new(&DataType::Int64, 1).unwrap();
+        assert!(OutputColumn::scatter(&DataType::Int64, 5, &[(short, &rows_b)]).is_err());
     }
 }

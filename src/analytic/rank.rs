@@ -11,7 +11,7 @@ use arrow::array::{Array, ArrowPrimitiveType, AsArray};
 use arrow::datatypes::DataType;
 
 use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
-use super::output::SharedOut;
+use super::output::OutputColumn;
 use crate::aggregate::native::ToI64;
 use crate::error::{Error, Result};
 
@@ -38,20 +38,19 @@ impl FrameKernel for RowCountKernel {
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
-        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        rows.check(input.num_rows, out.len(), num_keys)?;
         grow(&mut self.counts, num_keys);
-        let out = out.typed::<i64>()?;
+        let mut out = out.writer::<i64>()?;
         let (counts, cap) = (&mut self.counts[..], self.cap);
         for_each_row(
             rows,
             #[inline(always)]
-            |i, p| {
+            |_, o, p| {
                 let c = counts[p] + 1;
                 counts[p] = c;
-                // SAFETY: rows checked above; this instance owns these rows.
-                unsafe { out.set(i, c.min(cap) as i64) };
+                out.set(o, c.min(cap) as i64);
             },
         );
         Ok(())
@@ -112,7 +111,7 @@ impl RankKernel {
         &mut self,
         order: &dyn Array,
         rows: &Rows<'_>,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()>
     where
         T::Native: ToI64,
@@ -122,13 +121,13 @@ impl RankKernel {
             .ok_or_else(|| Error::internal("RANK order column of an unexpected type"))?;
         let values = order.values();
         let nulls = order.nulls().filter(|n| n.null_count() > 0);
-        let out = out.typed::<i64>()?;
+        let mut out = out.writer::<i64>()?;
         let states = &mut self.states[..];
         let dense = self.kind == RankKind::Dense;
         for_each_row(
             rows,
             #[inline(always)]
-            |i, p| {
+            |i, o, p| {
                 let v = values[i].to_i64_exact();
                 let valid = nulls.is_none_or(|n| n.is_valid(i));
                 let s = &mut states[p];
@@ -141,8 +140,7 @@ impl RankKernel {
                     s.last_valid = valid;
                 }
                 let r = if dense { s.dense } else { s.rank };
-                // SAFETY: rows checked by the caller; this instance owns these rows.
-                unsafe { out.set(i, r as i64) };
+                out.set(o, r as i64);
             },
         );
         Ok(())
@@ -172,17 +170,16 @@ impl FrameKernel for RankKernel {
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
-        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        rows.check(input.num_rows, out.len(), num_keys)?;
         grow(&mut self.states, num_keys);
         let (Some(order), Some(t)) = (input.order, self.order_type.clone()) else {
-            let out = out.typed::<i64>()?;
-            // SAFETY: rows checked above; this instance owns these rows.
+            let mut out = out.writer::<i64>()?;
             for_each_row(
                 rows,
                 #[inline(always)]
-                |i, _| unsafe { out.set(i, 1) },
+                |_, o, _| out.set(o, 1),
             );
             return Ok(());
         };

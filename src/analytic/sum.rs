@@ -23,7 +23,7 @@ use arrow::array::{Array, ArrowPrimitiveType, AsArray};
 use arrow::datatypes::DataType;
 
 use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
-use super::output::SharedOut;
+use super::output::OutputColumn;
 use super::ring::Ring;
 use crate::aggregate::native::{ToF64, ToI128};
 use crate::error::{Error, Result};
@@ -107,11 +107,11 @@ where
     }
 
     /// Runs the rows; `max_abs` bounds every row's sum (SUM's 38 digits; AVG: none).
-    fn run<const NULLS: bool, R: Copy>(
+    fn run<const NULLS: bool, R: arrow::datatypes::ArrowNativeType>(
         &mut self,
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
-        out: super::output::RawOut<'_, R>,
+        mut out: super::output::Writer<'_, R>,
         max_abs: u128,
         result: impl Fn(&ExactState) -> R,
     ) -> Result<()> {
@@ -124,7 +124,7 @@ where
             None => for_each_row(
                 rows,
                 #[inline(always)]
-                |i, p| {
+                |i, o, p| {
                     let s = &mut states[p];
                     if !NULLS || nulls.is_none_or(|n| n.is_valid(i)) {
                         match s.sum.checked_add(values[i].to_i128()) {
@@ -134,8 +134,7 @@ where
                         s.count += 1;
                     }
                     failed |= s.sum.unsigned_abs() > max_abs;
-                    // SAFETY: rows checked by the caller; this instance owns these rows.
-                    unsafe { out.set_opt(i, result(s), s.count > 0) };
+                    out.set_opt(o, result(s), s.count > 0);
                 },
             ),
             Some(cap) => {
@@ -143,7 +142,7 @@ where
                 for_each_row(
                     rows,
                     #[inline(always)]
-                    |i, p| {
+                    |i, o, p| {
                         let s = &mut states[p];
                         let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
                         let v = values[i];
@@ -164,8 +163,7 @@ where
                             s.count += 1;
                         }
                         failed |= s.sum.unsigned_abs() > max_abs;
-                        // SAFETY: rows checked by the caller; this instance owns these rows.
-                        unsafe { out.set_opt(i, result(s), s.count > 0) };
+                        out.set_opt(o, result(s), s.count > 0);
                     },
                 );
             }
@@ -186,9 +184,9 @@ where
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
-        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        rows.check(input.num_rows, out.len(), num_keys)?;
         grow(&mut self.states, num_keys);
         if self.cap.is_some() {
             grow(&mut self.rings, num_keys);
@@ -196,7 +194,7 @@ where
         let nulls = input.arg(0)?.null_count() > 0;
         match self.output {
             SumOutput::Sum => {
-                let out = out.typed::<i128>()?;
+                let out = out.writer::<i128>()?;
                 let max = self.max_abs as u128;
                 let f = |s: &ExactState| s.sum;
                 if nulls {
@@ -206,7 +204,7 @@ where
                 }
             }
             SumOutput::Avg { divisor } => {
-                let out = out.typed::<f64>()?;
+                let out = out.writer::<f64>()?;
                 let f = move |s: &ExactState| s.sum as f64 / divisor / s.count as i64 as f64;
                 if nulls {
                     self.run::<true, _>(input, rows, out, u128::MAX, f)
@@ -353,7 +351,7 @@ where
         &mut self,
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
-        out: super::output::RawOut<'_, f64>,
+        mut out: super::output::Writer<'_, f64>,
     ) -> Result<()> {
         let arg = primitive::<T>(input.arg(0)?, "SUM")?;
         let values = arg.values();
@@ -371,13 +369,12 @@ where
             None => for_each_row(
                 rows,
                 #[inline(always)]
-                |i, p| {
+                |i, o, p| {
                     let s = &mut states[p];
                     if !NULLS || nulls.is_none_or(|n| n.is_valid(i)) {
                         s.add(values[i].to_f64());
                     }
-                    // SAFETY: rows checked by the caller; this instance owns these rows.
-                    unsafe { out.set_opt(i, result(s), s.count > 0) };
+                    out.set_opt(o, result(s), s.count > 0);
                 },
             ),
             Some(cap) => {
@@ -386,7 +383,7 @@ where
                 for_each_row(
                     rows,
                     #[inline(always)]
-                    |i, p| {
+                    |i, o, p| {
                         let s = &mut states[p];
                         let ring = &mut rings[p];
                         let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
@@ -403,8 +400,7 @@ where
                         if s.evicted >= recompute_every || !s.sum.is_finite() {
                             s.recompute(ring);
                         }
-                        // SAFETY: rows checked by the caller; this instance owns these rows.
-                        unsafe { out.set_opt(i, result(s), s.count > 0) };
+                        out.set_opt(o, result(s), s.count > 0);
                     },
                 );
             }
@@ -422,14 +418,14 @@ where
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
-        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        rows.check(input.num_rows, out.len(), num_keys)?;
         grow(&mut self.states, num_keys);
         if self.cap.is_some() {
             grow(&mut self.rings, num_keys);
         }
-        let out = out.typed::<f64>()?;
+        let out = out.writer::<f64>()?;
         let nulls = input.arg(0)?.null_count() > 0;
         match (nulls, matches!(self.output, SumOutput::Avg { .. })) {
             (true, true) => self.run::<true, true>(input, rows, out),
@@ -473,11 +469,11 @@ impl FrameKernel for CountKernel {
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
-        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        rows.check(input.num_rows, out.len(), num_keys)?;
         grow(&mut self.counts, num_keys);
-        let out = out.typed::<i64>()?;
+        let mut out = out.writer::<i64>()?;
         let arg = input.arg(0)?;
         let nulls = arg.logical_nulls();
         let counts = &mut self.counts[..];
@@ -485,10 +481,9 @@ impl FrameKernel for CountKernel {
             None => for_each_row(
                 rows,
                 #[inline(always)]
-                |i, p| {
+                |i, o, p| {
                     counts[p] += u64::from(nulls.as_ref().is_none_or(|n| n.is_valid(i)));
-                    // SAFETY: rows checked above; this instance owns these rows.
-                    unsafe { out.set(i, counts[p] as i64) };
+                    out.set(o, counts[p] as i64);
                 },
             ),
             Some(cap) => {
@@ -497,14 +492,13 @@ impl FrameKernel for CountKernel {
                 for_each_row(
                     rows,
                     #[inline(always)]
-                    |i, p| {
+                    |i, o, p| {
                         let valid = nulls.as_ref().is_none_or(|n| n.is_valid(i));
                         if rings[p].push(valid, cap) == Some(true) {
                             counts[p] -= 1;
                         }
                         counts[p] += u64::from(valid);
-                        // SAFETY: rows checked above; this instance owns these rows.
-                        unsafe { out.set(i, counts[p] as i64) };
+                        out.set(o, counts[p] as i64);
                     },
                 );
             }
@@ -540,7 +534,7 @@ mod tests {
             num_rows: n,
         };
         kernel
-            .update(&input, &Rows::All { pids: &pids }, 1, column.shared())
+            .update(&input, &Rows::All { pids: &pids }, 1, &mut column)
             .unwrap();
         column.finish().unwrap()
     }
@@ -637,7 +631,7 @@ mod tests {
             num_rows: n,
         };
         let err = k
-            .update(&input, &Rows::All { pids: &pids }, 1, column.shared())
+            .update(&input, &Rows::All { pids: &pids }, 1, &mut column)
             .unwrap_err();
         assert!(err.to_string().contains("Overflow in SUM"), "{err}");
     }

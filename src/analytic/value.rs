@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 use arrow::array::{Array, ArrowPrimitiveType};
 
 use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
-use super::output::SharedOut;
+use super::output::OutputColumn;
 use super::ring::Ring;
 use super::sum::primitive;
 use crate::error::Result;
@@ -46,13 +46,13 @@ impl<T: ArrowPrimitiveType> FrameKernel for FirstValueKernel<T> {
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
-        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        rows.check(input.num_rows, out.len(), num_keys)?;
         let arg = primitive::<T>(input.arg(0)?, "FIRST_VALUE")?;
         let values = arg.values();
         let nulls = arg.nulls().filter(|n| n.null_count() > 0);
-        let out = out.typed::<T::Native>()?;
+        let mut out = out.writer::<T::Native>()?;
         match self.cap {
             None => {
                 grow(&mut self.firsts, num_keys);
@@ -60,13 +60,12 @@ impl<T: ArrowPrimitiveType> FrameKernel for FirstValueKernel<T> {
                 for_each_row(
                     rows,
                     #[inline(always)]
-                    |i, p| {
+                    |i, o, p| {
                         let f = &mut firsts[p];
                         if !f.2 {
                             *f = (values[i], nulls.is_none_or(|n| n.is_valid(i)), true);
                         }
-                        // SAFETY: rows checked above; this instance owns these rows.
-                        unsafe { out.set_opt(i, f.0, f.1) };
+                        out.set_opt(o, f.0, f.1);
                     },
                 );
             }
@@ -76,12 +75,11 @@ impl<T: ArrowPrimitiveType> FrameKernel for FirstValueKernel<T> {
                 for_each_row(
                     rows,
                     #[inline(always)]
-                    |i, p| {
+                    |i, o, p| {
                         let ring = &mut rings[p];
                         ring.push((values[i], nulls.is_none_or(|n| n.is_valid(i))), cap);
                         let (v, valid) = ring.front().unwrap_or((T::Native::default(), false));
-                        // SAFETY: rows checked above; this instance owns these rows.
-                        unsafe { out.set_opt(i, v, valid) };
+                        out.set_opt(o, v, valid);
                     },
                 );
             }
@@ -120,9 +118,9 @@ impl<T: ArrowPrimitiveType> FrameKernel for LagKernel<T> {
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
-        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        rows.check(input.num_rows, out.len(), num_keys)?;
         grow(&mut self.rings, num_keys);
         let arg = primitive::<T>(input.arg(0)?, "LAG")?;
         let values = arg.values();
@@ -131,13 +129,13 @@ impl<T: ArrowPrimitiveType> FrameKernel for LagKernel<T> {
             Some(d) => Some(primitive::<T>(d, "LAG default")?),
             None => None,
         };
-        let out = out.typed::<T::Native>()?;
+        let mut out = out.writer::<T::Native>()?;
         let cap = self.offset;
         let rings = &mut self.rings[..];
         for_each_row(
             rows,
             #[inline(always)]
-            |i, p| {
+            |i, o, p| {
                 let current = (values[i], nulls.is_none_or(|n| n.is_valid(i)));
                 let (v, valid) = match rings[p].push(current, cap) {
                     Some(back) => back,
@@ -146,8 +144,7 @@ impl<T: ArrowPrimitiveType> FrameKernel for LagKernel<T> {
                         None => (T::Native::default(), false),
                     },
                 };
-                // SAFETY: rows checked above; this instance owns these rows.
-                unsafe { out.set_opt(i, v, valid) };
+                out.set_opt(o, v, valid);
             },
         );
         Ok(())

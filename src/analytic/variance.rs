@@ -17,7 +17,7 @@ use std::marker::PhantomData;
 use arrow::array::{Array, ArrowPrimitiveType};
 
 use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
-use super::output::SharedOut;
+use super::output::OutputColumn;
 use super::ring::Ring;
 use super::sum::primitive;
 use crate::aggregate::native::ToF64;
@@ -157,31 +157,30 @@ where
         input: &KernelInput<'_>,
         rows: &Rows<'_>,
         num_keys: usize,
-        out: SharedOut<'_>,
+        out: &mut OutputColumn,
     ) -> Result<()> {
-        rows.check(input.num_rows.min(out.len()), num_keys)?;
+        rows.check(input.num_rows, out.len(), num_keys)?;
         grow(&mut self.states, num_keys);
-        let out = out.typed::<f64>()?;
+        let mut out = out.writer::<f64>()?;
         let arg = primitive::<T>(input.arg(0)?, "VARIANCE")?;
         let values = arg.values();
         let nulls = arg.nulls().filter(|n| n.null_count() > 0);
         let (divisor, statistic) = (self.divisor, self.statistic);
         let states = &mut self.states[..];
-        let write = |i: usize, s: &WelfordState| {
+        let mut write = |i: usize, s: &WelfordState| {
             let r = s.result(statistic);
-            // SAFETY: rows checked above; this instance owns these rows.
-            unsafe { out.set_opt(i, r.unwrap_or(0.0), r.is_some()) };
+            out.set_opt(i, r.unwrap_or(0.0), r.is_some());
         };
         match self.cap {
             None => for_each_row(
                 rows,
                 #[inline(always)]
-                |i, p| {
+                |i, o, p| {
                     let s = &mut states[p];
                     if nulls.is_none_or(|n| n.is_valid(i)) {
                         s.add(values[i].to_f64() / divisor);
                     }
-                    write(i, s);
+                    write(o, s);
                 },
             ),
             Some(cap) => {
@@ -190,7 +189,7 @@ where
                 for_each_row(
                     rows,
                     #[inline(always)]
-                    |i, p| {
+                    |i, o, p| {
                         let s = &mut states[p];
                         let ring = &mut rings[p];
                         let valid = nulls.is_none_or(|n| n.is_valid(i));
@@ -207,7 +206,7 @@ where
                         if s.evicted >= cap as u64 {
                             s.recompute(ring, divisor);
                         }
-                        write(i, s);
+                        write(o, s);
                     },
                 );
             }
@@ -254,7 +253,7 @@ mod tests {
             order: None,
             num_rows: n,
         };
-        k.update(&input, &Rows::All { pids: &pids }, 1, column.shared())
+        k.update(&input, &Rows::All { pids: &pids }, 1, &mut column)
             .unwrap();
         let out = column.finish().unwrap();
         let out = out.as_primitive::<Float64Type>();

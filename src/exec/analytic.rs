@@ -30,8 +30,8 @@ use rayon::prelude::*;
 use super::filter_project::{FilterProject, remap};
 use super::physical::{LimitSpec, PhysicalPlan};
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
-use crate::analytic::kernel::{FrameKernel, Kernel, KernelInput, Rows, SequentialKernel};
-use crate::analytic::output::{OutputColumn, SharedOut};
+use crate::analytic::kernel::{FrameKernel, Kernel, KernelInput, Rows, Run, SequentialKernel};
+use crate::analytic::output::OutputColumn;
 use crate::analytic::{AnalyticFunction, Frame};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
@@ -96,10 +96,9 @@ struct KeyMaps {
     /// Per local id: its owner, and its key id within the owner.
     owner: Vec<u32>,
     pid: Vec<u32>,
-    /// Per owner: its rows of the current batch as `row << 32 | key id` (the first
-    /// `lens[o]` entries). Kept between batches, so they are filled, not grown.
-    pairs: Vec<Vec<u64>>,
-    lens: Vec<usize>,
+    /// Per owner: its rows of the current batch, as runs of one key, and their count.
+    runs: Vec<Vec<Run>>,
+    counts: Vec<usize>,
 }
 
 impl KeyMaps {
@@ -124,19 +123,17 @@ impl KeyMaps {
         self.pid.clear();
     }
 
-    /// Splits the batch's rows by owner, in one pass over runs of equal keys (keys often
-    /// arrive in runs; random keys make runs of one, where the run-end test predicts
+    /// Splits the batch's rows by owner into runs of equal keys, in one pass (keys often
+    /// arrive in runs; random keys make runs of one row, where the run-end test predicts
     /// well since a key rarely repeats).
     fn split_by_owner(&mut self, owners: usize) {
         let n = self.ids.len();
-        self.pairs.resize_with(owners, Vec::new);
-        for v in &mut self.pairs {
-            if v.len() < n {
-                v.resize(n, 0);
-            }
+        self.runs.resize_with(owners, Vec::new);
+        for r in &mut self.runs {
+            r.clear();
         }
-        self.lens.clear();
-        self.lens.resize(owners, 0);
+        self.counts.clear();
+        self.counts.resize(owners, 0);
         let (ids, owner, pid) = (&self.ids, &self.owner, &self.pid);
         let mut i = 0;
         while i < n {
@@ -145,30 +142,26 @@ impl KeyMaps {
             while end < n && ids[end] == l {
                 end += 1;
             }
-            let (Some(&o), Some(&k)) = (owner.get(l as usize), pid.get(l as usize)) else {
-                i = end;
-                continue;
-            };
-            let (Some(list), Some(len)) = (
-                self.pairs.get_mut(o as usize),
-                self.lens.get_mut(o as usize),
-            ) else {
-                i = end;
-                continue;
-            };
-            if let Some(dst) = list.get_mut(*len..*len + (end - i)) {
-                for (d, row) in dst.iter_mut().zip(i..end) {
-                    *d = ((row as u64) << 32) | u64::from(k);
-                }
+            if let (Some(&o), Some(&k)) = (owner.get(l as usize), pid.get(l as usize))
+                && let (Some(runs), Some(count)) = (
+                    self.runs.get_mut(o as usize),
+                    self.counts.get_mut(o as usize),
+                )
+            {
+                runs.push(Run {
+                    start: i as u32,
+                    len: (end - i) as u32,
+                    pid: k,
+                });
+                *count += end - i;
             }
-            *len += end - i;
             i = end;
         }
     }
 
-    /// Owner `p`'s rows.
-    fn owner_rows(&self, p: usize) -> Option<&[u64]> {
-        self.pairs.get(p)?.get(..*self.lens.get(p)?)
+    /// Owner `p`'s rows, as runs, and how many rows they hold.
+    fn owner_runs(&self, p: usize) -> Option<(&[Run], usize)> {
+        Some((self.runs.get(p)?, *self.counts.get(p)?))
     }
 }
 
@@ -320,7 +313,7 @@ impl AnalyticOperator {
                                     + p.maps.gid.capacity()
                                     + p.maps.owner.capacity()
                                     + p.maps.pid.capacity()
-                                    + p.maps.pairs.iter().map(Vec::capacity).sum::<usize>() * 2)
+                                    + p.maps.runs.iter().map(Vec::capacity).sum::<usize>() * 3)
                                     * 4
                         })
                         .sum::<usize>()
@@ -429,12 +422,7 @@ impl AnalyticOperator {
                 };
                 if let Some(k) = &mut self.owners[0].kernels[c] {
                     let mut column = OutputColumn::new(&call.output_type, n)?;
-                    k.update(
-                        &input,
-                        &Rows::All { pids: gids },
-                        w.num_keys,
-                        column.shared(),
-                    )?;
+                    k.update(&input, &Rows::All { pids: gids }, w.num_keys, &mut column)?;
                     cols.push(column.finish()?);
                 } else if let Some(k) = &mut self.sequential[c] {
                     cols.push(k.update(&input, gids, w.num_keys)?);
@@ -474,11 +462,8 @@ impl AnalyticOperator {
             }
         }
         // round 1, one task per batch: WHERE and the pre-projection, its keys into the
-        // slot's partial table, its rows split by owner (when its keys are known), its
-        // result columns allocated
+        // slot's partial table, its rows split by owner (when its keys are known)
         let calls = &self.spec.calls;
-        let sequential_calls: Vec<bool> = self.sequential.iter().map(Option::is_some).collect();
-        let mut columns: Vec<Vec<Option<OutputColumn>>> = Vec::with_capacity(raw.len());
         let mut batches: Vec<RecordBatch> = Vec::with_capacity(raw.len());
         {
             let layouts = &self.spec.windows;
@@ -489,7 +474,6 @@ impl AnalyticOperator {
                 .map(|raw| BatchSlot {
                     raw,
                     partials: Vec::new(),
-                    columns: Vec::new(),
                     batch: None,
                 })
                 .collect();
@@ -522,13 +506,6 @@ impl AnalyticOperator {
                         p.maps.split_by_owner(owners);
                     }
                 }
-                for (call, &seq) in calls.iter().zip(&sequential_calls) {
-                    slot.columns.push(if seq {
-                        None
-                    } else {
-                        Some(OutputColumn::new(&call.output_type, batch.num_rows())?)
-                    });
-                }
                 slot.batch = Some(batch);
                 Ok(())
             };
@@ -542,7 +519,6 @@ impl AnalyticOperator {
                     slot.batch
                         .ok_or_else(|| Error::internal("analytic batch not pre-projected"))?,
                 );
-                columns.push(slot.columns);
             }
         }
         // in batch order: new local keys get global ids (first-seen order) and owners;
@@ -580,96 +556,119 @@ impl AnalyticOperator {
             })
             .collect();
         // round 2: one task per owner, plus one for the sequential calls
-        let mut sequential_out: Vec<Vec<Option<ArrayRef>>> = Vec::new();
-        {
-            let shared: Vec<Vec<Option<SharedOut<'_>>>> = columns
-                .iter_mut()
-                .map(|cols| {
-                    cols.iter_mut()
-                        .map(|c| c.as_mut().map(OutputColumn::shared))
-                        .collect()
-                })
-                .collect();
-            let views: Vec<WindowView<'_>> = self
-                .windows
-                .iter()
-                .map(|w| WindowView {
-                    num_keys: w.num_keys,
-                    maps: w.partials[..batches.len().min(w.partials.len())]
-                        .iter()
-                        .map(|p| p.as_ref().map(|p| &p.maps))
-                        .collect(),
-                })
-                .collect();
-            let ctx = RoundContext {
-                batches: &batches,
-                inputs: &inputs,
-                shared: &shared,
-                calls,
-                windows: &views,
-                zeros: &self.zeros,
-                owners: owners as u32,
-            };
-            let owner_states = &mut self.owners;
-            let sequential = &mut self.sequential;
-            let has_sequential = sequential.iter().any(Option::is_some);
-            let run_owners = |states: &mut Vec<Owner>| -> Result<()> {
-                if parallel {
-                    states
-                        .par_iter_mut()
-                        .enumerate()
-                        .try_for_each(|(p, o)| ctx.run_owner(p as u32, o))
-                } else {
-                    states
-                        .iter_mut()
-                        .enumerate()
-                        .try_for_each(|(p, o)| ctx.run_owner(p as u32, o))
-                }
-            };
-            if has_sequential {
-                let (a, b) = if parallel {
-                    rayon::join(
-                        || run_owners(owner_states),
-                        || ctx.run_sequential(sequential),
-                    )
-                } else {
-                    (run_owners(owner_states), ctx.run_sequential(sequential))
-                };
-                a?;
-                sequential_out = b?;
+        let views: Vec<WindowView<'_>> = self
+            .windows
+            .iter()
+            .map(|w| WindowView {
+                num_keys: w.num_keys,
+                maps: w.partials[..batches.len().min(w.partials.len())]
+                    .iter()
+                    .map(|p| p.as_ref().map(|p| &p.maps))
+                    .collect(),
+            })
+            .collect();
+        let ctx = RoundContext {
+            batches: &batches,
+            inputs: &inputs,
+            calls,
+            windows: &views,
+            zeros: &self.zeros,
+            owners: owners as u32,
+        };
+        let owner_states = &mut self.owners;
+        let sequential = &mut self.sequential;
+        let has_sequential = sequential.iter().any(Option::is_some);
+        let run_owners = |states: &mut Vec<Owner>| -> Result<Vec<OwnerColumns>> {
+            if parallel {
+                states
+                    .par_iter_mut()
+                    .enumerate()
+                    .map(|(p, o)| ctx.run_owner(p as u32, o))
+                    .collect()
             } else {
-                run_owners(owner_states)?;
+                states
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(p, o)| ctx.run_owner(p as u32, o))
+                    .collect()
+            }
+        };
+        let (owner_columns, mut sequential_out) = if has_sequential {
+            let (a, b) = if parallel {
+                rayon::join(
+                    || run_owners(owner_states),
+                    || ctx.run_sequential(sequential),
+                )
+            } else {
+                (run_owners(owner_states), ctx.run_sequential(sequential))
+            };
+            (a?, b?)
+        } else {
+            (run_owners(owner_states)?, Vec::new())
+        };
+        // per batch: the owners' compact columns (by call, in owner order) and the
+        // sequential calls' columns
+        let mut results: Vec<BatchResults> = (0..batches.len())
+            .map(|_| BatchResults {
+                parts: (0..calls.len())
+                    .map(|_| Vec::with_capacity(owners))
+                    .collect(),
+                sequential: Vec::new(),
+            })
+            .collect();
+        for columns in owner_columns {
+            for (b, cols) in columns.into_iter().enumerate() {
+                for (c, col) in cols.into_iter().enumerate() {
+                    if let (Some(col), Some(slot)) =
+                        (col, results.get_mut(b).and_then(|r| r.parts.get_mut(c)))
+                    {
+                        slot.push(col);
+                    }
+                }
             }
         }
-        // the finished columns beside the pre-projected ones
+        for (r, seq) in results.iter_mut().zip(sequential_out.drain(..)) {
+            r.sequential = seq;
+        }
+        // the finished columns beside the pre-projected ones: one task per batch
         let schema = &self.spec.schema;
-        let assemble = |(b, (batch, cols)): (usize, (&RecordBatch, Vec<Option<OutputColumn>>))| {
-            let mut arrays = Vec::with_capacity(cols.len());
-            for (c, col) in cols.into_iter().enumerate() {
-                match col {
-                    Some(col) => arrays.push(col.finish()?),
-                    None => arrays.push(
-                        sequential_out
-                            .get(b)
-                            .and_then(|r| r.get(c))
-                            .and_then(Option::clone)
-                            .ok_or_else(|| Error::internal("sequential analytic result missing"))?,
-                    ),
-                }
+        let assemble = |(b, (batch, results)): (usize, (&RecordBatch, BatchResults))| {
+            let mut arrays = Vec::with_capacity(calls.len());
+            let mut seq = results.sequential.into_iter();
+            for (c, (call, mut parts)) in calls.iter().zip(results.parts).enumerate() {
+                let from_sequential = seq.next().flatten();
+                let window = &views[call.window];
+                let array = match (from_sequential, window.maps.get(b).copied().flatten()) {
+                    (Some(a), _) => a,
+                    // no PARTITION BY: owner 0 wrote every row
+                    (None, None) => parts
+                        .pop()
+                        .ok_or_else(|| Error::internal(format!("analytic call {c} missing")))?
+                        .finish()?,
+                    (None, Some(maps)) => {
+                        let placed: Vec<(OutputColumn, &[Run])> = parts
+                            .into_iter()
+                            .enumerate()
+                            .map(|(p, col)| (col, maps.owner_runs(p).map_or(&[][..], |r| r.0)))
+                            .collect();
+                        OutputColumn::scatter(&call.output_type, batch.num_rows(), &placed)?
+                    }
+                };
+                arrays.push(array);
             }
             assemble_batch(schema, batch, arrays)
         };
         let out: Vec<RecordBatch> = if parallel {
             batches
                 .par_iter()
-                .zip(columns.into_par_iter())
+                .zip(results.into_par_iter())
                 .enumerate()
                 .map(assemble)
                 .collect::<Result<_>>()?
         } else {
             batches
                 .iter()
-                .zip(columns)
+                .zip(results)
                 .enumerate()
                 .map(assemble)
                 .collect::<Result<_>>()?
@@ -678,12 +677,24 @@ impl AnalyticOperator {
     }
 }
 
+/// The results of one batch of a round, before assembly.
+struct BatchResults {
+    /// Per call: the owners' compact columns, in owner order (empty for sequential
+    /// calls; owner 0's alone for windows without PARTITION BY).
+    parts: Vec<Vec<OutputColumn>>,
+    /// Per call: the sequential kernel's column.
+    sequential: Vec<Option<ArrayRef>>,
+}
+
+/// One owner's result columns of a round: per batch, per call (`None` for calls it does
+/// not run).
+type OwnerColumns = Vec<Vec<Option<OutputColumn>>>;
+
 /// One input batch of a round-1 task: the raw batch, the partial tables it interns
 /// into (one per window with keys), and what the task produces.
 struct BatchSlot<'a> {
     raw: &'a RecordBatch,
     partials: Vec<&'a mut Partial>,
-    columns: Vec<Option<OutputColumn>>,
     batch: Option<RecordBatch>,
 }
 
@@ -699,7 +710,6 @@ struct RoundContext<'a> {
     batches: &'a [RecordBatch],
     /// Per batch, per call: argument columns and the order column.
     inputs: &'a [Vec<(Vec<ArrayRef>, Option<ArrayRef>)>],
-    shared: &'a [Vec<Option<SharedOut<'a>>>],
     calls: &'a [CallLayout],
     windows: &'a [WindowView<'a>],
     zeros: &'a [u32],
@@ -707,25 +717,24 @@ struct RoundContext<'a> {
 }
 
 impl RoundContext<'_> {
-    /// Owner `p`: its rows of every batch, in order, through its kernels.
-    fn run_owner(&self, p: u32, owner: &mut Owner) -> Result<()> {
+    /// Owner `p`: its rows of every batch, in order, through its kernels, into compact
+    /// columns of its own (one slot per row it owns).
+    fn run_owner(&self, p: u32, owner: &mut Owner) -> Result<OwnerColumns> {
+        let mut out: OwnerColumns = Vec::with_capacity(self.batches.len());
         for (b, batch) in self.batches.iter().enumerate() {
             let n = batch.num_rows();
+            let mut columns: Vec<Option<OutputColumn>> =
+                (0..self.calls.len()).map(|_| None).collect();
             for (w, window) in self.windows.iter().enumerate() {
-                if !self.calls.iter().enumerate().any(|(c, call)| {
-                    call.window == w && owner.kernels.get(c).is_some_and(Option::is_some)
-                }) {
-                    continue;
-                }
                 // this owner's rows and key ids
-                let (rows, num_keys) = match window.maps.get(b).copied().flatten() {
+                let (rows, num_keys, slots) = match window.maps.get(b).copied().flatten() {
                     Some(part) => {
-                        let Some(pairs) = part.owner_rows(p as usize) else {
+                        let Some((runs, count)) = part.owner_runs(p as usize) else {
                             return Err(Error::internal("analytic rows not split by owner"));
                         };
                         let keys = (window.num_keys + (self.owners - 1 - p) as usize)
                             / self.owners as usize;
-                        (Rows::Some { pairs }, keys)
+                        (Rows::Runs { runs }, keys, count)
                     }
                     // no PARTITION BY: one key, owned by owner 0
                     None if p == 0 => (
@@ -733,6 +742,7 @@ impl RoundContext<'_> {
                             pids: &self.zeros[..n],
                         },
                         1,
+                        n,
                     ),
                     None => continue,
                 };
@@ -740,10 +750,7 @@ impl RoundContext<'_> {
                     if call.window != w {
                         continue;
                     }
-                    let (Some(kernel), Some(Some(out))) = (
-                        owner.kernels.get_mut(c).and_then(Option::as_mut),
-                        self.shared.get(b).map(|s| s.get(c).copied().flatten()),
-                    ) else {
+                    let Some(kernel) = owner.kernels.get_mut(c).and_then(Option::as_mut) else {
                         continue;
                     };
                     let (args, order) = &self.inputs[b][c];
@@ -752,11 +759,14 @@ impl RoundContext<'_> {
                         order: order.as_ref(),
                         num_rows: n,
                     };
-                    kernel.update(&input, &rows, num_keys, out)?;
+                    let mut column = OutputColumn::new(&call.output_type, slots)?;
+                    kernel.update(&input, &rows, num_keys, &mut column)?;
+                    columns[c] = Some(column);
                 }
             }
+            out.push(columns);
         }
-        Ok(())
+        Ok(out)
     }
 
     /// The sequential calls over every batch; results by batch, then call.

@@ -293,7 +293,9 @@ fn float_lt(a: f64, b: f64) -> bool {
     if b.is_nan() { !a.is_nan() } else { a < b }
 }
 
-fn reference(case: &Case) -> Vec<Vec<Cell>> {
+/// The expected cells of every output row, with the magnitude each float cell is
+/// judged against (see [`close`]).
+fn reference(case: &Case) -> Vec<(Vec<Cell>, Vec<f64>)> {
     let kept: Vec<&Row> = case
         .rows
         .iter()
@@ -384,7 +386,23 @@ fn reference(case: &Case) -> Vec<Vec<Cell>> {
         } else {
             Cell::Null
         });
-        out.push(cells);
+        // magnitudes: a sum is judged against the sum of the magnitudes it adds; a
+        // variance against the largest squared deviation of the frame; a standard
+        // deviation against the largest deviation (1e-6 of it)
+        let finite: Vec<f64> = ys.iter().copied().filter(|y| y.is_finite()).collect();
+        let abs_sum = |v: &[f64]| v.iter().map(|x| x.abs()).sum::<f64>();
+        let max_dev = |v: &[f64]| {
+            let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+            v.iter().fold(0.0f64, |a, x| a.max((x - mean).abs()))
+        };
+        let xf: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
+        let mut scales = vec![1.0; cells.len()];
+        scales[6] = abs_sum(&finite);
+        scales[7] = abs_sum(&xf);
+        scales[8] = abs_sum(&finite);
+        scales[13] = 1e3 * max_dev(&finite);
+        scales[14] = max_dev(&xf).powi(2);
+        out.push((cells, scales));
     }
     out
 }
@@ -403,7 +421,8 @@ fn variance(v: &[f64], sample: bool) -> Option<f64> {
     Some(m2 / if sample { n - 1.0 } else { n })
 }
 
-/// Equal, or for floats close relative to the magnitude of the values involved.
+/// Equal, or for floats within 1e-9 of `scale` (the magnitude of the values involved)
+/// or of the results themselves.
 fn close(a: &Cell, b: &Cell, scale: f64) -> bool {
     match (a, b) {
         (Cell::Float(x), Cell::Float(y)) => {
@@ -416,28 +435,15 @@ fn close(a: &Cell, b: &Cell, scale: f64) -> bool {
     }
 }
 
-/// The magnitude float results of row `i` are judged against: the largest |y| of the
-/// table, squared for the variance columns.
-fn scale_of(case: &Case, col: usize) -> f64 {
-    let m = case
-        .rows
-        .iter()
-        .filter_map(|r| r.y)
-        .filter(|y| y.is_finite())
-        .fold(0.0f64, |a, y| a.max(y.abs()))
-        * 100.0;
-    if col == 13 { m * m } else { m }
-}
-
 fn check(case: &Case) -> Result<(), TestCaseError> {
     let got = run_engine(case).map_err(|e| TestCaseError::fail(format!("{e}\n{}", sql(case))))?;
     let want = reference(case);
     prop_assert_eq!(got.len(), want.len(), "row count\n{}", sql(case));
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+    for (i, (g, (w, scales))) in got.iter().zip(&want).enumerate() {
         prop_assert_eq!(g.len(), w.len());
         for (c, (a, b)) in g.iter().zip(w).enumerate() {
             prop_assert!(
-                close(a, b, scale_of(case, c)),
+                close(a, b, scales[c]),
                 "row {} column {} ({}): engine {:?}, reference {:?}\n{}",
                 i,
                 c,

@@ -109,22 +109,14 @@ where
                         let s = &mut states[p];
                         s.rows += 1;
                         let seq = s.rows;
-                        // the row `cap` rows back leaves the frame
-                        while let Some((front, _)) = s.deque.front() {
-                            if seq - front >= cap {
-                                s.deque.pop_front();
-                            } else {
-                                break;
-                            }
+                        // the row `cap` rows back leaves the frame (one row enters per
+                        // row, so at most one leaves)
+                        if s.deque.front().is_some_and(|(front, _)| seq - front >= cap) {
+                            s.deque.pop_front();
                         }
                         if nulls.is_none_or(|n| n.is_valid(i)) {
                             let v = values[i];
-                            while let Some((_, back)) = s.deque.back() {
-                                if beats(back, v) {
-                                    break;
-                                }
-                                s.deque.pop_back();
-                            }
+                            s.deque.pop_back_while(|&(_, back)| !beats(back, v));
                             s.deque.push_back((seq, v), deque_cap);
                         }
                         let (best, valid) = match s.deque.front() {

@@ -126,6 +126,17 @@ impl<T: Copy + Default> Deque<T> {
         }
     }
 
+    /// Removes values from the back while `f` holds for the last one.
+    #[inline(always)]
+    pub(crate) fn pop_back_while(&mut self, mut f: impl FnMut(&T) -> bool) {
+        while self.len > 0 {
+            match self.buf.get(self.slot(self.len - 1)) {
+                Some(v) if f(v) => self.len -= 1,
+                _ => break,
+            }
+        }
+    }
+
     /// Removes the last value.
     #[inline(always)]
     pub(crate) fn pop_back(&mut self) {

@@ -1,16 +1,23 @@
 //! Moving `VAR_SAMP`, `VAR_POP`, `STDDEV_SAMP`, `STDDEV_POP` (result DOUBLE).
 //!
-//! Welford's update with its inverse for the row that leaves the frame:
+//! - Frames of the last `n` rows: sums of the values shifted by a reference value `K`
+//!   close to them, with an exact inverse for the row that leaves the frame:
 //!
-//! ```text
-//!  add x:     n += 1;  d = x - mean;  mean += d / n;  m2 += d · (x - mean)
-//!  remove x:  n -= 1;  d = x - mean;  mean -= d / n;  m2 -= d · (x - mean)
-//! ```
-//! Removal is less stable than addition, so the state is recomputed from the ring (two
-//! passes: the mean, then the squared deviations) each time the ring has turned over:
-//! every `n` evictions, amortised O(1) per row. Infinities and NaN are counted apart and
-//! make the result NaN while they are in the frame (as DuckDB). Decimals are divided by
-//! 10^scale first; the sample forms need two values (else NULL), the population forms one.
+//!   ```text
+//!    add x:     d = x - K;  s1 += d;  s2 += d²        M2 = s2 - s1² / count
+//!    remove x:  d = x - K;  s1 -= d;  s2 -= d²
+//!   ```
+//!   The shift keeps `s2 - s1²/count` from cancelling catastrophically (large means,
+//!   small spreads) as long as `K` is near the frame's mean, so the state is recomputed
+//!   from the ring (two passes, `K` = the frame's mean) each time the ring has turned
+//!   over (every `n` evictions, amortised O(1) per row), and at once when the sums start
+//!   to cancel (an outlier that was the shift left the frame). No division per row,
+//!   unlike Welford's update with its inverse.
+//! - UNBOUNDED PRECEDING: Welford's update (nothing leaves the frame).
+//!
+//! Infinities and NaN are counted apart and make the result NaN while they are in the
+//! frame (as DuckDB). Decimals are divided by 10^scale first; the sample forms need two
+//! values (else NULL), the population forms one.
 
 use std::marker::PhantomData;
 
@@ -36,18 +43,34 @@ pub(crate) enum Statistic {
     StddevPop,
 }
 
+/// Recompute when `s2` exceeds the result `M2` by this factor (2^20: at most 20 of the
+/// 53 bits lost, a relative error near 2^-33 at worst).
+const CANCELLATION_LIMIT: f64 = 1_048_576.0;
+
+/// 2^-40: the relative distance between the shift and the mean below which the gap is
+/// rounding noise of the shift, not an outlier.
+const NOISE_BITS: f64 = 1.0 / 1_099_511_627_776.0;
+
 #[derive(Debug, Clone, Copy, Default)]
 struct WelfordState {
     /// Finite values in the frame.
     n: f64,
+    /// Welford: the mean. Shifted sums: the shift `K`.
     mean: f64,
+    /// Welford: the sum of squared deviations. Shifted sums: Σ(x - K)².
     m2: f64,
+    /// Shifted sums: Σ(x - K).
+    s1: f64,
+    /// Shifted sums: the largest Σ(x - K)² since the last recomputation (its rounding
+    /// error stays in the sums after the values that made it leave).
+    peak: f64,
     /// Non-finite values in the frame.
     special: u64,
     evicted: u64,
 }
 
 impl WelfordState {
+    /// Welford's update (UNBOUNDED frames).
     #[inline(always)]
     fn add(&mut self, x: f64) {
         if !x.is_finite() {
@@ -60,24 +83,45 @@ impl WelfordState {
         self.m2 += d * (x - self.mean);
     }
 
+    /// Adds `x` to the shifted sums (bounded frames); the first value of an empty frame
+    /// becomes the shift.
     #[inline(always)]
-    fn remove(&mut self, x: f64) {
+    fn add_shifted(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.special += 1;
+            return;
+        }
+        if self.n == 0.0 {
+            self.mean = x;
+            self.s1 = 0.0;
+            self.m2 = 0.0;
+        }
+        let d = x - self.mean;
+        self.n += 1.0;
+        self.s1 += d;
+        self.m2 += d * d;
+        self.peak = self.peak.max(self.m2);
+    }
+
+    /// Removes `x` from the shifted sums.
+    #[inline(always)]
+    fn remove_shifted(&mut self, x: f64) {
         if !x.is_finite() {
             self.special -= 1;
             return;
         }
+        let d = x - self.mean;
         self.n -= 1.0;
+        self.s1 -= d;
+        self.m2 -= d * d;
         if self.n <= 0.0 {
             self.n = 0.0;
-            self.mean = 0.0;
+            self.s1 = 0.0;
             self.m2 = 0.0;
-            return;
         }
-        let d = x - self.mean;
-        self.mean -= d / self.n;
-        self.m2 -= d * (x - self.mean);
     }
 
+    /// Recomputes the shifted sums from the frame's values, shifted by their mean.
     fn recompute<N: ToF64>(&mut self, ring: &Ring<(N, bool)>, divisor: f64) {
         let (a, b) = ring.as_slices();
         let finite = || {
@@ -92,15 +136,45 @@ impl WelfordState {
             n += 1.0;
             sum += x;
         }
-        let mean = if n > 0.0 { sum / n } else { 0.0 };
-        self.m2 = finite().map(|x| (x - mean) * (x - mean)).sum();
+        let shift = if n > 0.0 { sum / n } else { 0.0 };
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for x in finite() {
+            let d = x - shift;
+            s1 += d;
+            s2 += d * d;
+        }
         self.n = n;
-        self.mean = mean;
+        self.mean = shift;
+        self.s1 = s1;
+        self.m2 = s2;
+        self.peak = s2;
         self.evicted = 0;
     }
 
+    /// Whether `m2` = `s2 - s1²/count` has lost more than 20 bits to cancellation: the sums
+    /// once held values far larger than the frame's deviations (an outlier left the
+    /// frame, or the shift is far from the mean), and their rounding errors are that
+    /// large. Rounding noise of a good shift (|K - mean| near 2^-40·|K|) does not count,
+    /// so frames of equal values do not recompute on every row.
     #[inline(always)]
-    fn result(&self, statistic: Statistic) -> Option<f64> {
+    fn cancels(&self, m2: f64) -> bool {
+        let noise = self.mean * NOISE_BITS;
+        self.peak > CANCELLATION_LIMIT * m2.max(0.0) && self.peak > self.n.max(1.0) * noise * noise
+    }
+
+    /// The sum of squared deviations of the shifted sums.
+    #[inline(always)]
+    fn m2_shifted(&self) -> f64 {
+        if self.n > 0.0 {
+            self.m2 - self.s1 * self.s1 / self.n
+        } else {
+            0.0
+        }
+    }
+
+    /// The statistic for a frame whose sum of squared deviations is `m2`.
+    #[inline(always)]
+    fn result(&self, statistic: Statistic, m2: f64) -> Option<f64> {
         let count = self.n + self.special as f64;
         let (min, sample, root) = match statistic {
             Statistic::VarSamp => (2.0, true, false),
@@ -115,7 +189,7 @@ impl WelfordState {
             return Some(f64::NAN);
         }
         // rounding can leave m2 a hair below 0 for equal values
-        let var = self.m2.max(0.0) / if sample { self.n - 1.0 } else { self.n };
+        let var = m2.max(0.0) / if sample { self.n - 1.0 } else { self.n };
         Some(if root { var.sqrt() } else { var })
     }
 }
@@ -167,8 +241,8 @@ where
         let nulls = arg.nulls().filter(|n| n.null_count() > 0);
         let (divisor, statistic) = (self.divisor, self.statistic);
         let states = &mut self.states[..];
-        let mut write = |i: usize, s: &WelfordState| {
-            let r = s.result(statistic);
+        let mut write = |i: usize, s: &WelfordState, m2: f64| {
+            let r = s.result(statistic, m2);
             out.set_opt(i, r.unwrap_or(0.0), r.is_some());
         };
         match self.cap {
@@ -180,7 +254,7 @@ where
                     if nulls.is_none_or(|n| n.is_valid(i)) {
                         s.add(values[i].to_f64() / divisor);
                     }
-                    write(o, s);
+                    write(o, s, s.m2);
                 },
             ),
             Some(cap) => {
@@ -196,17 +270,19 @@ where
                         let v = values[i];
                         if let Some((old, old_valid)) = ring.push((v, valid), cap) {
                             if old_valid {
-                                s.remove(old.to_f64() / divisor);
+                                s.remove_shifted(old.to_f64() / divisor);
                             }
                             s.evicted += 1;
                         }
                         if valid {
-                            s.add(v.to_f64() / divisor);
+                            s.add_shifted(v.to_f64() / divisor);
                         }
-                        if s.evicted >= cap as u64 {
+                        let mut m2 = s.m2_shifted();
+                        if s.evicted >= cap as u64 || s.cancels(m2) {
                             s.recompute(ring, divisor);
+                            m2 = s.m2_shifted();
                         }
-                        write(o, s);
+                        write(o, s, m2);
                     },
                 );
             }
@@ -266,5 +342,48 @@ mod tests {
             );
         }
         assert!(out.is_null(0));
+    }
+}
+
+#[cfg(test)]
+mod outlier_tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, AsArray, Float64Array};
+    use arrow::datatypes::{DataType, Float64Type};
+
+    use super::*;
+    use crate::analytic::output::OutputColumn;
+
+    #[test]
+    fn an_outlier_leaving_the_frame_does_not_cost_precision() {
+        // the first value (the shift) is huge; once it left, the small values' variance
+        // must be as precise as a fresh two-pass computation
+        let mut v = vec![1e15];
+        v.extend((0..200).map(|i| (i % 7) as f64 * 0.5));
+        let values: ArrayRef = Arc::new(Float64Array::from(v.clone()));
+        let n = v.len();
+        let pids = vec![0u32; n];
+        let mut column = OutputColumn::new(&DataType::Float64, n).unwrap();
+        let mut k = VarianceKernel::<Float64Type>::new(Statistic::VarPop, 1.0, Some(100));
+        let input = KernelInput {
+            args: std::slice::from_ref(&values),
+            order: None,
+            num_rows: n,
+        };
+        k.update(&input, &Rows::All { pids: &pids }, 1, &mut column)
+            .unwrap();
+        let out = column.finish().unwrap();
+        let out = out.as_primitive::<Float64Type>();
+        for i in 101..n {
+            let frame = &v[i - 99..=i];
+            let mean = frame.iter().sum::<f64>() / 100.0;
+            let want = frame.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / 100.0;
+            let got = out.value(i);
+            assert!(
+                (got - want).abs() <= 1e-12 * want.max(1.0),
+                "row {i}: {got} vs {want}"
+            );
+        }
     }
 }

@@ -18,6 +18,8 @@ pub struct QueryOptions {
     pub changelog: bool,
     /// Fail with `ResourcesExhausted` when operator state exceeds this many bytes.
     pub memory_limit_bytes: Option<usize>,
+    /// Keep late rows (windowed queries) for [`crate::Query::take_late_rows`].
+    pub collect_late_rows: bool,
 }
 
 impl QueryOptions {
@@ -36,6 +38,13 @@ impl QueryOptions {
     /// Adds the `_op` changelog column to EMIT CHANGES output.
     pub fn changelog(mut self, on: bool) -> Self {
         self.changelog = on;
+        self
+    }
+
+    /// Keeps the rows a windowed query drops as late (input schema, unchanged), to be
+    /// taken with [`crate::Query::take_late_rows`] (the API's late sink).
+    pub fn collect_late_rows(mut self, on: bool) -> Self {
+        self.collect_late_rows = on;
         self
     }
 

@@ -980,3 +980,62 @@ fn gen_to_stdout_feeds_run() {
     let got: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn late_rows_go_to_late_output_unchanged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("ev.csv");
+    // batches of 2: after rows 1-2 the watermark is 25; row 3 (t = 5) is late for
+    // 10 ms tumbling windows ([0,10) closed), row 4 (t = 21) joins b in [20,30)
+    fs::write(&csv, "k,ts,x\na,1,1\nb,25,2\nc,5,3\nd,21,4\n").expect("write");
+    let late = dir.path().join("late.csv");
+    let o = run(&[
+        "run",
+        "-i",
+        &format!("t={}", csv.display()),
+        "--batch-size",
+        "2",
+        "--late-output",
+        &late.to_string_lossy(),
+        "--format",
+        "csv",
+        "-o",
+        "-",
+        "--stats",
+        "SELECT COUNT(*) AS n, SUM(x) AS s, _window_start AS ws FROM t WINDOW TUMBLING(ts, 10ms)",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "n,s,ws\n1,1,0\n2,6,20\n");
+    assert_eq!(
+        fs::read_to_string(&late).expect("late file"),
+        "k,ts,x\nc,5,3\n"
+    );
+    assert!(
+        stderr(&o).contains("late rows:            1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn late_output_needs_a_window() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let late = dir.path().join("late.arrow");
+    let o = run(&[
+        "run",
+        "-i",
+        &trades_input(),
+        "--late-output",
+        &late.to_string_lossy(),
+        "-o",
+        &dir.path().join("out.arrow").to_string_lossy(),
+        "SELECT price FROM trades",
+    ]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("--late-output needs a windowed query"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!late.exists());
+}

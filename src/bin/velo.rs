@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use velostream::config::parse_size_bytes;
-use velostream::exec::runner::{RunSettings, run_to_sink};
+use velostream::exec::runner::{RunSettings, run_to_sinks};
 use velostream::io::{self, Format};
 use velostream::sql::duration::parse_duration_ms;
 use velostream::{Engine, Error, QueryOptions};
@@ -242,11 +242,6 @@ fn open_inputs(args: &QueryArgs) -> Result<Inputs, Failure> {
 }
 
 fn run(args: RunArgs) -> Result<(), Failure> {
-    if args.late_output.is_some() {
-        return Err(Failure::Runtime(Error::not_supported(
-            "--late-output (late rows exist only for windowed queries, which are not supported yet)",
-        )));
-    }
     let sql = sql_text(&args.query)?;
     let mut sources = open_inputs(&args.query)?;
     let schemas: Vec<(String, arrow::datatypes::SchemaRef)> = sources
@@ -260,8 +255,14 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let mut options = query_options(&args.query);
     options.changelog = args.changelog;
     options.memory_limit_bytes = args.memory_limit;
+    options.collect_late_rows = args.late_output.is_some();
     let engine = engine(&args.query);
     let mut query = engine.query(&sql, &refs, options)?;
+    if args.late_output.is_some() && !query.is_windowed() {
+        return Err(Failure::Usage(
+            "--late-output needs a windowed query (WINDOW TUMBLING/SLIDING/SESSION or a window table function): only windows drop late rows".into(),
+        ));
+    }
     let idx = sources
         .iter()
         .position(|(n, _)| n == query.input_name())
@@ -285,6 +286,13 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         (None, None) => Some(Format::ArrowStream),
     };
     let mut sink = io::open_sink(out_path, format, query.output_schema())?;
+    let mut late_sink = match args.late_output.as_deref() {
+        Some(p) => {
+            let f = Format::from_path(std::path::Path::new(p)).unwrap_or(Format::ArrowFile);
+            Some(io::open_sink(Some(p), Some(f), query.input_schema())?)
+        }
+        None => None,
+    };
 
     let progress = if !args.no_progress && std::io::stderr().is_terminal() {
         Some(progress_bar(source.total_rows()))
@@ -295,13 +303,25 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         batch_size: args.batch_size.map(|n| n as usize),
         progress: progress.clone(),
     };
-    let result = run_to_sink(&mut query, source, &settings, sink.as_mut());
+    let result = run_to_sinks(
+        &mut query,
+        source,
+        &settings,
+        sink.as_mut(),
+        match &mut late_sink {
+            Some(l) => Some(l.as_mut()),
+            None => None,
+        },
+    );
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
     // on failure the sink is dropped unfinished: no output file is left behind
     result?;
     sink.finish()?;
+    if let Some(l) = late_sink {
+        l.finish()?;
+    }
     if args.stats {
         eprintln!("{}", query.metrics());
     }

@@ -57,22 +57,28 @@ pub struct AggregateSpec {
     pub having: Option<Expr>,
     /// Add the `_op` column (EMIT CHANGES only).
     pub changelog: bool,
-    /// Output schema: keys, aggregates (and `_op` when `changelog`).
+    /// Output schema: [window_start, window_end,] keys, aggregates (and `_op` when
+    /// `changelog`).
     pub schema: SchemaRef,
+    /// Event-time window (pane or session operator instead of the plain one).
+    pub window: Option<crate::exec::window::WindowExec>,
     /// State limit in bytes.
     pub memory_limit_bytes: Option<usize>,
 }
 
 /// A group table plus one accumulator per aggregate.
-struct GroupState {
+pub(crate) struct GroupState {
     /// `None` for a global aggregate (every row is group 0).
-    groups: Option<Box<dyn GroupValues>>,
-    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    pub(crate) groups: Option<Box<dyn GroupValues>>,
+    pub(crate) accumulators: Vec<Box<dyn GroupsAccumulator>>,
     /// Number of groups (for a global aggregate: 1 once a row arrived).
-    num_groups: usize,
-    ids: Vec<u32>,
+    pub(crate) num_groups: usize,
+    pub(crate) ids: Vec<u32>,
     /// Groups of the last batch, in the order they first appeared in it.
-    touched: Vec<u32>,
+    pub(crate) touched: Vec<u32>,
+    /// A partial state's group id → the id of its key in the state it merges into
+    /// (`u32::MAX`: not known yet); valid while this table keeps its keys.
+    pub(crate) merged_ids: Vec<u32>,
     /// Per group: the batch number it was last touched in.
     touched_in: Vec<u64>,
     batch_no: u64,
@@ -84,7 +90,7 @@ const PARTIAL_TABLE_MAX_GROUPS: usize = 1 << 16;
 
 impl GroupState {
     /// A state whose table interns keys of `key_types`.
-    fn new(spec: &AggregateSpec, key_types: &[DataType]) -> Result<GroupState> {
+    pub(crate) fn new(spec: &AggregateSpec, key_types: &[DataType]) -> Result<GroupState> {
         let groups = if key_types.is_empty() {
             None
         } else {
@@ -101,6 +107,7 @@ impl GroupState {
             num_groups: 0,
             ids: Vec::new(),
             touched: Vec::new(),
+            merged_ids: Vec::new(),
             touched_in: Vec::new(),
             batch_no: 0,
         })
@@ -109,9 +116,9 @@ impl GroupState {
     /// Folds a pre-projected batch into this state and notes the groups it touched.
     fn update(&mut self, spec: &AggregateSpec, batch: &RecordBatch) -> Result<()> {
         let n = batch.num_rows();
-        self.touched.clear();
-        self.batch_no += 1;
         if n == 0 {
+            self.touched.clear();
+            self.batch_no += 1;
             return Ok(());
         }
         let num_keys = spec.key_types.len();
@@ -125,6 +132,17 @@ impl GroupState {
                 self.ids.resize(n, 0);
                 self.num_groups = 1;
             }
+        }
+        self.accumulate(spec, batch)
+    }
+
+    /// Folds a batch into the groups `self.ids` (one per row, all below
+    /// `self.num_groups`) and notes the groups it touched, in first-seen order.
+    pub(crate) fn accumulate(&mut self, spec: &AggregateSpec, batch: &RecordBatch) -> Result<()> {
+        self.touched.clear();
+        self.batch_no += 1;
+        if batch.num_rows() == 0 {
+            return Ok(());
         }
         for (acc, call) in self.accumulators.iter_mut().zip(&spec.calls) {
             let values: Vec<ArrayRef> =
@@ -145,7 +163,7 @@ impl GroupState {
     }
 
     /// After a merge: drops the accumulated values, keeps the key table (unless large).
-    fn reset_values(&mut self) {
+    pub(crate) fn reset_values(&mut self) {
         for a in &mut self.accumulators {
             a.clear();
         }
@@ -155,11 +173,12 @@ impl GroupState {
             }
             self.num_groups = 0;
             self.touched_in.clear();
+            self.merged_ids.clear();
         }
     }
 
     /// Keys and aggregate values of `ids`, as output columns (no `_op`).
-    fn evaluate(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
+    pub(crate) fn evaluate(&self, ids: &[u32]) -> Result<Vec<ArrayRef>> {
         let mut cols = match &self.groups {
             Some(table) => table.emit(ids)?,
             None => Vec::new(),
@@ -170,10 +189,11 @@ impl GroupState {
         Ok(cols)
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         if let Some(g) = &mut self.groups {
             g.clear();
         }
+        self.merged_ids.clear();
         for a in &mut self.accumulators {
             a.clear();
         }
@@ -181,7 +201,7 @@ impl GroupState {
         self.touched_in.clear();
     }
 
-    fn size_bytes(&self) -> usize {
+    pub(crate) fn size_bytes(&self) -> usize {
         self.groups.as_ref().map_or(0, |g| g.size_bytes())
             + self
                 .accumulators
@@ -331,8 +351,13 @@ impl HashAggregate {
         // this batch in the order they first changed
         match (&partial.groups, &mut self.global.groups) {
             (Some(p), Some(g)) => {
-                let keys = p.emit(&self.partial_ids)?;
-                g.intern(&keys, &mut self.global_ids)?;
+                map_to_merged(
+                    p.as_ref(),
+                    &mut partial.merged_ids,
+                    &self.partial_ids,
+                    g.as_mut(),
+                    &mut self.global_ids,
+                )?;
                 self.global.num_groups = g.len();
             }
             _ => {
@@ -430,17 +455,7 @@ impl HashAggregate {
 
     /// HAVING over emitted rows (NULL counts as false), or `None` without HAVING.
     fn having_mask(&self, values: &RecordBatch) -> Result<Option<BooleanArray>> {
-        let Some(h) = &self.spec.having else {
-            return Ok(None);
-        };
-        let m = h.evaluate_mask(values)?;
-        let m = match m.nulls() {
-            Some(nulls) if nulls.null_count() > 0 => {
-                BooleanArray::new(m.values() & nulls.inner(), None)
-            }
-            _ => m,
-        };
-        Ok(Some(m))
+        having_mask(self.spec.having.as_ref(), values)
     }
 
     /// End of input: with EMIT FINAL, one row per group sorted by the keys (NULLs last);
@@ -486,6 +501,66 @@ impl HashAggregate {
         };
         Ok((out.num_rows() > 0).then_some(out))
     }
+}
+
+/// The ids, in table `into`, of the keys of groups `ids` of table `from`, through the
+/// cache `known` (from-id → into-id, `u32::MAX` unknown): only keys not seen before are
+/// emitted and interned, so merging a batch whose keys repeat costs an array lookup per
+/// group instead of re-hashing its keys.
+///
+/// # Errors
+/// Key emission or interning errors.
+pub(crate) fn map_to_merged(
+    from: &dyn GroupValues,
+    known: &mut Vec<u32>,
+    ids: &[u32],
+    into: &mut dyn GroupValues,
+    out: &mut Vec<u32>,
+) -> Result<()> {
+    out.clear();
+    let mut misses: Vec<u32> = Vec::new();
+    for (j, &g) in ids.iter().enumerate() {
+        match known.get(g as usize) {
+            Some(&d) if d != u32::MAX => out.push(d),
+            _ => {
+                out.push(u32::MAX);
+                misses.push(j as u32);
+            }
+        }
+    }
+    if misses.is_empty() {
+        return Ok(());
+    }
+    let gids: Vec<u32> = misses.iter().map(|&j| ids[j as usize]).collect();
+    let cols = from.emit(&gids)?;
+    let mut fresh = Vec::with_capacity(gids.len());
+    into.intern(&cols, &mut fresh)?;
+    for ((&j, &g), &d) in misses.iter().zip(&gids).zip(&fresh) {
+        out[j as usize] = d;
+        if known.len() <= g as usize {
+            known.resize(g as usize + 1, u32::MAX);
+        }
+        known[g as usize] = d;
+    }
+    Ok(())
+}
+
+/// HAVING over emitted rows (NULL counts as false), or `None` without HAVING.
+pub(crate) fn having_mask(
+    having: Option<&Expr>,
+    values: &RecordBatch,
+) -> Result<Option<BooleanArray>> {
+    let Some(h) = having else {
+        return Ok(None);
+    };
+    let m = h.evaluate_mask(values)?;
+    let m = match m.nulls() {
+        Some(nulls) if nulls.null_count() > 0 => {
+            BooleanArray::new(m.values() & nulls.inner(), None)
+        }
+        _ => m,
+    };
+    Ok(Some(m))
 }
 
 /// Sorts rows by the first `num_keys` columns ascending, NULLs last.

@@ -15,6 +15,7 @@ pub mod physical;
 pub mod query;
 pub mod runner;
 pub mod selection;
+pub mod window;
 
 pub use filter_project::FilterProject;
 pub use metrics::Metrics;

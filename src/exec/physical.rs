@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::filter_project::FilterProject;
 use super::hash_aggregate::{AggregateSpec, CallLayout};
+use super::window::{WindowExec, WindowShape};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::logical::SortKey;
@@ -97,10 +98,11 @@ impl PhysicalPlan {
                 keys,
                 calls,
                 emit,
+                window,
                 schema,
             } => {
                 below = input;
-                Some((keys, calls, *emit, schema))
+                Some((keys, calls, *emit, window, schema))
             }
             _ => None,
         };
@@ -115,7 +117,7 @@ impl PhysicalPlan {
         else {
             return Err(Error::internal("expected a scan at the bottom of the plan"));
         };
-        let Some((keys, calls, emit, agg_schema)) = aggregate_node else {
+        let Some((keys, calls, emit, window, agg_schema)) = aggregate_node else {
             return Ok(PhysicalPlan {
                 input_schema: input_schema.clone(),
                 pre: FilterProject::new(input_schema, predicate, exprs.clone(), schema.clone()),
@@ -148,6 +150,22 @@ impl PhysicalPlan {
                 filter,
             });
         }
+        let window = match window {
+            Some(w) => {
+                pre_exprs.push(Expr::Column {
+                    index: w.time_index,
+                    name: w.time_name.clone(),
+                    data_type: w.time_type.clone(),
+                });
+                Some(WindowExec::from_plan(
+                    w,
+                    pre_exprs.len() - 1,
+                    plan.options.watermark_delay_ms,
+                    plan.options.collect_late_rows,
+                )?)
+            }
+            None => None,
+        };
         let pre_schema = Arc::new(Schema::new(
             pre_exprs
                 .iter()
@@ -171,6 +189,7 @@ impl PhysicalPlan {
             changelog,
             schema: Arc::new(Schema::new(agg_fields)),
             memory_limit_bytes: plan.options.memory_limit_bytes,
+            window,
         };
         Ok(PhysicalPlan {
             input_schema: input_schema.clone(),
@@ -220,11 +239,33 @@ impl PhysicalPlan {
         if let Some(a) = &self.aggregate {
             pad.push_str("  ");
             let names: Vec<String> = a.calls.iter().map(|c| format!("{:?}", c.func)).collect();
-            let parts = if a.key_types.is_empty() {
+            let sessions = matches!(
+                a.window.as_ref().map(|w| w.shape),
+                Some(WindowShape::Session { .. })
+            );
+            let parts = if a.key_types.is_empty() || sessions {
                 1
             } else {
                 partitions
             };
+            if let Some(w) = &a.window {
+                let shape = match w.shape {
+                    WindowShape::Panes { size, slide, .. } if size == slide => {
+                        format!("tumbling size={size} (one pane per window)")
+                    }
+                    WindowShape::Panes {
+                        size, slide, pane, ..
+                    } => format!(
+                        "sliding size={size} slide={slide}, panes of {pane} merged on emission"
+                    ),
+                    WindowShape::Session { gap } => format!("session gap={gap}, per key"),
+                };
+                let _ = writeln!(
+                    out,
+                    "{pad}WindowAssignExec: {shape} (units of the event-time column), watermark = max(event time) - {}, late rows dropped and counted",
+                    w.delay
+                );
+            }
             let _ = writeln!(
                 out,
                 "{pad}HashAggregateExec: {} keys, [{}], {}, {parts} key partitions{}{}",

@@ -10,9 +10,57 @@ use rayon::prelude::*;
 use super::hash_aggregate::HashAggregate;
 use super::metrics::Metrics;
 use super::physical::PhysicalPlan;
+use super::window::panes::PaneAggregate;
+use super::window::session::SessionAggregate;
+use super::window::{WindowExec, WindowShape, max_event_time, passing_where, screen};
 use crate::error::{Error, Result};
 use crate::expr::types::sql_type_name;
 use crate::plan::QueryPlan;
+
+/// The stateful operator of a query.
+enum Stateful {
+    /// GROUP BY without a window.
+    Plain(HashAggregate),
+    /// Tumbling / sliding windows.
+    Panes(PaneAggregate),
+    /// Session windows.
+    Session(SessionAggregate),
+}
+
+impl Stateful {
+    fn groups_live(&self) -> u64 {
+        match self {
+            Stateful::Plain(a) => a.groups_live(),
+            Stateful::Panes(a) => a.groups_live(),
+            Stateful::Session(a) => a.groups_live(),
+        }
+    }
+
+    fn state_bytes(&self) -> u64 {
+        match self {
+            Stateful::Plain(a) => a.state_bytes(),
+            Stateful::Panes(a) => a.state_bytes(),
+            Stateful::Session(a) => a.state_bytes(),
+        }
+    }
+
+    fn window_counts(&self) -> (u64, u64) {
+        match self {
+            Stateful::Plain(_) => (0, 0),
+            Stateful::Panes(a) => a.window_counts(),
+            Stateful::Session(a) => a.window_counts(),
+        }
+    }
+
+    /// Closes what watermark `wm` closes (windowed operators).
+    fn close(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
+        match self {
+            Stateful::Plain(_) => Ok(None),
+            Stateful::Panes(a) => a.close(wm),
+            Stateful::Session(a) => a.close(wm),
+        }
+    }
+}
 
 /// A compiled, running query. Created by [`crate::Engine::query`].
 ///
@@ -22,7 +70,11 @@ use crate::plan::QueryPlan;
 pub struct Query {
     plan: QueryPlan,
     physical: PhysicalPlan,
-    aggregate: Option<HashAggregate>,
+    aggregate: Option<Stateful>,
+    /// Event-time window: the watermark (column units) and the late rows kept.
+    window: Option<WindowExec>,
+    watermark: i64,
+    late: Vec<RecordBatch>,
     /// ROWS-window analytics.
     analytic: Option<super::analytic::AnalyticOperator>,
     pool: Option<Arc<rayon::ThreadPool>>,
@@ -56,11 +108,21 @@ impl Query {
             Some(l) => (l.skip, l.fetch),
             None => (0, None),
         };
-        let aggregate = physical
-            .aggregate
-            .clone()
-            .map(|spec| HashAggregate::new(spec, partitions, pool.clone()))
-            .transpose()?;
+        let window = physical.aggregate.as_ref().and_then(|a| a.window.clone());
+        let aggregate = match physical.aggregate.clone() {
+            None => None,
+            Some(spec) => Some(match spec.window.clone() {
+                None => Stateful::Plain(HashAggregate::new(spec, partitions, pool.clone())?),
+                Some(w) => match w.shape {
+                    WindowShape::Panes { .. } => {
+                        Stateful::Panes(PaneAggregate::new(spec, w, partitions, pool.clone())?)
+                    }
+                    WindowShape::Session { .. } => {
+                        Stateful::Session(SessionAggregate::new(spec, w)?)
+                    }
+                },
+            }),
+        };
         let analytic = physical
             .analytic
             .clone()
@@ -70,6 +132,9 @@ impl Query {
             plan,
             physical,
             aggregate,
+            window,
+            watermark: i64::MIN,
+            late: Vec::new(),
             analytic,
             pool,
             partitions,
@@ -159,38 +224,132 @@ impl Query {
             }
             return Ok(out);
         }
+        if let Some(w) = self.window.clone() {
+            return self.push_windowed(&w, batches);
+        }
         let stage = &self.physical.pre;
-        let results: Vec<RecordBatch> = if let Some(pool) = self
-            .pool
-            .as_ref()
-            .filter(|_| batches.len() > 1 && self.partitions > 1)
-        {
-            pool.install(|| {
-                batches
-                    .par_iter()
-                    .map(|b| stage.apply(b))
-                    .collect::<Result<Vec<_>>>()
-            })?
-        } else {
-            batches
-                .iter()
-                .map(|b| stage.apply(b))
-                .collect::<Result<Vec<_>>>()?
-        };
+        let results: Vec<RecordBatch> = self.in_parallel(&batches, |b| stage.apply(b))?;
         let mut out = Vec::with_capacity(results.len());
         let emitted: Vec<Option<RecordBatch>> = match &mut self.aggregate {
-            Some(agg) => {
+            Some(Stateful::Plain(agg)) => {
                 let e = agg.update_batches(&results)?;
                 self.metrics.groups_live = agg.groups_live();
                 self.metrics.state_bytes = agg.state_bytes();
                 e
             }
+            Some(_) => return Err(Error::internal("windowed operator without a window")),
             None => results.into_iter().map(Some).collect(),
         };
         for e in emitted.into_iter().flatten() {
             self.emit(e, &mut out)?;
         }
         Ok(out)
+    }
+
+    /// Runs `f` over the batches, in parallel when the query has several partitions.
+    fn in_parallel<T: Send>(
+        &self,
+        batches: &[RecordBatch],
+        f: impl Fn(&RecordBatch) -> Result<T> + Sync + Send,
+    ) -> Result<Vec<T>> {
+        match self
+            .pool
+            .as_ref()
+            .filter(|_| batches.len() > 1 && self.partitions > 1)
+        {
+            Some(pool) => pool.install(|| batches.par_iter().map(&f).collect::<Result<Vec<_>>>()),
+            None => batches.iter().map(f).collect::<Result<Vec<_>>>(),
+        }
+    }
+
+    /// A windowed aggregation: watermark per batch, NULL-time and late rows screened out
+    /// (counted, kept for the late sink), the rest pre-projected and aggregated.
+    fn push_windowed(
+        &mut self,
+        w: &WindowExec,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>> {
+        // the watermark before and after each batch (raw input, before WHERE)
+        let mut before = Vec::with_capacity(batches.len());
+        let mut after = Vec::with_capacity(batches.len());
+        for b in &batches {
+            before.push(self.watermark);
+            if let Some(m) = max_event_time(b.column(w.input_time_index))? {
+                self.watermark = self.watermark.max(m.saturating_sub(w.delay));
+            }
+            after.push(self.watermark);
+        }
+        let stage = &self.physical.pre;
+        let indexed: Vec<(usize, RecordBatch)> = batches.into_iter().enumerate().collect();
+        let screened = match self
+            .pool
+            .as_ref()
+            .filter(|_| indexed.len() > 1 && self.partitions > 1)
+        {
+            Some(pool) => pool.install(|| {
+                indexed
+                    .par_iter()
+                    .map(|(i, b)| {
+                        let s = screen(w, b, before[*i])?;
+                        Ok((stage.apply(&s.kept)?, s.null_candidates, s.late_candidates))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?,
+            None => indexed
+                .iter()
+                .map(|(i, b)| {
+                    let s = screen(w, b, before[*i])?;
+                    Ok((stage.apply(&s.kept)?, s.null_candidates, s.late_candidates))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let mut pre = Vec::with_capacity(screened.len());
+        for (p, nulls, late) in screened {
+            pre.push(p);
+            if let Some(n) = nulls {
+                let n = passing_where(stage.predicate(), n)?;
+                self.metrics.null_event_time_rows += n.num_rows() as u64;
+            }
+            if let Some(l) = late {
+                let l = passing_where(stage.predicate(), l)?;
+                self.metrics.late_rows += l.num_rows() as u64;
+                if w.collect_late && l.num_rows() > 0 {
+                    self.late.push(l);
+                }
+            }
+        }
+        let emitted = match &mut self.aggregate {
+            Some(Stateful::Panes(a)) => a.update_batches(&pre, &before, &after)?,
+            Some(Stateful::Session(a)) => a.update_batches(&pre, &after)?,
+            _ => return Err(Error::internal("window without a windowed operator")),
+        };
+        self.refresh_state_metrics();
+        let mut out = Vec::with_capacity(emitted.len());
+        for e in emitted {
+            self.emit(e, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn refresh_state_metrics(&mut self) {
+        if let Some(a) = &self.aggregate {
+            self.metrics.groups_live = a.groups_live();
+            self.metrics.state_bytes = a.state_bytes();
+            let (opened, closed) = a.window_counts();
+            self.metrics.windows_opened = opened;
+            self.metrics.windows_closed = closed;
+        }
+    }
+
+    /// True for a query with an event-time window.
+    pub fn is_windowed(&self) -> bool {
+        self.window.is_some()
+    }
+
+    /// The rows dropped as late since the last call (input schema, unchanged), when
+    /// the query was created with [`crate::QueryOptions::collect_late_rows`].
+    pub fn take_late_rows(&mut self) -> Vec<RecordBatch> {
+        std::mem::take(&mut self.late)
     }
 
     /// Runs an emission through the post-projection, ORDER BY and LIMIT.
@@ -252,27 +411,49 @@ impl Query {
         }
         self.finished = true;
         let mut out = Vec::new();
-        if let Some(agg) = &mut self.aggregate {
-            let last = agg.finish()?;
-            self.metrics.groups_live = agg.groups_live();
-            self.metrics.state_bytes = agg.state_bytes();
-            if let Some(b) = last
-                && !self.is_done()
-            {
-                self.emit(b, &mut out)?;
-            }
+        let last = match &mut self.aggregate {
+            Some(Stateful::Plain(agg)) => agg.finish()?,
+            // end of a bounded input: the watermark jumps to +∞
+            Some(other) => other.close(i64::MAX)?,
+            None => None,
+        };
+        self.refresh_state_metrics();
+        if let Some(b) = last
+            && !self.is_done()
+        {
+            self.emit(b, &mut out)?;
         }
         self.metrics.elapsed = self.started.elapsed();
         Ok(out)
     }
 
-    /// Advances the event-time watermark explicitly (for idle inputs) and returns what
+    /// Advances the event-time watermark explicitly (for idle inputs) to `ts_ms` (epoch
+    /// milliseconds; it never moves back) and returns the emissions of the windows
     /// that closes. A query without windows has nothing to close.
     ///
     /// # Errors
-    /// None for stateless queries.
-    pub fn advance_watermark(&mut self, _ts_ms: i64) -> Result<Vec<RecordBatch>> {
-        Ok(Vec::new())
+    /// A result that does not fit its type; a call after [`Query::finish`].
+    pub fn advance_watermark(&mut self, ts_ms: i64) -> Result<Vec<RecordBatch>> {
+        if self.finished {
+            return Err(Error::execution(
+                "advance_watermark after finish(): the query has ended",
+            ));
+        }
+        let Some(w) = &self.window else {
+            return Ok(Vec::new());
+        };
+        self.watermark = self.watermark.max(w.ms_to_units(ts_ms));
+        let wm = self.watermark;
+        let closed = match &mut self.aggregate {
+            Some(a) => a.close(wm)?,
+            None => None,
+        };
+        self.refresh_state_metrics();
+        let mut out = Vec::new();
+        if let Some(b) = closed {
+            self.emit(b, &mut out)?;
+        }
+        Ok(out)
     }
 
     /// A snapshot of the counters.

@@ -33,6 +33,21 @@ pub fn run_to_sink(
     settings: &RunSettings,
     sink: &mut dyn Sink,
 ) -> Result<()> {
+    run_to_sinks(query, source, settings, sink, None)
+}
+
+/// As [`run_to_sink`], and writes the rows a windowed query drops as late to
+/// `late_sink` (the query must collect them: [`crate::QueryOptions::collect_late_rows`]).
+///
+/// # Errors
+/// Input, execution and output errors, as they happen.
+pub fn run_to_sinks(
+    query: &mut Query,
+    source: Box<dyn BatchSource>,
+    settings: &RunSettings,
+    sink: &mut dyn Sink,
+    mut late_sink: Option<&mut dyn Sink>,
+) -> Result<()> {
     let schema = source.schema();
     let input = query.input_name().to_string();
     let group = batches_per_push(query.partitions());
@@ -56,6 +71,11 @@ pub fn run_to_sink(
         let rows: u64 = pending.iter().map(|b| b.num_rows() as u64).sum();
         for out in query.push_batches(&input, std::mem::take(&mut pending))? {
             sink.write(&out)?;
+        }
+        if let Some(late) = late_sink.as_deref_mut() {
+            for l in query.take_late_rows() {
+                late.write(&l)?;
+            }
         }
         if let Some(p) = &settings.progress {
             p.inc(rows);

@@ -56,7 +56,20 @@ pub struct AggContext {
     pub calls: RefCell<Vec<AggregateCall>>,
     /// SELECT aliases usable in HAVING (`HAVING n > 1` for `COUNT(*) AS n`).
     pub aliases: Vec<(String, SqlExpr)>,
+    /// Windowed: the type of the window bound columns, which then take output slots 0
+    /// (`window_start`) and 1 (`window_end`) before the keys.
+    pub window_type: Option<DataType>,
 }
+
+/// Names that refer to the window bounds in a windowed query (any syntax).
+pub const WINDOW_START_NAMES: &[&str] = &["_window_start", "window_start"];
+/// See [`WINDOW_START_NAMES`].
+pub const WINDOW_END_NAMES: &[&str] = &["_window_end", "window_end"];
+/// Group-window auxiliary functions (`TUMBLE_START(ts, size)`, ...): their arguments
+/// repeat the window's.
+pub const WINDOW_START_FUNCTIONS: &[&str] = &["TUMBLE_START", "HOP_START", "SESSION_START"];
+/// See [`WINDOW_START_FUNCTIONS`].
+pub const WINDOW_END_FUNCTIONS: &[&str] = &["TUMBLE_END", "HOP_END", "SESSION_END"];
 
 /// Normalised SQL text of an expression, for matching GROUP BY keys.
 pub fn normalized_text(e: &SqlExpr) -> String {
@@ -178,9 +191,17 @@ fn walk(e: &SqlExpr, f: &mut dyn FnMut(&SqlExpr)) {
 }
 
 impl AggContext {
+    /// Output slots taken by the window bounds (0 or 2).
+    pub fn window_slots(&self) -> usize {
+        if self.window_type.is_some() { 2 } else { 0 }
+    }
+
     /// The output slot of a key whose text is `text`.
     pub fn key_slot(&self, text: &str) -> Option<usize> {
-        self.keys.iter().position(|k| k.text == text)
+        self.keys
+            .iter()
+            .position(|k| k.text == text)
+            .map(|i| i + self.window_slots())
     }
 
     /// The output slot of a key that is exactly input column `index`.
@@ -188,12 +209,55 @@ impl AggContext {
         self.keys
             .iter()
             .position(|k| matches!(k.expr, Expr::Column { index: i, .. } if i == index))
+            .map(|i| i + self.window_slots())
+    }
+
+    /// The window bound slot an expression names (`_window_start`, `window_end`,
+    /// `TUMBLE_START(...)`, ...), in a windowed query.
+    pub fn window_slot(&self, e: &SqlExpr) -> Option<usize> {
+        self.window_type.as_ref()?;
+        let is = |names: &[&str], n: &str| names.iter().any(|x| x.eq_ignore_ascii_case(n));
+        match e {
+            SqlExpr::Identifier(id) => {
+                if is(WINDOW_START_NAMES, &id.value) {
+                    Some(0)
+                } else if is(WINDOW_END_NAMES, &id.value) {
+                    Some(1)
+                } else {
+                    None
+                }
+            }
+            SqlExpr::Function(f) if f.over.is_none() => {
+                let name = f.name.to_string();
+                if is(WINDOW_START_FUNCTIONS, &name) {
+                    Some(0)
+                } else if is(WINDOW_END_FUNCTIONS, &name) {
+                    Some(1)
+                } else {
+                    None
+                }
+            }
+            SqlExpr::Nested(inner) => self.window_slot(inner),
+            _ => None,
+        }
     }
 
     /// A reference to output slot `slot`.
     pub fn slot_expr(&self, slot: usize) -> Expr {
-        if slot < self.keys.len() {
-            let k = &self.keys[slot];
+        let w = self.window_slots();
+        if let (Some(t), true) = (&self.window_type, slot < w) {
+            Expr::Column {
+                index: slot,
+                name: if slot == 0 {
+                    "window_start"
+                } else {
+                    "window_end"
+                }
+                .to_string(),
+                data_type: t.clone(),
+            }
+        } else if slot < w + self.keys.len() {
+            let k = &self.keys[slot - w];
             Expr::Column {
                 index: slot,
                 name: k.name.clone(),
@@ -201,7 +265,7 @@ impl AggContext {
             }
         } else {
             let calls = self.calls.borrow();
-            let c = &calls[slot - self.keys.len()];
+            let c = &calls[slot - w - self.keys.len()];
             Expr::Column {
                 index: slot,
                 name: c.text.clone(),
@@ -219,7 +283,7 @@ impl AggContext {
         let name = f.name.to_string().to_ascii_uppercase();
         let text = f.to_string();
         if let Some(i) = self.calls.borrow().iter().position(|c| c.text == text) {
-            return Ok(self.slot_expr(self.keys.len() + i));
+            return Ok(self.slot_expr(self.window_slots() + self.keys.len() + i));
         }
         let (args, distinct, star) = match &f.args {
             FunctionArguments::None => (Vec::new(), false, false),
@@ -313,7 +377,7 @@ impl AggContext {
             data_type,
             text,
         });
-        let slot = self.keys.len() + calls.len() - 1;
+        let slot = self.window_slots() + self.keys.len() + calls.len() - 1;
         drop(calls);
         Ok(self.slot_expr(slot))
     }

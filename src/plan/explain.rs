@@ -63,13 +63,18 @@ fn write_node(node: &LogicalPlan, depth: usize, out: &mut String) {
             keys,
             calls,
             emit,
+            window,
             ..
         } => {
             let k: Vec<String> = keys.iter().map(|k| k.expr.to_string()).collect();
             let c: Vec<String> = calls.iter().map(|c| c.text.clone()).collect();
+            let w = window
+                .as_ref()
+                .map(|w| format!(", window={} on {}", w.kind, w.time_name))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{pad}Aggregate: keys=[{}], aggregates=[{}], {emit}",
+                "{pad}Aggregate: keys=[{}], aggregates=[{}]{w}, {emit}",
                 k.join(", "),
                 c.join(", ")
             );

@@ -97,6 +97,9 @@ impl ExprPlanner<'_> {
 
     fn plan_node(&self, e: &SqlExpr) -> Result<Expr> {
         if let Some(agg) = self.agg {
+            if let Some(slot) = agg.window_slot(e) {
+                return Ok(agg.slot_expr(slot));
+            }
             // an expression equal to a GROUP BY key (compared after planning, so `t.g`
             // matches `g` and parentheses do not matter) refers to that key
             if !matches!(

@@ -5,6 +5,7 @@ use arrow::datatypes::SchemaRef;
 use crate::expr::Expr;
 pub use crate::plan::aggregate::{AggregateCall, GroupKey};
 pub use crate::plan::analytic::{AnalyticCall, AnalyticWindow};
+pub use crate::plan::window::WindowPlan;
 
 /// One ORDER BY key over an emission's columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,9 @@ pub enum LogicalPlan {
         calls: Vec<AggregateCall>,
         /// When groups are emitted.
         emit: EmitMode,
-        /// Output schema: keys, then aggregate results.
+        /// Event-time window: its bounds then lead the output.
+        window: Option<WindowPlan>,
+        /// Output schema: [window_start, window_end,] keys, then aggregate results.
         schema: SchemaRef,
     },
     /// Sorts each emission.
@@ -115,6 +118,8 @@ pub struct ResolvedOptions {
     pub changelog: bool,
     /// State memory limit.
     pub memory_limit_bytes: Option<usize>,
+    /// Keep late rows for the late sink.
+    pub collect_late_rows: bool,
 }
 
 /// A planned query.

@@ -16,6 +16,7 @@ pub mod logical;
 pub mod planner;
 pub mod scope;
 pub mod sql_types;
+pub mod window;
 
 pub use logical::{LogicalPlan, QueryPlan, ResolvedOptions};
 pub use planner::plan_query;

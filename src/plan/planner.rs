@@ -16,6 +16,7 @@ use super::expr_planner::{ExprPlanner, position_of};
 use super::logical::SortKey;
 use super::logical::{LogicalPlan, QueryPlan, ResolvedOptions};
 use super::scope::{Scope, closest, did_you_mean};
+use super::window::{WindowPlan, group_window_function, plan_window, validate_kind};
 use crate::config::QueryOptions;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
@@ -114,16 +115,6 @@ pub fn plan_query(
         agg: None,
     };
 
-    // streaming clauses recognised but planned by later operators
-    if let Some(w) = &parsed.streaming.window {
-        return Err(Error::sql(
-            format!(
-                "not supported: event-time window {} (windows are not supported yet)",
-                w.kind
-            ),
-            w.position,
-        ));
-    }
     let group_by: &[SqlExpr] = match &select.group_by {
         GroupByExpr::Expressions(v, mods) => {
             if !mods.is_empty() {
@@ -135,7 +126,9 @@ pub fn plan_query(
         }
         GroupByExpr::All(_) => return Err(Error::not_supported("GROUP BY ALL")),
     };
-    let is_aggregate = !group_by.is_empty()
+    let window = plan_query_window(parsed, group_by, options, &scope, &input_name)?;
+    let is_aggregate = window.is_some()
+        || !group_by.is_empty()
         || select.having.is_some()
         || select.projection.iter().any(|item| match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
@@ -144,6 +137,12 @@ pub fn plan_query(
             _ => false,
         });
     let emit = parsed.streaming.emit;
+    // SPEC §4: a window without EMIT is EMIT FINAL, a plain GROUP BY is EMIT CHANGES
+    let default_emit = if window.is_some() {
+        EmitMode::Final
+    } else {
+        EmitMode::Changes
+    };
     if !is_aggregate && let Some((EmitMode::Final, at)) = emit {
         return Err(Error::sql(
             "EMIT FINAL needs a GROUP BY or a window: a plain SELECT emits each row as it arrives",
@@ -185,7 +184,7 @@ pub fn plan_query(
 
     // the aggregate context: keys first, aggregate calls are added while planning
     let ctx = if is_aggregate {
-        Some(plan_group_keys(select, group_by, &ep)?)
+        Some(plan_group_keys(select, group_by, &ep, window.as_ref())?)
     } else {
         None
     };
@@ -283,17 +282,18 @@ pub fn plan_query(
             None => None,
         };
         let calls = ctx.calls.borrow().clone();
-        let mut agg_fields: Vec<Field> = ctx
-            .keys
-            .iter()
-            .map(|k| {
-                Field::new(
-                    k.name.clone(),
-                    crate::aggregate::emitted_key_type(&k.expr.data_type()),
-                    true,
-                )
-            })
-            .collect();
+        let mut agg_fields: Vec<Field> = Vec::new();
+        if let Some(w) = &window {
+            agg_fields.push(Field::new("window_start", w.time_type.clone(), false));
+            agg_fields.push(Field::new("window_end", w.time_type.clone(), false));
+        }
+        agg_fields.extend(ctx.keys.iter().map(|k| {
+            Field::new(
+                k.name.clone(),
+                crate::aggregate::emitted_key_type(&k.expr.data_type()),
+                true,
+            )
+        }));
         agg_fields.extend(
             calls
                 .iter()
@@ -303,7 +303,8 @@ pub fn plan_query(
             input: Box::new(root),
             keys: ctx.keys.clone(),
             calls,
-            emit: emit.map(|e| e.0).unwrap_or(EmitMode::Changes),
+            emit: emit.map(|e| e.0).unwrap_or(default_emit),
+            window: window.clone(),
             schema: Arc::new(Schema::new(agg_fields)),
         };
         if let Some(predicate) = having {
@@ -365,7 +366,7 @@ pub fn plan_query(
     }
 
     let emit_mode = if is_aggregate {
-        Some(emit.map(|e| e.0).unwrap_or(EmitMode::Changes))
+        Some(emit.map(|e| e.0).unwrap_or(default_emit))
     } else {
         emit.map(|e| e.0)
     };
@@ -527,6 +528,7 @@ fn resolve_options(
     }
     out.changelog |= caller.changelog;
     out.memory_limit_bytes = caller.memory_limit_bytes;
+    out.collect_late_rows = caller.collect_late_rows;
     Ok(out)
 }
 
@@ -535,7 +537,12 @@ fn plan_group_keys(
     select: &ast::Select,
     group_by: &[SqlExpr],
     ep: &ExprPlanner<'_>,
+    window: Option<&WindowPlan>,
 ) -> Result<AggContext> {
+    let window_ctx = AggContext {
+        window_type: window.map(|w| w.time_type.clone()),
+        ..Default::default()
+    };
     let aliases: Vec<(String, SqlExpr)> = select
         .projection
         .iter()
@@ -546,6 +553,12 @@ fn plan_group_keys(
         .collect();
     let mut keys: Vec<GroupKey> = Vec::new();
     for g in group_by {
+        // the window's own bounds and group-window functions are implied keys
+        if window.is_some()
+            && (window_ctx.window_slot(g).is_some() || group_window_function(g)?.is_some())
+        {
+            continue;
+        }
         // GROUP BY 2: the second SELECT item
         let resolved: SqlExpr = match g {
             SqlExpr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
@@ -599,6 +612,7 @@ fn plan_group_keys(
         keys,
         calls: Default::default(),
         aliases,
+        window_type: window.map(|w| w.time_type.clone()),
     })
 }
 
@@ -660,4 +674,78 @@ fn plan_order_by(
         });
     }
     Ok(keys)
+}
+
+/// The query's window, from the WINDOW clause / TVF or a group-window function in
+/// GROUP BY (at most one of them), with its event-time column resolved.
+fn plan_query_window(
+    parsed: &ParsedQuery,
+    group_by: &[SqlExpr],
+    options: &QueryOptions,
+    scope: &Scope,
+    input_name: &str,
+) -> Result<Option<WindowPlan>> {
+    let mut found: Option<(
+        crate::sql::WindowKind,
+        Option<String>,
+        crate::error::SqlPosition,
+    )> = parsed
+        .streaming
+        .window
+        .as_ref()
+        .map(|w| (w.kind.clone(), w.time_column.clone(), w.position));
+    for g in group_by {
+        if let Some((kind, column)) = group_window_function(g)? {
+            if found.is_some() {
+                return Err(Error::sql(
+                    "two window clauses: a query has one window (a WINDOW clause, a window table function or one TUMBLE/HOP/SESSION in GROUP BY)",
+                    position_of(g),
+                ));
+            }
+            found = Some((kind, Some(column), position_of(g)));
+        }
+    }
+    let Some((kind, column, at)) = found else {
+        return Ok(None);
+    };
+    let with_event_time = parsed
+        .streaming
+        .options
+        .iter()
+        .find(|o| o.key == "event.time.field")
+        .map(|o| o.value.clone());
+    let option_column = options.event_time.clone().or(with_event_time);
+    let locate = |e: Error| match e {
+        Error::Plan(m) => Error::sql(m, at),
+        other => other,
+    };
+    validate_kind(&kind).map_err(locate)?;
+    let plan = plan_window(
+        kind,
+        column.as_deref(),
+        option_column.as_deref(),
+        scope,
+        input_name,
+    )
+    .map_err(locate)?;
+    // the sizes must be expressible in the column's unit
+    match plan.kind {
+        crate::sql::WindowKind::Tumbling { size_ms, offset_ms } => {
+            plan.to_units(size_ms, "window size").map_err(locate)?;
+            plan.to_units(offset_ms, "window offset").map_err(locate)?;
+        }
+        crate::sql::WindowKind::Sliding {
+            size_ms,
+            slide_ms,
+            offset_ms,
+        } => {
+            plan.to_units(size_ms, "window size").map_err(locate)?;
+            plan.to_units(slide_ms, "window advance").map_err(locate)?;
+            plan.to_units(offset_ms, "window offset").map_err(locate)?;
+        }
+        crate::sql::WindowKind::Session { gap_ms } => {
+            plan.to_units(gap_ms, "session gap").map_err(locate)?;
+        }
+    }
+    Ok(Some(plan))
 }

@@ -1,0 +1,930 @@
+//! Tumbling and sliding windows over panes.
+//!
+//! ```text
+//!  time ─┬──────┬──────┬──────┬──────┬──   panes of gcd(size, slide) (= slide)
+//!        │ p0   │ p1   │ p2   │ p3   │     each: key table + accumulators
+//!        └──────┴──────┴──────┘            window [p0, p3): p0 ⊕ p1 ⊕ p2 (merge)
+//!               └──────┴──────┴──────┘     window [p1, p4): p1 ⊕ p2 ⊕ p3
+//! ```
+//! A row lands in exactly one pane, so the per-row work does not depend on how many
+//! windows overlap (size / slide): a batch is interned once, each row gets the slot of
+//! its (pane, key) pair, and accumulators are updated from those slots in typed loops.
+//! Panes are merged only when a window is emitted. A tumbling window is a single pane
+//! and is emitted straight from it.
+//!
+//! As in the plain operator, batches are pre-aggregated in parallel into partial states
+//! and merged into the panes one by one in input order, so the output is the same for
+//! every partition count.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use rayon::prelude::*;
+
+use super::{WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_columns};
+use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
+use crate::error::{Error, Result};
+use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
+use crate::sql::EmitMode;
+
+/// A partial table forgets its keys once it holds this many groups.
+const PARTIAL_TABLE_MAX_GROUPS: usize = 1 << 16;
+
+/// One batch pre-aggregated by (pane, key) slot.
+struct PanePartial {
+    /// Key table (raw key types), kept across batches; `None` without keys.
+    keys: Option<Box<dyn GroupValues>>,
+    /// Accumulators over slots (no table of its own).
+    state: GroupState,
+    gids: Vec<u32>,
+    starts: Vec<i64>,
+    /// Per slot: pane start and key id.
+    slot_pane: Vec<i64>,
+    slot_gid: Vec<u32>,
+    /// Per slot: group id in its pane after the merge.
+    slot_dst: Vec<u32>,
+    /// Key id → group id in pane generation `cache_pane` (see `map_to_merged`).
+    cache: Vec<u32>,
+    cache_pane: u64,
+    /// (pane offset * keys + key) → slot + 1 (0: none yet), kept zeroed between batches.
+    remap: Vec<u32>,
+    remap_far: HashMap<(i64, u32), u32, ahash::RandomState>,
+}
+
+impl PanePartial {
+    fn new(spec: &AggregateSpec) -> Result<PanePartial> {
+        Ok(PanePartial {
+            keys: if spec.key_types.is_empty() {
+                None
+            } else {
+                Some(new_group_values(&spec.key_types)?)
+            },
+            state: GroupState::new(spec, &[])?,
+            gids: Vec::new(),
+            starts: Vec::new(),
+            slot_pane: Vec::new(),
+            slot_gid: Vec::new(),
+            slot_dst: Vec::new(),
+            cache: Vec::new(),
+            cache_pane: u64::MAX,
+            remap: Vec::new(),
+            remap_far: HashMap::default(),
+        })
+    }
+
+    /// Interns the batch's keys, gives each row the slot of its (pane, key), and folds
+    /// the rows into the slot accumulators.
+    fn update(
+        &mut self,
+        spec: &AggregateSpec,
+        exec: &WindowExec,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        let n = batch.num_rows();
+        self.slot_pane.clear();
+        self.slot_gid.clear();
+        self.state.ids.clear();
+        if n == 0 {
+            self.state.num_groups = 0;
+            return self.state.accumulate(spec, batch);
+        }
+        let num_keys = spec.key_types.len();
+        let keys_len = match &mut self.keys {
+            Some(t) => {
+                t.intern(&batch.columns()[..num_keys], &mut self.gids)?;
+                t.len()
+            }
+            None => {
+                self.gids.clear();
+                self.gids.resize(n, 0);
+                1
+            }
+        };
+        let WindowShape::Panes { pane, offset, .. } = exec.shape else {
+            return Err(Error::internal("pane operator on a session window"));
+        };
+        let (times, _) = event_times(batch.column(exec.pre_time_index))?;
+        pane_starts(&times, pane, offset, &mut self.starts);
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for &s in &self.starts {
+            lo = lo.min(s);
+            hi = hi.max(s);
+        }
+        let ids = &mut self.state.ids;
+        if lo == hi {
+            // the common case: the whole batch in one pane, slots are the key ids
+            ids.extend_from_slice(&self.gids);
+            self.slot_pane.resize(keys_len, lo);
+            self.slot_gid.extend(0..keys_len as u32);
+        } else {
+            let panes = (hi as i128 - lo as i128) / pane as i128 + 1;
+            let cells = panes.saturating_mul(keys_len as i128);
+            if cells <= (4 * n).max(1 << 16) as i128 {
+                let cells = cells as usize;
+                if self.remap.len() < cells {
+                    self.remap.resize(cells, 0);
+                }
+                for (&s, &g) in self.starts.iter().zip(&self.gids) {
+                    let cell = ((s - lo) / pane) as usize * keys_len + g as usize;
+                    let slot = &mut self.remap[cell];
+                    if *slot == 0 {
+                        self.slot_pane.push(s);
+                        self.slot_gid.push(g);
+                        *slot = self.slot_pane.len() as u32;
+                    }
+                    ids.push(*slot - 1);
+                }
+                for (&s, &g) in self.slot_pane.iter().zip(&self.slot_gid) {
+                    self.remap[((s - lo) / pane) as usize * keys_len + g as usize] = 0;
+                }
+            } else {
+                self.remap_far.clear();
+                for (&s, &g) in self.starts.iter().zip(&self.gids) {
+                    let next = self.slot_pane.len() as u32;
+                    let slot = *self.remap_far.entry((s, g)).or_insert(next);
+                    if slot == next {
+                        self.slot_pane.push(s);
+                        self.slot_gid.push(g);
+                    }
+                    ids.push(slot);
+                }
+            }
+        }
+        self.state.num_groups = self.slot_pane.len();
+        self.state.accumulate(spec, batch)
+    }
+
+    /// After the merge: values dropped, key table kept unless large.
+    fn reset(&mut self) {
+        self.state.reset_values();
+        self.state.num_groups = 0;
+        if let Some(k) = &mut self.keys
+            && k.len() > PARTIAL_TABLE_MAX_GROUPS
+        {
+            k.clear();
+            self.cache.clear();
+            self.cache_pane = u64::MAX;
+        }
+    }
+
+    fn size_bytes(&self) -> usize {
+        self.keys.as_ref().map_or(0, |k| k.size_bytes())
+            + self.state.size_bytes()
+            + (self.gids.capacity() + self.slot_gid.capacity() + self.slot_dst.capacity()) * 4
+            + (self.starts.capacity() + self.slot_pane.capacity()) * 8
+            + self.remap.capacity() * 4
+    }
+}
+
+/// One pane of the query's state.
+struct Pane {
+    /// Unique per pane created (keys of the partials' id caches).
+    generation: u64,
+    state: GroupState,
+    /// Per group: emitted and passing HAVING (tumbling changelog).
+    visible: Vec<bool>,
+    /// Sliding windows: per group, its id in the query-wide key table.
+    global_ids: Vec<u32>,
+}
+
+/// The tumbling / sliding window aggregation operator.
+pub struct PaneAggregate {
+    spec: AggregateSpec,
+    exec: WindowExec,
+    size: i64,
+    slide: i64,
+    offset: i64,
+    partials: Vec<PanePartial>,
+    panes: BTreeMap<i64, Pane>,
+    /// Every window ending at or before this has been closed.
+    closed_upto: i64,
+    /// Emitted key types (the pane tables').
+    key_types: Vec<DataType>,
+    /// Output without `_op`: [window_start, window_end, keys, aggregates].
+    values_schema: SchemaRef,
+    pool: Option<Arc<rayon::ThreadPool>>,
+    parallel: bool,
+    /// Sliding changelog: (window start, key row) → passing HAVING when last emitted.
+    window_visible: HashMap<(i64, Box<[u8]>), bool, ahash::RandomState>,
+    rows: Option<RowConverter>,
+    windows_opened: u64,
+    windows_closed: u64,
+    /// Panes created so far.
+    windows_opened_panes: u64,
+    dst: Vec<u32>,
+    /// Sliding windows with keys: one key table for all panes.
+    global: Option<Box<dyn GroupValues>>,
+    /// Accumulators a window is merged into.
+    scratch: GroupState,
+    seen: Vec<bool>,
+}
+
+impl PaneAggregate {
+    /// Creates the operator.
+    ///
+    /// # Errors
+    /// Key or argument types without an implementation.
+    pub fn new(
+        spec: AggregateSpec,
+        exec: WindowExec,
+        partitions: usize,
+        pool: Option<Arc<rayon::ThreadPool>>,
+    ) -> Result<PaneAggregate> {
+        let WindowShape::Panes {
+            size,
+            slide,
+            offset,
+            ..
+        } = exec.shape
+        else {
+            return Err(Error::internal("pane operator on a session window"));
+        };
+        let key_types: Vec<DataType> = spec.key_types.iter().map(emitted_key_type).collect();
+        let value_fields: Vec<Field> = spec
+            .schema
+            .fields()
+            .iter()
+            .take(2 + spec.key_types.len() + spec.calls.len())
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let rows = if spec.changelog && size != slide && !key_types.is_empty() {
+            Some(RowConverter::new(
+                key_types
+                    .iter()
+                    .map(|t| SortField::new(t.clone()))
+                    .collect(),
+            )?)
+        } else {
+            None
+        };
+        let global = if size != slide && !key_types.is_empty() {
+            Some(new_group_values(&key_types)?)
+        } else {
+            None
+        };
+        let scratch = GroupState::new(&spec, &[])?;
+        Ok(PaneAggregate {
+            partials: vec![PanePartial::new(&spec)?],
+            values_schema: Arc::new(Schema::new(value_fields)),
+            spec,
+            exec,
+            size,
+            slide,
+            offset,
+            panes: BTreeMap::new(),
+            closed_upto: i64::MIN,
+            key_types,
+            pool,
+            parallel: partitions > 1,
+            window_visible: HashMap::default(),
+            rows,
+            windows_opened: 0,
+            windows_closed: 0,
+            windows_opened_panes: 0,
+            dst: Vec::new(),
+            global,
+            scratch,
+            seen: Vec::new(),
+        })
+    }
+
+    fn tumbling(&self) -> bool {
+        self.size == self.slide
+    }
+
+    /// Groups held now, over all open panes.
+    pub fn groups_live(&self) -> u64 {
+        self.panes.values().map(|p| p.state.num_groups as u64).sum()
+    }
+
+    /// Bytes of state held now.
+    pub fn state_bytes(&self) -> u64 {
+        (self
+            .panes
+            .values()
+            .map(|p| p.state.size_bytes() + p.visible.capacity() + p.global_ids.capacity() * 4)
+            .sum::<usize>()
+            + self
+                .partials
+                .iter()
+                .map(PanePartial::size_bytes)
+                .sum::<usize>()
+            + self.window_visible.len() * 48
+            + self.global.as_ref().map_or(0, |g| g.size_bytes())
+            + self.scratch.size_bytes()) as u64
+    }
+
+    /// Windows that received rows, and windows closed so far.
+    pub fn window_counts(&self) -> (u64, u64) {
+        (self.windows_opened, self.windows_closed)
+    }
+
+    /// Folds pre-projected batches (pre-aggregated in parallel, merged in input order).
+    /// `wm_before[i]` / `wm_after[i]` are the watermarks around batch `i`. Returns the
+    /// emissions in order: per batch, its EMIT CHANGES rows, then the windows its
+    /// watermark closes (EMIT FINAL).
+    ///
+    /// # Errors
+    /// Overflow in exact sums, the memory limit.
+    pub fn update_batches(
+        &mut self,
+        batches: &[RecordBatch],
+        wm_before: &[i64],
+        wm_after: &[i64],
+    ) -> Result<Vec<RecordBatch>> {
+        while self.partials.len() < batches.len() {
+            self.partials.push(PanePartial::new(&self.spec)?);
+        }
+        let spec = &self.spec;
+        let exec = &self.exec;
+        let partials = &mut self.partials[..batches.len()];
+        let run = |(p, b): (&mut PanePartial, &RecordBatch)| p.update(spec, exec, b);
+        match &self.pool {
+            Some(pool) if batches.len() > 1 && self.parallel => pool.install(|| {
+                partials
+                    .par_iter_mut()
+                    .zip(batches.par_iter())
+                    .map(run)
+                    .collect::<Result<Vec<()>>>()
+            })?,
+            _ => partials
+                .iter_mut()
+                .zip(batches.iter())
+                .map(run)
+                .collect::<Result<Vec<()>>>()?,
+        };
+        let mut out = Vec::new();
+        for i in 0..batches.len() {
+            let changes = self.merge_partial(i, wm_before[i])?;
+            out.extend(changes);
+            out.extend(self.close(wm_after[i])?);
+        }
+        Ok(out)
+    }
+
+    /// Merges partial `i` into the panes; returns its EMIT CHANGES rows.
+    fn merge_partial(&mut self, i: usize, wm_before: i64) -> Result<Option<RecordBatch>> {
+        let mut partial = std::mem::replace(&mut self.partials[i], PanePartial::new(&self.spec)?);
+        let result = self.merge_into_panes(&mut partial, wm_before);
+        partial.reset();
+        self.partials[i] = partial;
+        result
+    }
+
+    fn merge_into_panes(
+        &mut self,
+        p: &mut PanePartial,
+        wm_before: i64,
+    ) -> Result<Option<RecordBatch>> {
+        if p.state.touched.is_empty() {
+            return Ok(None);
+        }
+        // touched slots bucketed by pane, buckets in order of first appearance
+        let buckets = bucket_by(&p.state.touched, |s| p.slot_pane[s as usize]);
+        p.slot_dst.clear();
+        p.slot_dst.resize(p.slot_pane.len(), 0);
+        for (start, src) in &buckets {
+            let gids: Vec<u32> = src.iter().map(|&s| p.slot_gid[s as usize]).collect();
+            if !self.panes.contains_key(start) {
+                let state = GroupState::new(&self.spec, &self.key_types)?;
+                self.panes.insert(
+                    *start,
+                    Pane {
+                        generation: self.windows_opened_panes,
+                        state,
+                        visible: Vec::new(),
+                        global_ids: Vec::new(),
+                    },
+                );
+                self.windows_opened_panes += 1;
+                self.windows_opened += self.new_windows_for_pane(*start);
+            }
+            let Some(pane) = self.panes.get_mut(start) else {
+                return Err(Error::internal("pane vanished during merge"));
+            };
+            match (&p.keys, &mut pane.state.groups) {
+                (Some(k), Some(g)) => {
+                    if p.cache_pane != pane.generation {
+                        p.cache.clear();
+                        p.cache_pane = pane.generation;
+                    }
+                    map_to_merged(k.as_ref(), &mut p.cache, &gids, g.as_mut(), &mut self.dst)?;
+                    pane.state.num_groups = g.len();
+                }
+                _ => {
+                    self.dst.clear();
+                    self.dst.push(0);
+                    pane.state.num_groups = 1;
+                }
+            }
+            let total = pane.state.num_groups;
+            for (g, q) in pane
+                .state
+                .accumulators
+                .iter_mut()
+                .zip(&p.state.accumulators)
+            {
+                g.merge(q.as_ref(), src, &self.dst, total)?;
+            }
+            for (&s, &d) in src.iter().zip(&self.dst) {
+                p.slot_dst[s as usize] = d;
+            }
+            self.register_global(*start)?;
+        }
+        if let Some(limit) = self.spec.memory_limit_bytes {
+            let used = self.state_bytes();
+            if used > limit as u64 {
+                return Err(Error::ResourcesExhausted(format!(
+                    "window state is {used} bytes ({} groups in {} panes), over the memory limit of {limit} bytes (--memory-limit)",
+                    self.groups_live(),
+                    self.panes.len()
+                )));
+            }
+        }
+        if self.spec.emit != EmitMode::Changes {
+            return Ok(None);
+        }
+        if self.tumbling() {
+            self.changes_tumbling(p, &buckets)
+        } else {
+            self.changes_sliding(p, wm_before)
+        }
+    }
+
+    /// How many windows a new pane opens (windows containing it that had no pane yet).
+    fn new_windows_for_pane(&self, start: i64) -> u64 {
+        let last = floor_to(start, self.slide, self.offset);
+        let mut n = 0;
+        let mut s = last;
+        while s > start.saturating_sub(self.size) {
+            let end = s.saturating_add(self.size);
+            if end > self.closed_upto && self.panes.range(s..end).all(|(&ps, _)| ps == start) {
+                n += 1;
+            }
+            if s == i64::MIN {
+                break;
+            }
+            s = s.saturating_sub(self.slide);
+        }
+        n
+    }
+
+    /// EMIT CHANGES, tumbling: (pane, group) in first-change order.
+    fn changes_tumbling(
+        &mut self,
+        p: &PanePartial,
+        buckets: &[(i64, Vec<u32>)],
+    ) -> Result<Option<RecordBatch>> {
+        let mut parts = Vec::with_capacity(buckets.len());
+        for (start, src) in buckets {
+            let Some(pane) = self.panes.get(start) else {
+                return Err(Error::internal("pane vanished during emission"));
+            };
+            let ids: Vec<u32> = src.iter().map(|&s| p.slot_dst[s as usize]).collect();
+            parts.push(self.window_rows(*start, &pane.state, &ids)?);
+        }
+        let batch = self.in_first_change_order(parts, buckets, &p.state.touched, |s| {
+            p.slot_pane[s as usize]
+        })?;
+        let passes = having_mask(self.spec.having.as_ref(), &batch)?;
+        if !self.spec.changelog {
+            return Ok(non_empty(match passes {
+                Some(m) => filter_record_batch(&batch, &m)?,
+                None => batch,
+            }));
+        }
+        let mut ops = Vec::with_capacity(batch.num_rows());
+        for (row, &slot) in p.state.touched.iter().enumerate() {
+            let Some(pane) = self.panes.get_mut(&p.slot_pane[slot as usize]) else {
+                return Err(Error::internal("pane vanished during emission"));
+            };
+            pane.visible.resize(pane.state.num_groups, false);
+            let pass = passes.as_ref().is_none_or(|m| m.value(row));
+            let visible = &mut pane.visible[p.slot_dst[slot as usize] as usize];
+            ops.push(changelog_op(pass, visible));
+        }
+        self.with_ops(&batch, &ops)
+    }
+
+    /// EMIT CHANGES, sliding: every open window over a touched pane, per key.
+    fn changes_sliding(&mut self, p: &PanePartial, wm_before: i64) -> Result<Option<RecordBatch>> {
+        // (window start, partial key) pairs in first-change order
+        let mut order: Vec<(i64, u32)> = Vec::new();
+        let mut seen: HashMap<(i64, u32), (), ahash::RandomState> = HashMap::default();
+        for &slot in &p.state.touched {
+            let ps = p.slot_pane[slot as usize];
+            let gid = p.slot_gid[slot as usize];
+            for s in self.open_windows_of(ps, wm_before) {
+                if seen.insert((s, gid), ()).is_none() {
+                    order.push((s, gid));
+                }
+            }
+        }
+        let flat: Vec<u32> = (0..order.len() as u32).collect();
+        let buckets = bucket_by(&flat, |i| order[i as usize].0);
+        let mut parts = Vec::with_capacity(buckets.len());
+        for (start, members) in &buckets {
+            let gids: Vec<u32> = members.iter().map(|&i| order[i as usize].1).collect();
+            let keys = match &p.keys {
+                Some(k) => Some(k.emit(&gids)?),
+                None => None,
+            };
+            parts.push(self.merged_window_rows(*start, keys.as_deref())?);
+        }
+        let batch = self.in_first_change_order(parts, &buckets, &flat, |i| order[i as usize].0)?;
+        let passes = having_mask(self.spec.having.as_ref(), &batch)?;
+        if !self.spec.changelog {
+            return Ok(non_empty(match passes {
+                Some(m) => filter_record_batch(&batch, &m)?,
+                None => batch,
+            }));
+        }
+        let key_rows = match &mut self.rows {
+            Some(conv) => {
+                Some(conv.convert_columns(&batch.columns()[2..2 + self.key_types.len()])?)
+            }
+            None => None,
+        };
+        let mut ops = Vec::with_capacity(batch.num_rows());
+        for (row, &(s, _)) in order.iter().enumerate() {
+            let pass = passes.as_ref().is_none_or(|m| m.value(row));
+            let key: Box<[u8]> = match &key_rows {
+                Some(r) => r.row(row).as_ref().into(),
+                None => Box::new([]),
+            };
+            let visible = self.window_visible.entry((s, key)).or_insert(false);
+            ops.push(changelog_op(pass, visible));
+        }
+        self.with_ops(&batch, &ops)
+    }
+
+    /// Window starts (ascending) of the windows containing pane `ps` still open after
+    /// watermark `wm`.
+    fn open_windows_of(&self, ps: i64, wm: i64) -> Vec<i64> {
+        let last = floor_to(ps, self.slide, self.offset);
+        let mut out = Vec::new();
+        let mut s = last;
+        loop {
+            if s <= ps.saturating_sub(self.size) {
+                break;
+            }
+            if s.saturating_add(self.size) > wm {
+                out.push(s);
+            }
+            if s == i64::MIN {
+                break;
+            }
+            s = s.saturating_sub(self.slide);
+        }
+        out.reverse();
+        out
+    }
+
+    /// Rows [window_start, window_end, keys, aggregates] of groups `ids` of one state.
+    fn window_rows(&self, start: i64, state: &GroupState, ids: &[u32]) -> Result<RecordBatch> {
+        let n = ids.len();
+        let end = start.saturating_add(self.size);
+        let mut cols: Vec<ArrayRef> = vec![
+            self.exec.bound_column(vec![start; n]),
+            self.exec.bound_column(vec![end; n]),
+        ];
+        cols.extend(state.evaluate(ids)?);
+        batch_of(&self.values_schema, cols, n)
+    }
+
+    /// Window `start` merged from its panes; with `keys`, only those keys (in that
+    /// order), else every key of the window (in order of first appearance).
+    ///
+    /// Panes share the query-wide key ids of `global`, so a pane merges into the window
+    /// by id, without re-interning its keys.
+    fn merged_window_rows(&mut self, start: i64, keys: Option<&[ArrayRef]>) -> Result<RecordBatch> {
+        let end = start.saturating_add(self.size);
+        let total = self.global.as_ref().map_or(1, |g| g.len());
+        self.scratch.clear();
+        self.scratch.num_groups = total;
+        let mut dst = Vec::new();
+        for (_, pane) in self.panes.range(start..end) {
+            let n = pane.state.num_groups;
+            let src: Vec<u32> = (0..n as u32).collect();
+            let dst_ids: &[u32] = if self.global.is_some() {
+                &pane.global_ids
+            } else {
+                dst.clear();
+                dst.resize(n, 0);
+                &dst
+            };
+            for (g, q) in self
+                .scratch
+                .accumulators
+                .iter_mut()
+                .zip(&pane.state.accumulators)
+            {
+                g.merge(q.as_ref(), &src, dst_ids, total)?;
+            }
+        }
+        let mut ids = Vec::new();
+        match (keys, &mut self.global) {
+            (Some(k), Some(g)) => g.intern(k, &mut ids)?,
+            (None, Some(_)) => {
+                self.seen.clear();
+                self.seen.resize(total, false);
+                for (_, pane) in self.panes.range(start..end) {
+                    for &id in &pane.global_ids {
+                        if !std::mem::replace(&mut self.seen[id as usize], true) {
+                            ids.push(id);
+                        }
+                    }
+                }
+            }
+            _ => {
+                if self.panes.range(start..end).next().is_some() {
+                    ids.push(0);
+                }
+            }
+        }
+        let n = ids.len();
+        let mut cols: Vec<ArrayRef> = vec![
+            self.exec.bound_column(vec![start; n]),
+            self.exec.bound_column(vec![end; n]),
+        ];
+        if let Some(g) = &self.global {
+            cols.extend(g.emit(&ids)?);
+        }
+        for acc in &self.scratch.accumulators {
+            cols.push(acc.evaluate(&ids)?);
+        }
+        batch_of(&self.values_schema, cols, n)
+    }
+
+    /// Sliding windows: gives the pane's new groups their query-wide ids.
+    fn register_global(&mut self, start: i64) -> Result<()> {
+        let (Some(global), Some(pane)) = (&mut self.global, self.panes.get_mut(&start)) else {
+            return Ok(());
+        };
+        let old = pane.global_ids.len();
+        let n = pane.state.num_groups;
+        if n > old
+            && let Some(table) = &pane.state.groups
+        {
+            let fresh: Vec<u32> = (old as u32..n as u32).collect();
+            let cols = table.emit(&fresh)?;
+            let mut ids = Vec::new();
+            global.intern(&cols, &mut ids)?;
+            pane.global_ids.extend_from_slice(&ids);
+        }
+        Ok(())
+    }
+
+    /// Sliding windows: rebuilds the query-wide key table from the open panes once most
+    /// of its keys belong to freed panes.
+    fn compact_global(&mut self) -> Result<()> {
+        let Some(global) = &self.global else {
+            return Ok(());
+        };
+        let live: usize = self.panes.values().map(|p| p.state.num_groups).sum();
+        if global.len() <= 4 * live + 4096 {
+            return Ok(());
+        }
+        let mut table = new_group_values(&self.key_types)?;
+        for pane in self.panes.values_mut() {
+            if let Some(pt) = &pane.state.groups {
+                let all: Vec<u32> = (0..pane.state.num_groups as u32).collect();
+                let cols = pt.emit(&all)?;
+                pane.global_ids.clear();
+                table.intern(&cols, &mut pane.global_ids)?;
+            }
+        }
+        self.global = Some(table);
+        Ok(())
+    }
+
+    /// Concatenates per-bucket rows and reorders them into the order of `order` (each
+    /// item's bucket given by `bucket_of`).
+    fn in_first_change_order(
+        &self,
+        parts: Vec<RecordBatch>,
+        buckets: &[(i64, Vec<u32>)],
+        order: &[u32],
+        bucket_of: impl Fn(u32) -> i64,
+    ) -> Result<RecordBatch> {
+        if parts.len() == 1 {
+            return parts
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::internal("no emission part"));
+        }
+        let mut base: HashMap<i64, (usize, usize), ahash::RandomState> = HashMap::default();
+        let mut offset = 0;
+        for (b, (start, members)) in buckets.iter().enumerate() {
+            base.insert(*start, (b, offset));
+            offset += members.len();
+        }
+        let mut next = vec![0usize; buckets.len()];
+        let mut perm = Vec::with_capacity(order.len());
+        for &item in order {
+            let Some(&(b, off)) = base.get(&bucket_of(item)) else {
+                return Err(Error::internal("emission row without a bucket"));
+            };
+            perm.push((off + next[b]) as u32);
+            next[b] += 1;
+        }
+        let all = concat_batches(&self.values_schema, &parts)?;
+        Ok(take_record_batch(&all, &UInt32Array::from(perm))?)
+    }
+
+    /// Appends `_op` and drops rows without an op.
+    fn with_ops(
+        &self,
+        batch: &RecordBatch,
+        ops: &[Option<&'static str>],
+    ) -> Result<Option<RecordBatch>> {
+        let keep: Vec<u32> = (0..ops.len() as u32)
+            .filter(|&i| ops[i as usize].is_some())
+            .collect();
+        if keep.is_empty() {
+            return Ok(None);
+        }
+        let kept = if keep.len() == ops.len() {
+            batch.clone()
+        } else {
+            take_record_batch(batch, &UInt32Array::from(keep.clone()))?
+        };
+        let op_values: Vec<&str> = keep.iter().filter_map(|&i| ops[i as usize]).collect();
+        let mut cols = kept.columns().to_vec();
+        cols.push(Arc::new(StringArray::from(op_values)));
+        Ok(Some(RecordBatch::try_new(self.spec.schema.clone(), cols)?))
+    }
+
+    /// Closes the windows whose end is at or before `wm`: EMIT FINAL emits them (ordered
+    /// by window start, then keys); their panes are freed once no open window needs
+    /// them.
+    ///
+    /// # Errors
+    /// Overflow when a result does not fit its type.
+    pub fn close(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
+        if wm <= self.closed_upto {
+            return Ok(None);
+        }
+        // window starts with closed_upto < start + size ≤ wm, ascending
+        let mut starts: Vec<i64> = Vec::new();
+        for &ps in self.panes.range(..wm).map(|(k, _)| k) {
+            let last = floor_to(ps, self.slide, self.offset);
+            let mut s = last;
+            let mut mine = Vec::new();
+            while s > ps.saturating_sub(self.size) {
+                let end = s.saturating_add(self.size);
+                if end > self.closed_upto && end <= wm {
+                    mine.push(s);
+                }
+                if s == i64::MIN {
+                    break;
+                }
+                s = s.saturating_sub(self.slide);
+            }
+            for s in mine.into_iter().rev() {
+                if starts.last().is_none_or(|&l| s > l) {
+                    starts.push(s);
+                }
+            }
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        self.windows_closed += starts.len() as u64;
+        let mut out = None;
+        if self.spec.emit == EmitMode::Final && !starts.is_empty() {
+            let mut parts = Vec::with_capacity(starts.len());
+            let key_cols: Vec<usize> = (2..2 + self.key_types.len()).collect();
+            for &s in &starts {
+                let rows = if self.tumbling() {
+                    match self.panes.get(&s) {
+                        Some(p) => {
+                            let ids: Vec<u32> = (0..p.state.num_groups as u32).collect();
+                            self.window_rows(s, &p.state, &ids)?
+                        }
+                        None => continue,
+                    }
+                } else {
+                    self.merged_window_rows(s, None)?
+                };
+                parts.push(sort_by_columns(&rows, &key_cols)?);
+            }
+            let all = concat_batches(&self.values_schema, &parts)?;
+            let all = match having_mask(self.spec.having.as_ref(), &all)? {
+                Some(m) => filter_record_batch(&all, &m)?,
+                None => all,
+            };
+            out = if self.spec.changelog {
+                let n = all.num_rows();
+                let mut cols = all.columns().to_vec();
+                cols.push(Arc::new(StringArray::from(vec!["insert"; n])));
+                non_empty(RecordBatch::try_new(self.spec.schema.clone(), cols)?)
+            } else {
+                non_empty(all)
+            };
+        }
+        // free the panes no open window needs: floor_slide(ps) + size ≤ wm
+        let (size, slide, offset) = (self.size, self.slide, self.offset);
+        self.panes
+            .retain(|&ps, _| floor_to(ps, slide, offset).saturating_add(size) > wm);
+        if !self.window_visible.is_empty() {
+            self.window_visible
+                .retain(|(s, _), _| s.saturating_add(size) > wm);
+        }
+        self.closed_upto = wm;
+        self.compact_global()?;
+        Ok(out)
+    }
+}
+
+/// The pane start of every time. Consecutive rows mostly share a pane, so the last
+/// pane's range is checked first and the division is paid only when a row leaves it.
+fn pane_starts(times: &[i64], pane: i64, offset: i64, out: &mut Vec<i64>) {
+    out.clear();
+    out.reserve(times.len());
+    // [lo, hi): the cached pane (empty at first, and near the ends of the i64 range)
+    let (mut lo, mut hi, mut start) = (i64::MAX, i64::MIN, 0i64);
+    for &t in times {
+        if t < lo || t >= hi {
+            start = floor_to(t, pane, offset);
+            // cache only a true grid point (floor_to saturates at the range ends)
+            let on_grid = (start.rem_euclid(pane) - offset.rem_euclid(pane)).rem_euclid(pane) == 0;
+            match (on_grid, start.checked_add(pane)) {
+                (true, Some(end)) => (lo, hi) = (start, end),
+                _ => (lo, hi) = (i64::MAX, i64::MIN),
+            }
+        }
+        out.push(start);
+    }
+}
+
+/// Items bucketed by `key`, buckets in order of first appearance, items in order.
+fn bucket_by(items: &[u32], key: impl Fn(u32) -> i64) -> Vec<(i64, Vec<u32>)> {
+    let mut buckets: Vec<(i64, Vec<u32>)> = Vec::new();
+    let mut index: HashMap<i64, usize, ahash::RandomState> = HashMap::default();
+    for &item in items {
+        let k = key(item);
+        match buckets.last_mut() {
+            Some((last, members)) if *last == k => members.push(item),
+            _ => match index.get(&k) {
+                Some(&b) => buckets[b].1.push(item),
+                None => {
+                    index.insert(k, buckets.len());
+                    buckets.push((k, vec![item]));
+                }
+            },
+        }
+    }
+    buckets
+}
+
+/// The changelog op of a (window, group) given whether it passes HAVING now and
+/// whether it was visible before (updated in place), per SPEC §4.
+pub(crate) fn changelog_op(pass: bool, visible: &mut bool) -> Option<&'static str> {
+    let op = match (pass, *visible) {
+        (true, false) => Some("insert"),
+        (true, true) => Some("update"),
+        (false, true) => Some("delete"),
+        (false, false) => None,
+    };
+    *visible = pass;
+    op
+}
+
+fn non_empty(b: RecordBatch) -> Option<RecordBatch> {
+    (b.num_rows() > 0).then_some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pane_starts_match_floor_to() {
+        let times = [
+            0,
+            5,
+            9,
+            10,
+            -1,
+            -10,
+            -11,
+            25,
+            24,
+            i64::MIN,
+            i64::MIN + 3,
+            i64::MAX,
+            i64::MAX - 1,
+            7,
+        ];
+        for (pane, offset) in [(10, 0), (10, 3), (7, -2), (1, 0)] {
+            let mut out = Vec::new();
+            pane_starts(&times, pane, offset, &mut out);
+            let expected: Vec<i64> = times.iter().map(|&t| floor_to(t, pane, offset)).collect();
+            assert_eq!(out, expected, "pane {pane} offset {offset}");
+        }
+    }
+}

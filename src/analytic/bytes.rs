@@ -14,12 +14,15 @@
 //! These kernels see every row of a batch in order (results are built in row order) and
 //! hold the state of every key: they run beside the per-owner kernels, not split by key.
 
-use arrow::array::{Array, ArrayRef};
-use arrow::datatypes::DataType;
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, BinaryViewArray, GenericByteArray, GenericByteViewArray,
+    LargeBinaryArray, LargeStringArray, StringArray, StringViewArray,
+};
+use arrow::datatypes::{ByteArrayType, ByteViewType, DataType};
 
 use super::kernel::{KernelInput, SequentialKernel, grow};
 use super::ring::{Deque, Ring};
-use crate::aggregate::byte_arrays::{BytesView, build_bytes_array};
+use crate::aggregate::byte_arrays::build_bytes_array;
 use crate::error::{Error, Result};
 
 /// Compaction slack: an arena smaller than this is never compacted.
@@ -266,6 +269,74 @@ fn beats(op: BytesOp, a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// Row access to one byte-array layout, so the row loop is compiled once per layout
+/// (the layout is chosen once per batch).
+trait ByteValues {
+    /// The bytes of row `i` (arbitrary for a NULL row).
+    fn bytes_at(&self, i: usize) -> &[u8];
+}
+
+impl<T: ByteArrayType> ByteValues for GenericByteArray<T> {
+    #[inline(always)]
+    fn bytes_at(&self, i: usize) -> &[u8] {
+        self.value(i).as_ref()
+    }
+}
+
+impl<T: ByteViewType + ?Sized> ByteValues for GenericByteViewArray<T> {
+    #[inline(always)]
+    fn bytes_at(&self, i: usize) -> &[u8] {
+        self.value(i).as_ref()
+    }
+}
+
+impl BytesKernel {
+    /// The rows of one batch, with the argument (and LAG's default) of layout `A`.
+    fn run<A: ByteValues + Array + 'static>(
+        &mut self,
+        arg: &ArrayRef,
+        default: Option<&ArrayRef>,
+        gids: &[u32],
+    ) -> Result<()> {
+        let layout_error = || Error::internal("byte kernel argument of another layout");
+        let values = arg.as_any().downcast_ref::<A>().ok_or_else(layout_error)?;
+        let nulls = arg.logical_nulls();
+        let default = match default {
+            Some(d) => Some((
+                d.as_any().downcast_ref::<A>().ok_or_else(layout_error)?,
+                d.logical_nulls(),
+            )),
+            None => None,
+        };
+        self.out_data.clear();
+        self.out_spans.clear();
+        for (i, &g) in gids.iter().enumerate() {
+            let v = nulls
+                .as_ref()
+                .is_none_or(|n| n.is_valid(i))
+                .then(|| values.bytes_at(i));
+            let bytes = match self.row(g as usize, v) {
+                RowResult::Null => None,
+                RowResult::Arena(h) => Some(self.arena.get(h)),
+                RowResult::Default => default.as_ref().and_then(|(d, n)| {
+                    n.as_ref()
+                        .is_none_or(|n| n.is_valid(i))
+                        .then(|| d.bytes_at(i))
+                }),
+            };
+            match bytes {
+                Some(b) => {
+                    let start = self.out_data.len();
+                    self.out_data.extend_from_slice(b);
+                    self.out_spans.push((start, b.len(), true));
+                }
+                None => self.out_spans.push((0, 0, false)),
+            }
+        }
+        Ok(())
+    }
+}
+
 impl SequentialKernel for BytesKernel {
     fn update(
         &mut self,
@@ -278,35 +349,18 @@ impl SequentialKernel for BytesKernel {
         }
         grow(&mut self.states, num_keys);
         let arg = input.arg(0)?;
-        let values = BytesView::try_new(arg.as_ref())?;
-        let nulls = arg.logical_nulls();
-        let default = match input.args.get(1) {
-            Some(d) => Some((BytesView::try_new(d.as_ref())?, d.logical_nulls())),
-            None => None,
-        };
-        self.out_data.clear();
-        self.out_spans.clear();
-        for (i, &g) in gids.iter().enumerate() {
-            let v = nulls
-                .as_ref()
-                .is_none_or(|n| n.is_valid(i))
-                .then(|| values.value(i));
-            let bytes = match self.row(g as usize, v) {
-                RowResult::Null => None,
-                RowResult::Arena(h) => Some(self.arena.get(h)),
-                RowResult::Default => default.as_ref().and_then(|(view, n)| {
-                    n.as_ref()
-                        .is_none_or(|n| n.is_valid(i))
-                        .then(|| view.value(i))
-                }),
-            };
-            match bytes {
-                Some(b) => {
-                    let start = self.out_data.len();
-                    self.out_data.extend_from_slice(b);
-                    self.out_spans.push((start, b.len(), true));
-                }
-                None => self.out_spans.push((0, 0, false)),
+        let default = input.args.get(1);
+        match arg.data_type() {
+            DataType::Utf8 => self.run::<StringArray>(arg, default, gids)?,
+            DataType::LargeUtf8 => self.run::<LargeStringArray>(arg, default, gids)?,
+            DataType::Utf8View => self.run::<StringViewArray>(arg, default, gids)?,
+            DataType::Binary => self.run::<BinaryArray>(arg, default, gids)?,
+            DataType::LargeBinary => self.run::<LargeBinaryArray>(arg, default, gids)?,
+            DataType::BinaryView => self.run::<BinaryViewArray>(arg, default, gids)?,
+            other => {
+                return Err(Error::internal(format!(
+                    "byte kernel over values of type {other}"
+                )));
             }
         }
         if self.arena.wants_compaction() {

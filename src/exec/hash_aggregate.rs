@@ -308,6 +308,24 @@ impl HashAggregate {
     /// # Errors
     /// Overflow in exact sums, the memory limit.
     pub fn update_batches(&mut self, batches: &[RecordBatch]) -> Result<Vec<Option<RecordBatch>>> {
+        self.update_batches_with(batches, |b| Ok(b.clone()))
+    }
+
+    /// As [`HashAggregate::update_batches`], with `prepare` (the pre-projection) applied
+    /// to each input batch inside the same parallel task as its pre-aggregation, so a
+    /// batch is projected and aggregated while it is still in the worker's cache, with
+    /// one fork/join per call.
+    ///
+    /// # Errors
+    /// As `prepare`; overflow in exact sums, the memory limit.
+    pub fn update_batches_with<F>(
+        &mut self,
+        batches: &[RecordBatch],
+        prepare: F,
+    ) -> Result<Vec<Option<RecordBatch>>>
+    where
+        F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
+    {
         let mut out = Vec::with_capacity(batches.len());
         // one partial state per batch of the call (kept for reuse): rayon then splits the
         // whole call across the workers at once, instead of waking them per batch
@@ -317,7 +335,7 @@ impl HashAggregate {
         }
         let spec = &self.spec;
         let partials = &mut self.partials[..batches.len()];
-        let run = |(p, b): (&mut GroupState, &RecordBatch)| p.update(spec, b);
+        let run = |(p, b): (&mut GroupState, &RecordBatch)| p.update(spec, &prepare(b)?);
         match &self.pool {
             Some(pool) if batches.len() > 1 && self.parallel => pool.install(|| {
                 partials

@@ -62,6 +62,9 @@ impl Stateful {
     }
 }
 
+/// The rows a batch's screening set aside: (NULL event time, late), before WHERE.
+type Screened = (Option<RecordBatch>, Option<RecordBatch>);
+
 /// A compiled, running query. Created by [`crate::Engine::query`].
 ///
 /// Batches go in with [`Query::push`] (or several at once with
@@ -228,17 +231,21 @@ impl Query {
             return self.push_windowed(&w, batches);
         }
         let stage = &self.physical.pre;
-        let results: Vec<RecordBatch> = self.in_parallel(&batches, |b| stage.apply(b))?;
-        let mut out = Vec::with_capacity(results.len());
+        let mut out = Vec::with_capacity(batches.len());
         let emitted: Vec<Option<RecordBatch>> = match &mut self.aggregate {
             Some(Stateful::Plain(agg)) => {
-                let e = agg.update_batches(&results)?;
+                // projected and pre-aggregated in one parallel task per batch
+                let e = agg.update_batches_with(&batches, |b| stage.apply(b))?;
                 self.metrics.groups_live = agg.groups_live();
                 self.metrics.state_bytes = agg.state_bytes();
                 e
             }
             Some(_) => return Err(Error::internal("windowed operator without a window")),
-            None => results.into_iter().map(Some).collect(),
+            None => self
+                .in_parallel(&batches, |b| stage.apply(b))?
+                .into_iter()
+                .map(Some)
+                .collect(),
         };
         for e in emitted.into_iter().flatten() {
             self.emit(e, &mut out)?;
@@ -280,32 +287,40 @@ impl Query {
             after.push(self.watermark);
         }
         let stage = &self.physical.pre;
-        let indexed: Vec<(usize, RecordBatch)> = batches.into_iter().enumerate().collect();
-        let screened = match self
-            .pool
-            .as_ref()
-            .filter(|_| indexed.len() > 1 && self.partitions > 1)
-        {
-            Some(pool) => pool.install(|| {
-                indexed
-                    .par_iter()
-                    .map(|(i, b)| {
-                        let s = screen(w, b, before[*i])?;
-                        Ok((stage.apply(&s.kept)?, s.null_candidates, s.late_candidates))
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })?,
-            None => indexed
-                .iter()
-                .map(|(i, b)| {
-                    let s = screen(w, b, before[*i])?;
-                    Ok((stage.apply(&s.kept)?, s.null_candidates, s.late_candidates))
-                })
-                .collect::<Result<Vec<_>>>()?,
+        // NULL-time and late rows screened out, the rest pre-projected; for panes in the
+        // same parallel task as the batch's pre-aggregation
+        let prepare = |i: usize, b: &RecordBatch| -> Result<(RecordBatch, Screened)> {
+            let s = screen(w, b, before[i])?;
+            Ok((stage.apply(&s.kept)?, (s.null_candidates, s.late_candidates)))
         };
-        let mut pre = Vec::with_capacity(screened.len());
-        for (p, nulls, late) in screened {
-            pre.push(p);
+        let (emitted, screened) = match &mut self.aggregate {
+            Some(Stateful::Panes(a)) => a.update_batches_with(&batches, prepare, &before, &after)?,
+            Some(Stateful::Session(a)) => {
+                let prepared = match self
+                    .pool
+                    .as_ref()
+                    .filter(|_| batches.len() > 1 && self.partitions > 1)
+                {
+                    Some(pool) => pool.install(|| {
+                        batches
+                            .par_iter()
+                            .enumerate()
+                            .map(|(i, b)| prepare(i, b))
+                            .collect::<Result<Vec<_>>>()
+                    })?,
+                    None => batches
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| prepare(i, b))
+                        .collect::<Result<Vec<_>>>()?,
+                };
+                let (pre, screened): (Vec<RecordBatch>, Vec<Screened>) =
+                    prepared.into_iter().unzip();
+                (a.update_batches(&pre, &after)?, screened)
+            }
+            _ => return Err(Error::internal("window without a windowed operator")),
+        };
+        for (nulls, late) in screened {
             if let Some(n) = nulls {
                 let n = passing_where(stage.predicate(), n)?;
                 self.metrics.null_event_time_rows += n.num_rows() as u64;
@@ -318,11 +333,6 @@ impl Query {
                 }
             }
         }
-        let emitted = match &mut self.aggregate {
-            Some(Stateful::Panes(a)) => a.update_batches(&pre, &before, &after)?,
-            Some(Stateful::Session(a)) => a.update_batches(&pre, &after)?,
-            _ => return Err(Error::internal("window without a windowed operator")),
-        };
         self.refresh_state_metrics();
         let mut out = Vec::with_capacity(emitted.len());
         for e in emitted {

@@ -323,39 +323,51 @@ impl PaneAggregate {
         (self.windows_opened, self.windows_closed)
     }
 
-    /// Folds pre-projected batches (pre-aggregated in parallel, merged in input order).
-    /// `wm_before[i]` / `wm_after[i]` are the watermarks around batch `i`. Returns the
-    /// emissions in order: per batch, its EMIT CHANGES rows, then the windows its
-    /// watermark closes (EMIT FINAL).
+    /// Folds input batches: `prepare(i, batch)` (screening and pre-projection) and the
+    /// pre-aggregation of its result run in one parallel task per batch; the partials
+    /// are then merged in input order. `wm_before[i]` / `wm_after[i]` are the watermarks
+    /// around batch `i`. Returns the emissions in order (per batch, its EMIT CHANGES rows,
+    /// then the windows its watermark closes) and each batch's side value from `prepare`.
     ///
     /// # Errors
     /// Overflow in exact sums, the memory limit.
-    pub fn update_batches(
+    pub fn update_batches_with<T, F>(
         &mut self,
         batches: &[RecordBatch],
+        prepare: F,
         wm_before: &[i64],
         wm_after: &[i64],
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<(Vec<RecordBatch>, Vec<T>)>
+    where
+        T: Send,
+        F: Fn(usize, &RecordBatch) -> Result<(RecordBatch, T)> + Sync,
+    {
         while self.partials.len() < batches.len() {
             self.partials.push(PanePartial::new(&self.spec)?);
         }
         let spec = &self.spec;
         let exec = &self.exec;
         let partials = &mut self.partials[..batches.len()];
-        let run = |(p, b): (&mut PanePartial, &RecordBatch)| p.update(spec, exec, b);
-        match &self.pool {
+        let run = |(i, (p, b)): (usize, (&mut PanePartial, &RecordBatch))| {
+            let (pre, side) = prepare(i, b)?;
+            p.update(spec, exec, &pre)?;
+            Ok(side)
+        };
+        let sides = match &self.pool {
             Some(pool) if batches.len() > 1 && self.parallel => pool.install(|| {
                 partials
                     .par_iter_mut()
                     .zip(batches.par_iter())
+                    .enumerate()
                     .map(run)
-                    .collect::<Result<Vec<()>>>()
+                    .collect::<Result<Vec<T>>>()
             })?,
             _ => partials
                 .iter_mut()
                 .zip(batches.iter())
+                .enumerate()
                 .map(run)
-                .collect::<Result<Vec<()>>>()?,
+                .collect::<Result<Vec<T>>>()?,
         };
         let mut out = Vec::new();
         for i in 0..batches.len() {
@@ -363,15 +375,22 @@ impl PaneAggregate {
             out.extend(changes);
             out.extend(self.close(wm_after[i])?);
         }
-        Ok(out)
+        Ok((out, sides))
     }
 
     /// Merges partial `i` into the panes; returns its EMIT CHANGES rows.
     fn merge_partial(&mut self, i: usize, wm_before: i64) -> Result<Option<RecordBatch>> {
-        let mut partial = std::mem::replace(&mut self.partials[i], PanePartial::new(&self.spec)?);
-        let result = self.merge_into_panes(&mut partial, wm_before);
-        partial.reset();
-        self.partials[i] = partial;
+        // the partials are set aside (not re-allocated) while the panes borrow `self`
+        let mut partials = std::mem::take(&mut self.partials);
+        let result = match partials.get_mut(i) {
+            Some(partial) => {
+                let r = self.merge_into_panes(partial, wm_before);
+                partial.reset();
+                r
+            }
+            None => Err(Error::internal("pane partial index out of range")),
+        };
+        self.partials = partials;
         result
     }
 

@@ -16,13 +16,13 @@
 
 use std::sync::Arc;
 
+use crate::exec::overlap::run_ordered;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StringArray,
     new_empty_array,
 };
 use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use rayon::prelude::*;
 
 use crate::aggregate::{
     AggregateFunction, GroupValues, GroupsAccumulator, emitted_key_type, new_group_values,
@@ -221,7 +221,7 @@ impl GroupState {
 /// same for every partition count: batches are always pre-aggregated the same way, and
 /// merged in the same order.
 pub struct HashAggregate {
-    spec: AggregateSpec,
+    spec: Arc<AggregateSpec>,
     /// The query's state; its table interns emitted key values (dictionaries decoded).
     global: GroupState,
     /// Per-batch partial states, one per worker.
@@ -260,7 +260,7 @@ impl HashAggregate {
             .collect();
         Ok(HashAggregate {
             values_schema: Arc::new(Schema::new(value_fields)),
-            spec,
+            spec: Arc::new(spec),
             global,
             partials,
             visible: Vec::new(),
@@ -326,40 +326,54 @@ impl HashAggregate {
     where
         F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     {
-        let mut out = Vec::with_capacity(batches.len());
-        // one partial state per batch of the call (kept for reuse): rayon then splits the
-        // whole call across the workers at once, instead of waking them per batch
+        // one partial state per batch of the call (kept for reuse), set aside while the
+        // merges borrow `self`
         while self.partials.len() < batches.len() {
             self.partials
                 .push(GroupState::new(&self.spec, &self.spec.key_types)?);
         }
-        let spec = &self.spec;
-        let partials = &mut self.partials[..batches.len()];
-        let run = |(p, b): (&mut GroupState, &RecordBatch)| p.update(spec, &prepare(b)?);
-        match &self.pool {
-            Some(pool) if batches.len() > 1 && self.parallel => pool.install(|| {
-                partials
-                    .par_iter_mut()
-                    .zip(batches.par_iter())
-                    .map(run)
-                    .collect::<Result<Vec<()>>>()
-            })?,
-            _ => partials
-                .iter_mut()
-                .zip(batches.iter())
-                .map(run)
-                .collect::<Result<Vec<()>>>()?,
+        let mut partials = std::mem::take(&mut self.partials);
+        let spec = Arc::clone(&self.spec);
+        let work = |_: usize, (p, b): &mut (&mut GroupState, &RecordBatch)| -> Result<()> {
+            p.update(&spec, &prepare(b)?)
         };
-        for i in 0..batches.len() {
-            out.push(self.merge_partial(i)?);
+        let mut out = Vec::with_capacity(batches.len());
+        let mut failed = None;
+        let pool = self
+            .pool
+            .clone()
+            .filter(|_| batches.len() > 1 && self.parallel);
+        let mut consume = |_: usize, (p, _): (&mut GroupState, &RecordBatch), r: Result<()>| {
+            if failed.is_none() {
+                match r.and_then(|()| self.merge_partial(p)) {
+                    Ok(changes) => out.push(changes),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            p.reset_values();
+        };
+        let items: Vec<(&mut GroupState, &RecordBatch)> =
+            partials.iter_mut().zip(batches).collect();
+        match pool {
+            // batch i+1.. pre-aggregate on the workers while batch i merges here
+            Some(pool) => run_ordered(&pool, items, work, consume),
+            None => {
+                for (i, mut item) in items.into_iter().enumerate() {
+                    let r = work(i, &mut item);
+                    consume(i, item, r);
+                }
+            }
         }
-        Ok(out)
+        self.partials = partials;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
-    /// Merges partial state `i` into the query's state, clears it, and returns its
-    /// EMIT CHANGES rows.
-    fn merge_partial(&mut self, i: usize) -> Result<Option<RecordBatch>> {
-        let partial = &mut self.partials[i];
+    /// Merges a partial state into the query's state and returns its EMIT CHANGES rows
+    /// (the caller clears the partial).
+    fn merge_partial(&mut self, partial: &mut GroupState) -> Result<Option<RecordBatch>> {
         if partial.touched.is_empty() {
             return Ok(None);
         }
@@ -393,7 +407,6 @@ impl HashAggregate {
         {
             g.merge(p.as_ref(), &self.partial_ids, &self.global_ids, total)?;
         }
-        partial.reset_values();
         if let Some(limit) = self.spec.memory_limit_bytes {
             let used = self.state_bytes();
             if used > limit as u64 {

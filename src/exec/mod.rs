@@ -10,6 +10,7 @@ pub mod analytic;
 pub mod filter_project;
 pub mod hash_aggregate;
 pub mod metrics;
+pub mod overlap;
 pub mod partition;
 pub mod physical;
 pub mod query;

@@ -291,10 +291,15 @@ impl Query {
         // same parallel task as the batch's pre-aggregation
         let prepare = |i: usize, b: &RecordBatch| -> Result<(RecordBatch, Screened)> {
             let s = screen(w, b, before[i])?;
-            Ok((stage.apply(&s.kept)?, (s.null_candidates, s.late_candidates)))
+            Ok((
+                stage.apply(&s.kept)?,
+                (s.null_candidates, s.late_candidates),
+            ))
         };
         let (emitted, screened) = match &mut self.aggregate {
-            Some(Stateful::Panes(a)) => a.update_batches_with(&batches, prepare, &before, &after)?,
+            Some(Stateful::Panes(a)) => {
+                a.update_batches_with(&batches, prepare, &before, &after)?
+            }
             Some(Stateful::Session(a)) => {
                 let prepared = match self
                     .pool

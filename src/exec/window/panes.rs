@@ -23,12 +23,12 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
-use rayon::prelude::*;
 
 use super::{WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_columns};
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
+use crate::exec::overlap::run_ordered;
 use crate::sql::EmitMode;
 
 /// A partial table forgets its keys once it holds this many groups.
@@ -193,8 +193,8 @@ struct Pane {
 
 /// The tumbling / sliding window aggregation operator.
 pub struct PaneAggregate {
-    spec: AggregateSpec,
-    exec: WindowExec,
+    spec: Arc<AggregateSpec>,
+    exec: Arc<WindowExec>,
     size: i64,
     slide: i64,
     offset: i64,
@@ -270,8 +270,8 @@ impl PaneAggregate {
         Ok(PaneAggregate {
             partials: vec![PanePartial::new(&spec)?],
             values_schema: Arc::new(Schema::new(value_fields)),
-            spec,
-            exec,
+            spec: Arc::new(spec),
+            exec: Arc::new(exec),
             size,
             slide,
             offset,
@@ -325,7 +325,7 @@ impl PaneAggregate {
 
     /// Folds input batches: `prepare(i, batch)` (screening and pre-projection) and the
     /// pre-aggregation of its result run in one parallel task per batch; the partials
-    /// are then merged in input order. `wm_before[i]` / `wm_after[i]` are the watermarks
+    /// are merged in input order on the calling thread, overlapping the later tasks. `wm_before[i]` / `wm_after[i]` are the watermarks
     /// around batch `i`. Returns the emissions in order (per batch, its EMIT CHANGES rows,
     /// then the windows its watermark closes) and each batch's side value from `prepare`.
     ///
@@ -345,53 +345,53 @@ impl PaneAggregate {
         while self.partials.len() < batches.len() {
             self.partials.push(PanePartial::new(&self.spec)?);
         }
-        let spec = &self.spec;
-        let exec = &self.exec;
-        let partials = &mut self.partials[..batches.len()];
-        let run = |(i, (p, b)): (usize, (&mut PanePartial, &RecordBatch))| {
+        // the partials are set aside while the merges borrow `self`
+        let mut partials = std::mem::take(&mut self.partials);
+        let spec = Arc::clone(&self.spec);
+        let exec = Arc::clone(&self.exec);
+        let work = |i: usize, (p, b): &mut (&mut PanePartial, &RecordBatch)| -> Result<T> {
             let (pre, side) = prepare(i, b)?;
-            p.update(spec, exec, &pre)?;
+            p.update(&spec, &exec, &pre)?;
             Ok(side)
         };
-        let sides = match &self.pool {
-            Some(pool) if batches.len() > 1 && self.parallel => pool.install(|| {
-                partials
-                    .par_iter_mut()
-                    .zip(batches.par_iter())
-                    .enumerate()
-                    .map(run)
-                    .collect::<Result<Vec<T>>>()
-            })?,
-            _ => partials
-                .iter_mut()
-                .zip(batches.iter())
-                .enumerate()
-                .map(run)
-                .collect::<Result<Vec<T>>>()?,
-        };
         let mut out = Vec::new();
-        for i in 0..batches.len() {
-            let changes = self.merge_partial(i, wm_before[i])?;
-            out.extend(changes);
-            out.extend(self.close(wm_after[i])?);
-        }
-        Ok((out, sides))
-    }
-
-    /// Merges partial `i` into the panes; returns its EMIT CHANGES rows.
-    fn merge_partial(&mut self, i: usize, wm_before: i64) -> Result<Option<RecordBatch>> {
-        // the partials are set aside (not re-allocated) while the panes borrow `self`
-        let mut partials = std::mem::take(&mut self.partials);
-        let result = match partials.get_mut(i) {
-            Some(partial) => {
-                let r = self.merge_into_panes(partial, wm_before);
-                partial.reset();
-                r
+        let mut sides = Vec::with_capacity(batches.len());
+        let mut failed = None;
+        let pool = self
+            .pool
+            .clone()
+            .filter(|_| batches.len() > 1 && self.parallel);
+        let mut consume = |i: usize, (p, _): (&mut PanePartial, &RecordBatch), r: Result<T>| {
+            if failed.is_none() {
+                let merged = r.and_then(|side| {
+                    out.extend(self.merge_into_panes(p, wm_before[i])?);
+                    out.extend(self.close(wm_after[i])?);
+                    Ok(side)
+                });
+                match merged {
+                    Ok(side) => sides.push(side),
+                    Err(e) => failed = Some(e),
+                }
             }
-            None => Err(Error::internal("pane partial index out of range")),
+            p.reset();
         };
+        let items: Vec<(&mut PanePartial, &RecordBatch)> =
+            partials.iter_mut().zip(batches).collect();
+        match pool {
+            // batch i+1.. pre-aggregate on the workers while batch i merges here
+            Some(pool) => run_ordered(&pool, items, work, consume),
+            None => {
+                for (i, mut item) in items.into_iter().enumerate() {
+                    let r = work(i, &mut item);
+                    consume(i, item, r);
+                }
+            }
+        }
         self.partials = partials;
-        result
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((out, sides)),
+        }
     }
 
     fn merge_into_panes(

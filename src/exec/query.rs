@@ -24,7 +24,7 @@ enum Stateful {
     /// Tumbling / sliding windows.
     Panes(PaneAggregate),
     /// Session windows.
-    Session(SessionAggregate),
+    Session(Box<SessionAggregate>),
 }
 
 impl Stateful {
@@ -121,7 +121,7 @@ impl Query {
                         Stateful::Panes(PaneAggregate::new(spec, w, partitions, pool.clone())?)
                     }
                     WindowShape::Session { .. } => {
-                        Stateful::Session(SessionAggregate::new(spec, w)?)
+                        Stateful::Session(Box::new(SessionAggregate::new(spec, w)?))
                     }
                 },
             }),

@@ -22,7 +22,7 @@ enum Stateful {
     /// GROUP BY without a window.
     Plain(HashAggregate),
     /// Tumbling / sliding windows.
-    Panes(PaneAggregate),
+    Panes(Box<PaneAggregate>),
     /// Session windows.
     Session(Box<SessionAggregate>),
 }
@@ -117,9 +117,12 @@ impl Query {
             Some(spec) => Some(match spec.window.clone() {
                 None => Stateful::Plain(HashAggregate::new(spec, partitions, pool.clone())?),
                 Some(w) => match w.shape {
-                    WindowShape::Panes { .. } => {
-                        Stateful::Panes(PaneAggregate::new(spec, w, partitions, pool.clone())?)
-                    }
+                    WindowShape::Panes { .. } => Stateful::Panes(Box::new(PaneAggregate::new(
+                        spec,
+                        w,
+                        partitions,
+                        pool.clone(),
+                    )?)),
                     WindowShape::Session { .. } => {
                         Stateful::Session(Box::new(SessionAggregate::new(spec, w)?))
                     }

@@ -20,7 +20,7 @@ use crate::plan::QueryPlan;
 /// The stateful operator of a query.
 enum Stateful {
     /// GROUP BY without a window.
-    Plain(HashAggregate),
+    Plain(Box<HashAggregate>),
     /// Tumbling / sliding windows.
     Panes(Box<PaneAggregate>),
     /// Session windows.
@@ -115,7 +115,11 @@ impl Query {
         let aggregate = match physical.aggregate.clone() {
             None => None,
             Some(spec) => Some(match spec.window.clone() {
-                None => Stateful::Plain(HashAggregate::new(spec, partitions, pool.clone())?),
+                None => Stateful::Plain(Box::new(HashAggregate::new(
+                    spec,
+                    partitions,
+                    pool.clone(),
+                )?)),
                 Some(w) => match w.shape {
                     WindowShape::Panes { .. } => Stateful::Panes(Box::new(PaneAggregate::new(
                         spec,

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use crate::exec::overlap::run_ordered;
+use crate::exec::overlap::run_ordered_with;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StringArray,
     new_empty_array,
@@ -326,24 +326,29 @@ impl HashAggregate {
     where
         F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     {
-        // one partial state per batch of the call (kept for reuse), set aside while the
-        // merges borrow `self`
-        while self.partials.len() < batches.len() {
-            self.partials
-                .push(GroupState::new(&self.spec, &self.spec.key_types)?);
-        }
-        let mut partials = std::mem::take(&mut self.partials);
-        let spec = Arc::clone(&self.spec);
-        let work = |_: usize, (p, b): &mut (&mut GroupState, &RecordBatch)| -> Result<()> {
-            p.update(&spec, &prepare(b)?)
-        };
-        let mut out = Vec::with_capacity(batches.len());
-        let mut failed = None;
         let pool = self
             .pool
             .clone()
             .filter(|_| batches.len() > 1 && self.parallel);
-        let mut consume = |_: usize, (p, _): (&mut GroupState, &RecordBatch), r: Result<()>| {
+        // a few partial states, reused batch after batch: enough for every worker to
+        // have a batch in hand while another waits for its turn to merge
+        let in_flight = pool.as_ref().map_or(1, |p| 3 * p.current_num_threads());
+        while self.partials.len() < in_flight {
+            self.partials
+                .push(GroupState::new(&self.spec, &self.spec.key_types)?);
+        }
+        // set aside while the merges borrow `self`
+        let mut partials = std::mem::take(&mut self.partials);
+        let spec = Arc::clone(&self.spec);
+        let work = |i: usize, p: &mut GroupState| -> Result<()> {
+            match batches.get(i) {
+                Some(b) => p.update(&spec, &prepare(b)?),
+                None => Err(Error::internal("batch index out of range")),
+            }
+        };
+        let mut out = Vec::with_capacity(batches.len());
+        let mut failed = None;
+        let mut consume = |_: usize, p: &mut GroupState, r: Result<()>| {
             if failed.is_none() {
                 match r.and_then(|()| self.merge_partial(p)) {
                     Ok(changes) => out.push(changes),
@@ -352,15 +357,15 @@ impl HashAggregate {
             }
             p.reset_values();
         };
-        let items: Vec<(&mut GroupState, &RecordBatch)> =
-            partials.iter_mut().zip(batches).collect();
         match pool {
-            // batch i+1.. pre-aggregate on the workers while batch i merges here
-            Some(pool) => run_ordered(&pool, items, work, consume),
+            // batches i+1.. pre-aggregate while batch i merges
+            Some(pool) => run_ordered_with(&pool, batches.len(), &mut partials, work, consume),
             None => {
-                for (i, mut item) in items.into_iter().enumerate() {
-                    let r = work(i, &mut item);
-                    consume(i, item, r);
+                if let Some(p) = partials.first_mut() {
+                    for i in 0..batches.len() {
+                        let r = work(i, p);
+                        consume(i, p, r);
+                    }
                 }
             }
         }

@@ -1,62 +1,157 @@
 //! Parallel work with an in-order sequential consumer that overlaps it.
 //!
-//! Stateful operators pre-aggregate each batch of a call into a partial state of its own
-//! (parallel), then merge the partials into the query's state in input order
-//! (sequential). With a fork/join the workers idle while the calling thread merges;
-//! here the calling thread merges partial `i` as soon as it and every partial before it
-//! are ready, while the workers go on with the later batches.
+//! Stateful operators pre-aggregate each batch of a call into a partial state (parallel),
+//! then merge the partials into the query's state in input order (sequential). A few
+//! partial states are reused batch after batch, so memory does not grow with the call. With a fork/join the workers idle while the calling thread merges;
+//! here partial `i` is merged as soon as it and every partial before it are ready, while
+//! the other worker goes on with the later batches.
+//!
+//! The merges run on the workers themselves ("combining"): the worker that finishes an
+//! item stores its result, and if no other worker is merging, merges every result that
+//! is ready in order. No extra thread competes with the workers for the cores and no
+//! thread is woken per item; the calling thread only waits for the call to end.
 //!
 //! ```text
-//!  workers:  [work 0][work 2][work 4] …        (rayon pool, any order)
-//!            [work 1][work 3][work 5] …
-//!  caller:          [consume 0][consume 1][consume 2] …   (input order)
+//!  worker 0:  [work 0][merge 0][work 2][merge 1, 2] …   (input order of merges kept)
+//!  worker 1:  [work 1      ][work 3][merge 3] …
 //! ```
 //!
-//! One channel message per item (a batch), never per row.
+//! A few lock acquisitions per item (a batch), never per row.
 
-use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use rayon::ThreadPool;
 
-/// Runs `work(i, &mut item)` for every item on `pool` and calls `consume(i, item,
-/// result)` on the calling thread for every item, in item order, each as soon as the
-/// items before it have been consumed and its own work is done.
-///
-/// `consume` is called exactly once per item even when some work failed, so the caller
-/// can reset per-item state; it decides itself what a failure means.
-pub fn run_ordered<I, R, W, C>(pool: &ThreadPool, items: Vec<I>, work: W, mut consume: C)
-where
-    I: Send,
+/// Results waiting for their turn, and the index of the next one to consume.
+struct Ready<I, R> {
+    slots: Vec<Option<(I, R)>>,
+    next: usize,
+}
+
+impl<I, R> Ready<I, R> {
+    /// Takes the next result if it is ready.
+    fn take_next(&mut self) -> Option<(usize, I, R)> {
+        let k = self.next;
+        let (item, r) = self.slots.get_mut(k)?.take()?;
+        self.next += 1;
+        Some((k, item, r))
+    }
+
+    fn next_is_ready(&self) -> bool {
+        self.slots.get(self.next).is_some_and(Option::is_some)
+    }
+}
+
+/// Locks a mutex whose holder cannot leave it inconsistent (a panic while holding it
+/// unwinds the whole call anyway).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Scratch states waiting to be handed out, and the next item without a task.
+struct Spawner<S> {
+    free: Vec<S>,
+    next: usize,
+}
+
+/// Runs `work(i, &mut s)` for items `0..n` on `pool` and calls `consume(i, &mut s,
+/// result)` for every item in item order, each as soon as the items before it have been
+/// consumed and its own work is done; `consume` is called exactly once per item even when
+/// some work failed, so the caller can reset per-item state (it decides itself what a
+/// failure means). The items share a few reusable scratch states: at
+/// most `scratch.len()` items are in flight, item `i` is worked on with a free scratch
+/// (`work(i, &mut s)`), and once it is consumed (`consume(i, &mut s, result)`, in item
+/// order, on the workers, one call at a time) its scratch goes to the next item. Memory
+/// is therefore bounded by the scratch states, not by `n`. The scratch states are back
+/// in `scratch` when the call returns. With no scratch state nothing runs.
+pub fn run_ordered_with<S, R, W, C>(
+    pool: &ThreadPool,
+    n: usize,
+    scratch: &mut Vec<S>,
+    work: W,
+    consume: C,
+) where
+    S: Send,
     R: Send,
-    W: Fn(usize, &mut I) -> R + Sync,
-    C: FnMut(usize, I, R),
+    W: Fn(usize, &mut S) -> R + Sync,
+    C: FnMut(usize, &mut S, R) + Send,
 {
-    let n = items.len();
-    let (tx, rx) = mpsc::channel::<(usize, I, R)>();
+    if scratch.is_empty() {
+        return;
+    }
+    let ready = Mutex::new(Ready {
+        slots: (0..n).map(|_| None).collect(),
+        next: 0,
+    });
+    let consumer = Mutex::new((
+        consume,
+        Spawner {
+            free: Vec::with_capacity(scratch.len()),
+            next: 0,
+        },
+    ));
+    let initial: Vec<S> = scratch.drain(..).collect();
     pool.in_place_scope(|scope| {
-        let work = &work;
-        for (i, mut item) in items.into_iter().enumerate() {
-            let tx = tx.clone();
-            scope.spawn(move |_| {
-                let r = work(i, &mut item);
-                // the receiver lives until every sender is gone: a send cannot fail
-                let _ = tx.send((i, item, r));
-            });
-        }
-        drop(tx);
-        let mut ready: Vec<Option<(I, R)>> = (0..n).map(|_| None).collect();
-        let mut next = 0;
-        // ends when every task has sent (or unwound, dropping its sender)
-        for (i, item, r) in rx {
-            if let Some(slot) = ready.get_mut(i) {
-                *slot = Some((item, r));
+        let (work, ready, consumer) = (&work, &ready, &consumer);
+        // item `i` with scratch `s`: work, store, then consume whatever is ready in order
+        // and start the next items on the scratches this frees
+        fn task<'s, S, R, W, C>(
+            scope: &rayon::Scope<'s>,
+            i: usize,
+            mut s: S,
+            n: usize,
+            work: &'s W,
+            ready: &'s Mutex<Ready<S, R>>,
+            consumer: &'s Mutex<(C, Spawner<S>)>,
+        ) where
+            S: Send + 's,
+            R: Send + 's,
+            W: Fn(usize, &mut S) -> R + Sync,
+            C: FnMut(usize, &mut S, R) + Send,
+        {
+            let r = work(i, &mut s);
+            if let Some(slot) = lock(ready).slots.get_mut(i) {
+                *slot = Some((s, r));
             }
-            while let Some((item, r)) = ready.get_mut(next).and_then(Option::take) {
-                consume(next, item, r);
-                next += 1;
+            loop {
+                let mut guard = match consumer.try_lock() {
+                    Ok(g) => g,
+                    Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(TryLockError::WouldBlock) => return,
+                };
+                let (consume, spawner) = &mut *guard;
+                while let Some((k, mut s, r)) = lock(ready).take_next() {
+                    consume(k, &mut s, r);
+                    if spawner.next < n {
+                        let j = spawner.next;
+                        spawner.next += 1;
+                        scope.spawn(move |scope| task(scope, j, s, n, work, ready, consumer));
+                    } else {
+                        spawner.free.push(s);
+                    }
+                }
+                drop(guard);
+                if !lock(ready).next_is_ready() {
+                    return;
+                }
+            }
+        }
+        // the first items claimed before any of them runs, so that their consumers
+        // spawn only the later ones
+        let first = initial.len().min(n);
+        lock(consumer).1.next = first;
+        for (i, s) in initial.into_iter().enumerate() {
+            if i < first {
+                scope.spawn(move |scope| task(scope, i, s, n, work, ready, consumer));
+            } else {
+                lock(consumer).1.free.push(s);
             }
         }
     });
+    let (_, spawner) = consumer
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    scratch.extend(spawner.free);
 }
 
 #[cfg(test)]
@@ -70,23 +165,117 @@ mod tests {
             .build()
             .unwrap();
         for n in [0usize, 1, 2, 7, 64] {
-            let items: Vec<u64> = (0..n as u64).collect();
+            let mut scratch = vec![0u64; 8];
             let mut seen = Vec::new();
-            run_ordered(
+            run_ordered_with(
                 &pool,
-                items,
-                |i, item| {
+                n,
+                &mut scratch,
+                |i, s: &mut u64| {
                     // later items finish first
                     std::thread::sleep(std::time::Duration::from_micros(((n - i) * 50) as u64));
-                    *item *= 10;
-                    *item + 1
+                    *s = i as u64 * 10;
+                    *s + 1
                 },
-                |i, item, r| seen.push((i, item, r)),
+                |i, s: &mut u64, r| seen.push((i, *s, r)),
             );
             let expected: Vec<(usize, u64, u64)> = (0..n)
                 .map(|i| (i, i as u64 * 10, i as u64 * 10 + 1))
                 .collect();
             assert_eq!(seen, expected, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn consumes_one_at_a_time_each_item_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for round in 0..20u64 {
+            let n = 257;
+            let inside = AtomicUsize::new(0);
+            let mut order = Vec::new();
+            let mut scratch = vec![(); 9];
+            run_ordered_with(
+                &pool,
+                n,
+                &mut scratch,
+                |i, _: &mut ()| {
+                    // uneven work so that workers finish out of order
+                    if (i as u64 + round) % 7 == 0 {
+                        std::thread::sleep(std::time::Duration::from_micros(30));
+                    }
+                    i as u64 + 1
+                },
+                |i, _: &mut (), r| {
+                    assert_eq!(
+                        inside.fetch_add(1, Ordering::SeqCst),
+                        0,
+                        "concurrent consume"
+                    );
+                    std::thread::yield_now();
+                    order.push((i, r));
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                },
+            );
+            let expected: Vec<(usize, u64)> = (0..n).map(|i| (i, i as u64 + 1)).collect();
+            assert_eq!(order, expected, "round {round}");
+        }
+    }
+
+    #[test]
+    fn scratch_states_bound_the_items_in_flight_and_come_back() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for (n, k) in [
+            (0usize, 2usize),
+            (1, 4),
+            (3, 8),
+            (100, 1),
+            (100, 2),
+            (500, 5),
+        ] {
+            let in_flight = AtomicUsize::new(0);
+            let most = AtomicUsize::new(0);
+            // each scratch remembers the items it served
+            let mut scratch: Vec<Vec<usize>> = vec![Vec::new(); k];
+            let mut order = Vec::new();
+            run_ordered_with(
+                &pool,
+                n,
+                &mut scratch,
+                |i, s: &mut Vec<usize>| {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    if i % 5 == 0 {
+                        std::thread::sleep(std::time::Duration::from_micros(20));
+                    }
+                    s.push(i);
+                    i * 3
+                },
+                |i, s: &mut Vec<usize>, r| {
+                    // the scratch handed back is the one the item was worked on with
+                    assert_eq!(s.last(), Some(&i));
+                    // released here, as the scratch only goes to the next item now
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    order.push((i, r));
+                },
+            );
+            assert_eq!(
+                order,
+                (0..n).map(|i| (i, i * 3)).collect::<Vec<_>>(),
+                "n={n} k={k}"
+            );
+            assert!(most.load(Ordering::SeqCst) <= k, "n={n} k={k}");
+            assert_eq!(scratch.len(), k, "every scratch state comes back");
+            let mut served: Vec<usize> = scratch.concat();
+            served.sort_unstable();
+            assert_eq!(served, (0..n).collect::<Vec<_>>());
         }
     }
 }

@@ -91,10 +91,10 @@ pub fn run_to_sinks(
 }
 
 /// Batches handed to the query per call: one for a single partition; otherwise enough
-/// for each worker to get several (a parallel step costs a wake-up of every worker, about
-/// as much as aggregating a small batch).
+/// for each worker to get many (a call ends when its last batch is done, so its tail
+/// idles a worker; 32 per worker measured best on S2/S3b, 8 per worker cost 5–15 %).
 pub fn batches_per_push(partitions: usize) -> usize {
-    if partitions <= 1 { 1 } else { partitions * 8 }
+    if partitions <= 1 { 1 } else { partitions * 32 }
 }
 
 /// A sink that keeps every batch in memory (for tests and embedding).

@@ -28,7 +28,7 @@ use super::{WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_co
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
-use crate::exec::overlap::run_ordered;
+use crate::exec::overlap::run_ordered_with;
 use crate::sql::EmitMode;
 
 /// A partial table forgets its keys once it holds this many groups.
@@ -325,7 +325,7 @@ impl PaneAggregate {
 
     /// Folds input batches: `prepare(i, batch)` (screening and pre-projection) and the
     /// pre-aggregation of its result run in one parallel task per batch; the partials
-    /// are merged in input order on the calling thread, overlapping the later tasks. `wm_before[i]` / `wm_after[i]` are the watermarks
+    /// are merged in input order, overlapping the later tasks (`overlap::run_ordered_with`). `wm_before[i]` / `wm_after[i]` are the watermarks
     /// around batch `i`. Returns the emissions in order (per batch, its EMIT CHANGES rows,
     /// then the windows its watermark closes) and each batch's side value from `prepare`.
     ///
@@ -342,14 +342,23 @@ impl PaneAggregate {
         T: Send,
         F: Fn(usize, &RecordBatch) -> Result<(RecordBatch, T)> + Sync,
     {
-        while self.partials.len() < batches.len() {
+        let pool = self
+            .pool
+            .clone()
+            .filter(|_| batches.len() > 1 && self.parallel);
+        // a few partials, reused batch after batch (see `HashAggregate`)
+        let in_flight = pool.as_ref().map_or(1, |p| 3 * p.current_num_threads());
+        while self.partials.len() < in_flight {
             self.partials.push(PanePartial::new(&self.spec)?);
         }
         // the partials are set aside while the merges borrow `self`
         let mut partials = std::mem::take(&mut self.partials);
         let spec = Arc::clone(&self.spec);
         let exec = Arc::clone(&self.exec);
-        let work = |i: usize, (p, b): &mut (&mut PanePartial, &RecordBatch)| -> Result<T> {
+        let work = |i: usize, p: &mut PanePartial| -> Result<T> {
+            let b = batches
+                .get(i)
+                .ok_or_else(|| Error::internal("batch index out of range"))?;
             let (pre, side) = prepare(i, b)?;
             p.update(&spec, &exec, &pre)?;
             Ok(side)
@@ -357,11 +366,7 @@ impl PaneAggregate {
         let mut out = Vec::new();
         let mut sides = Vec::with_capacity(batches.len());
         let mut failed = None;
-        let pool = self
-            .pool
-            .clone()
-            .filter(|_| batches.len() > 1 && self.parallel);
-        let mut consume = |i: usize, (p, _): (&mut PanePartial, &RecordBatch), r: Result<T>| {
+        let mut consume = |i: usize, p: &mut PanePartial, r: Result<T>| {
             if failed.is_none() {
                 let merged = r.and_then(|side| {
                     out.extend(self.merge_into_panes(p, wm_before[i])?);
@@ -375,15 +380,15 @@ impl PaneAggregate {
             }
             p.reset();
         };
-        let items: Vec<(&mut PanePartial, &RecordBatch)> =
-            partials.iter_mut().zip(batches).collect();
         match pool {
-            // batch i+1.. pre-aggregate on the workers while batch i merges here
-            Some(pool) => run_ordered(&pool, items, work, consume),
+            // batches i+1.. pre-aggregate while batch i merges
+            Some(pool) => run_ordered_with(&pool, batches.len(), &mut partials, work, consume),
             None => {
-                for (i, mut item) in items.into_iter().enumerate() {
-                    let r = work(i, &mut item);
-                    consume(i, item, r);
+                if let Some(p) = partials.first_mut() {
+                    for i in 0..batches.len() {
+                        let r = work(i, p);
+                        consume(i, p, r);
+                    }
                 }
             }
         }

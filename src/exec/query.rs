@@ -283,12 +283,15 @@ impl Query {
         w: &WindowExec,
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>> {
-        // the watermark before and after each batch (raw input, before WHERE)
+        // the watermark before and after each batch (raw input, before WHERE); the
+        // batches' largest event times are found in parallel
+        let maxima =
+            self.in_parallel(&batches, |b| max_event_time(b.column(w.input_time_index)))?;
         let mut before = Vec::with_capacity(batches.len());
         let mut after = Vec::with_capacity(batches.len());
-        for b in &batches {
+        for m in maxima {
             before.push(self.watermark);
-            if let Some(m) = max_event_time(b.column(w.input_time_index))? {
+            if let Some(m) = m {
                 self.watermark = self.watermark.max(m.saturating_sub(w.delay));
             }
             after.push(self.watermark);

@@ -9,6 +9,7 @@
 //!                                                       with the same key list reuses it)
 //! ```
 
+use arrow::array::ArrayRef;
 use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices};
 
 use crate::aggregate::GroupValues;
@@ -22,6 +23,10 @@ pub(super) struct KeyRanks {
     /// The last key list ordered, and its order (positions into it).
     last_keys: Vec<u32>,
     last_order: Vec<u32>,
+    /// Bumped whenever the cached key list changes.
+    last_generation: u64,
+    /// The key columns of the cached list in key order, once asked for.
+    last_columns: Option<Vec<ArrayRef>>,
 }
 
 impl KeyRanks {
@@ -30,6 +35,8 @@ impl KeyRanks {
         self.rank.clear();
         self.last_keys.clear();
         self.last_order.clear();
+        self.last_generation += 1;
+        self.last_columns = None;
     }
 
     /// Ranks every key of `table` if keys were added since the last call.
@@ -73,8 +80,33 @@ impl KeyRanks {
             let rank = &self.rank;
             self.last_order
                 .sort_unstable_by_key(|&i| rank.get(keys[i as usize] as usize).copied());
+            self.last_generation += 1;
+            self.last_columns = None;
         }
         &self.last_order
+    }
+
+    /// Identifies the key list [`order`](Self::order) last ordered: equal generations,
+    /// equal lists.
+    pub(super) fn generation(&self) -> u64 {
+        self.last_generation
+    }
+
+    /// The key columns of the list [`order`](Self::order) last ordered, in key order
+    /// (emitted from `table` once per list).
+    ///
+    /// # Errors
+    /// Key emission errors.
+    pub(super) fn ordered_columns(&mut self, table: &dyn GroupValues) -> Result<&[ArrayRef]> {
+        if self.last_columns.is_none() {
+            let ids: Vec<u32> = self
+                .last_order
+                .iter()
+                .map(|&i| self.last_keys[i as usize])
+                .collect();
+            self.last_columns = Some(table.emit(&ids)?);
+        }
+        Ok(self.last_columns.as_deref().unwrap_or_default())
     }
 
     pub(super) fn size_bytes(&self) -> usize {

@@ -11,6 +11,10 @@
 //! number of rows behind the groups. When the source lists the same keys in the same
 //! order as the target (the steady state of a stream whose key set does not change),
 //! the mapping is the identity and the key-id pass is a slice comparison.
+//!
+//! A state can hold several independent segments (one per window of an emission):
+//! folds go into the last segment only, so one state and one `evaluate` per aggregate
+//! serve every window closed at once.
 
 use crate::aggregate::GroupsAccumulator;
 use crate::error::Result;
@@ -42,6 +46,8 @@ pub(super) struct KeyedAggregate {
     pub(super) keys: Vec<u32>,
     /// One accumulator per aggregate call, over groups `0..keys.len()`.
     pub(super) accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    /// First group of the segment folds go into (keys are distinct within a segment).
+    segment: usize,
 }
 
 impl KeyedAggregate {
@@ -57,17 +63,24 @@ impl KeyedAggregate {
                 .iter()
                 .map(|c| c.func.create_accumulator(&c.arg_types))
                 .collect::<Result<Vec<_>>>()?,
+            segment: 0,
         })
     }
 
-    /// Whether no group has been folded in.
-    pub(super) fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+    /// Starts a new, empty segment after the groups held now; later folds go there.
+    pub(super) fn start_segment(&mut self) {
+        self.segment = self.keys.len();
+    }
+
+    /// Groups of the current segment.
+    pub(super) fn segment(&self) -> std::ops::Range<usize> {
+        self.segment..self.keys.len()
     }
 
     /// Forgets every group (allocations kept as `GroupsAccumulator::clear` keeps them).
     pub(super) fn clear(&mut self) {
         self.keys.clear();
+        self.segment = 0;
         for a in &mut self.accumulators {
             a.clear();
         }
@@ -88,22 +101,24 @@ impl KeyedAggregate {
             return Ok(());
         }
         let n = keys.len();
+        let base = self.segment;
+        let held = &self.keys[base..];
         scratch.src.clear();
         scratch.src.extend(0..n as u32);
         scratch.dst.clear();
-        if self.keys.is_empty() {
+        if held.is_empty() {
             self.keys.extend_from_slice(keys);
-            scratch.dst.extend(0..n as u32);
-        } else if self.keys.len() >= n && self.keys[..n] == *keys {
-            scratch.dst.extend(0..n as u32);
+            scratch.dst.extend(base as u32..(base + n) as u32);
+        } else if held.len() >= n && held[..n] == *keys {
+            scratch.dst.extend(base as u32..(base + n) as u32);
         } else {
-            let max = self.keys.iter().chain(keys).copied().max().unwrap_or(0);
+            let max = held.iter().chain(keys).copied().max().unwrap_or(0);
             if scratch.slot.len() <= max as usize {
                 scratch.slot.resize(max as usize + 1, NO_GROUP);
             }
             let slot = &mut scratch.slot;
-            for (g, &k) in self.keys.iter().enumerate() {
-                slot[k as usize] = g as u32;
+            for (g, &k) in held.iter().enumerate() {
+                slot[k as usize] = (base + g) as u32;
             }
             for &k in keys {
                 let s = &mut slot[k as usize];
@@ -113,7 +128,7 @@ impl KeyedAggregate {
                 }
                 scratch.dst.push(*s);
             }
-            for &k in &self.keys {
+            for &k in &self.keys[base..] {
                 slot[k as usize] = NO_GROUP;
             }
         }

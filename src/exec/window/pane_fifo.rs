@@ -62,8 +62,8 @@ pub(super) struct WindowMerger {
     /// Panes in `[mid, back_end)`.
     back: KeyedAggregate,
     back_end: i64,
-    /// Front ⊕ back, or the pane-by-pane fold.
-    result: KeyedAggregate,
+    /// The windows of one emission, a segment each.
+    output: KeyedAggregate,
     spare: Vec<KeyedAggregate>,
     scratch: FoldScratch,
     bucket_panes: Vec<i64>,
@@ -123,7 +123,7 @@ impl WindowMerger {
             mid: i64::MIN,
             back: KeyedAggregate::new(&spec)?,
             back_end: i64::MIN,
-            result: KeyedAggregate::new(&spec)?,
+            output: KeyedAggregate::new(&spec)?,
             spare: Vec::new(),
             scratch: FoldScratch::default(),
             bucket_panes: Vec::new(),
@@ -152,7 +152,6 @@ impl WindowMerger {
             self.recycle(s);
         }
         self.back.clear();
-        self.result.clear();
     }
 
     /// Drops the suffixes of windows starting before `start` (closed).
@@ -174,23 +173,34 @@ impl WindowMerger {
         }
     }
 
-    /// The merged state of window `[start, end)` over `panes` (empty if it has none).
+    /// Starts an emission: the output state is emptied.
+    pub(super) fn begin_output(&mut self) {
+        self.output.clear();
+    }
+
+    /// The windows appended since [`begin_output`](Self::begin_output), one segment each.
+    pub(super) fn output(&self) -> &KeyedAggregate {
+        &self.output
+    }
+
+    /// Appends the merged state of window `[start, end)` over `panes` to the output as a
+    /// new segment (empty if the window has no pane) and returns its groups.
     ///
     /// # Errors
     /// Overflow in a merge.
-    pub(super) fn window(
+    pub(super) fn append_window(
         &mut self,
         start: i64,
         end: i64,
         panes: &BTreeMap<i64, Pane>,
-    ) -> Result<&KeyedAggregate> {
+    ) -> Result<std::ops::Range<usize>> {
+        self.output.start_segment();
         if self.strategy == Strategy::PaneByPane {
-            self.result.clear();
             for pane in panes.range(start..end).map(|(_, p)| p) {
-                self.result
+                self.output
                     .fold(pane.accumulators(), pane.key_ids(), &mut self.scratch)?;
             }
-            return Ok(&self.result);
+            return Ok(self.output.segment());
         }
         self.release_before(start);
         if !self.valid || start < self.lo || start >= self.mid || end < self.back_end {
@@ -204,17 +214,11 @@ impl WindowMerger {
             self.back_end = end;
         }
         // the first suffix at or after `start`: no pane lies between `start` and it
-        let suffix = self.front.front().map(|(_, s)| s);
-        match suffix {
-            None => Ok(&self.back),
-            Some(s) if self.back.is_empty() => Ok(s),
-            Some(s) => {
-                self.result.clear();
-                self.result.fold_state(s, &mut self.scratch)?;
-                self.result.fold_state(&self.back, &mut self.scratch)?;
-                Ok(&self.result)
-            }
+        if let Some((_, suffix)) = self.front.front() {
+            self.output.fold_state(suffix, &mut self.scratch)?;
         }
+        self.output.fold_state(&self.back, &mut self.scratch)?;
+        Ok(self.output.segment())
     }
 
     /// Builds the suffixes of `[start, end)` (the window itself is the first one); the
@@ -257,7 +261,7 @@ impl WindowMerger {
             .map(|(_, s)| s.size_bytes() + 8)
             .sum::<usize>()
             + self.back.size_bytes()
-            + self.result.size_bytes()
+            + self.output.size_bytes()
             + self
                 .spare
                 .iter()

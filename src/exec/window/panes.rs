@@ -138,13 +138,37 @@ impl PanePartial {
         } else {
             let panes = (hi as i128 - lo as i128) / pane as i128 + 1;
             let cells = panes.saturating_mul(keys_len as i128);
-            if cells <= (4 * n).max(1 << 16) as i128 {
+            if cells <= 2 * n as i128 {
+                // few (pane, key) cells against the rows (a batch over a few panes of an
+                // in-order stream): every cell is a slot, pane-major, no remap; untouched
+                // slots cost only their accumulator room
+                for pi in 0..panes as i64 {
+                    self.slot_pane
+                        .extend(std::iter::repeat_n(lo + pi * pane, keys_len));
+                    self.slot_gid.extend(0..keys_len as u32);
+                }
+                // rows come in runs of one pane: the division is paid once per run
+                let (mut run, mut run_base) = (lo, 0u32);
+                for (&s, &g) in self.starts.iter().zip(&self.gids) {
+                    if s != run {
+                        run = s;
+                        run_base = (((s - lo) / pane) as usize * keys_len) as u32;
+                    }
+                    ids.push(run_base + g);
+                }
+            } else if cells <= (4 * n).max(1 << 16) as i128 {
                 let cells = cells as usize;
                 if self.remap.len() < cells {
                     self.remap.resize(cells, 0);
                 }
+                // rows come in runs of one pane: the division is paid once per run
+                let (mut run, mut run_base) = (lo, 0usize);
                 for (&s, &g) in self.starts.iter().zip(&self.gids) {
-                    let cell = ((s - lo) / pane) as usize * keys_len + g as usize;
+                    if s != run {
+                        run = s;
+                        run_base = ((s - lo) / pane) as usize * keys_len;
+                    }
+                    let cell = run_base + g as usize;
                     let slot = &mut self.remap[cell];
                     if *slot == 0 {
                         self.slot_pane.push(s);
@@ -776,7 +800,8 @@ impl PaneAggregate {
     }
 
     /// EMIT FINAL rows of the sliding windows `starts` (ascending, just closed), as one
-    /// batch: per window, its merged state's groups in key order.
+    /// batch: per window, its merged state's groups in key order. Every window is a
+    /// segment of one output state, so each aggregate is evaluated once for all of them.
     fn sliding_final_rows(&mut self, starts: &[i64]) -> Result<Option<RecordBatch>> {
         let Some(merger) = self.merger.as_mut() else {
             return Err(Error::internal("sliding windows without a merger"));
@@ -784,23 +809,31 @@ impl PaneAggregate {
         if let Some(g) = &self.global {
             self.ranks.refresh(g.as_ref())?;
         }
+        merger.begin_output();
         let mut row_starts: Vec<i64> = Vec::new();
-        let mut key_ids: Vec<u32> = Vec::new();
-        let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.spec.calls.len()];
+        // output groups in emission order
+        let mut ids: Vec<u32> = Vec::new();
+        // windows emitted, and the key list generation if they all had the same list
+        let mut windows = 0usize;
+        let mut same_keys: Option<Option<u64>> = None;
         for &s in starts {
-            let state = merger.window(s, s.saturating_add(self.size), &self.panes)?;
-            if state.is_empty() {
+            let groups = merger.append_window(s, s.saturating_add(self.size), &self.panes)?;
+            if groups.is_empty() {
                 continue;
             }
-            let order: &[u32] = if self.global.is_some() {
-                self.ranks.order(&state.keys)
+            row_starts.extend(std::iter::repeat_n(s, groups.len()));
+            let base = groups.start as u32;
+            windows += 1;
+            if self.global.is_some() {
+                let order = self.ranks.order(&merger.output().keys[groups]);
+                ids.extend(order.iter().map(|&i| base + i));
+                let generation = self.ranks.generation();
+                same_keys = match same_keys {
+                    None => Some(Some(generation)),
+                    Some(g) => Some(g.filter(|&g| g == generation)),
+                };
             } else {
-                &[0]
-            };
-            row_starts.extend(std::iter::repeat_n(s, order.len()));
-            key_ids.extend(order.iter().map(|&i| state.keys[i as usize]));
-            for (part, acc) in parts.iter_mut().zip(&state.accumulators) {
-                part.push(acc.evaluate(order)?);
+                ids.extend(groups.map(|g| g as u32));
             }
         }
         let n = row_starts.len();
@@ -815,17 +848,21 @@ impl PaneAggregate {
             self.exec.bound_column(row_starts),
             self.exec.bound_column(ends),
         ];
+        let output = merger.output();
         if let Some(g) = &self.global {
-            cols.extend(g.emit(&key_ids)?);
-        }
-        for part in parts {
-            cols.push(match part.as_slice() {
-                [one] => Arc::clone(one),
-                _ => {
-                    let arrays: Vec<&dyn Array> = part.iter().map(|a| a.as_ref()).collect();
-                    concat(&arrays)?
+            if let Some(Some(_)) = same_keys {
+                // every window has the same keys: copies of that list's columns
+                for col in self.ranks.ordered_columns(g.as_ref())? {
+                    let copies: Vec<&dyn Array> = vec![col.as_ref(); windows];
+                    cols.push(concat(&copies)?);
                 }
-            });
+            } else {
+                let key_ids: Vec<u32> = ids.iter().map(|&i| output.keys[i as usize]).collect();
+                cols.extend(g.emit(&key_ids)?);
+            }
+        }
+        for acc in &output.accumulators {
+            cols.push(acc.evaluate(&ids)?);
         }
         Ok(Some(batch_of(&self.values_schema, cols, n)?))
     }
@@ -955,18 +992,35 @@ impl PaneAggregate {
         Ok(Some(RecordBatch::try_new(self.spec.schema.clone(), cols)?))
     }
 
-    /// Closes the windows whose end is at or before `wm`: EMIT FINAL emits them (ordered
-    /// by window start, then keys); their panes are freed once no open window needs
-    /// them.
-    ///
-    /// # Errors
-    /// Overflow when a result does not fit its type.
-    pub fn close(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
-        if wm <= self.closed_upto {
-            return Ok(None);
-        }
-        // window starts with closed_upto < start + size ≤ wm, ascending
+    /// Starts (ascending) of the windows with `closed_upto < end ≤ wm` that hold a pane.
+    fn closing_starts(&self, wm: i64) -> Vec<i64> {
+        let (size, slide, offset) = (self.size, self.slide, self.offset);
         let mut starts: Vec<i64> = Vec::new();
+        // away from the ends of the i64 range, walk the grid of window starts alongside
+        // the panes, unless the grid is much longer than the pane list (a jump in time)
+        let bounded = size.checked_mul(2).is_some_and(|margin| {
+            self.closed_upto.checked_sub(margin).is_some() && wm.checked_add(margin).is_some()
+        });
+        if bounded {
+            let lo = floor_to(self.closed_upto - size, slide, offset) + slide;
+            let hi = floor_to(wm - size, slide, offset);
+            if hi < lo {
+                return starts;
+            }
+            let grid = (hi as i128 - lo as i128) / slide as i128 + 1;
+            if grid <= 4 * self.panes.len() as i128 + 64 {
+                let mut panes = self.panes.range(lo..).map(|(&p, _)| p).peekable();
+                let mut s = lo;
+                while s <= hi {
+                    while panes.next_if(|&p| p < s).is_some() {}
+                    if panes.peek().is_some_and(|&p| p < s + size) {
+                        starts.push(s);
+                    }
+                    s += slide;
+                }
+                return starts;
+            }
+        }
         for &ps in self.panes.range(..wm).map(|(k, _)| k) {
             let last = floor_to(ps, self.slide, self.offset);
             let mut s = last;
@@ -989,6 +1043,20 @@ impl PaneAggregate {
         }
         starts.sort_unstable();
         starts.dedup();
+        starts
+    }
+
+    /// Closes the windows whose end is at or before `wm`: EMIT FINAL emits them (ordered
+    /// by window start, then keys); their panes are freed once no open window needs
+    /// them.
+    ///
+    /// # Errors
+    /// Overflow when a result does not fit its type.
+    pub fn close(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
+        if wm <= self.closed_upto {
+            return Ok(None);
+        }
+        let starts = self.closing_starts(wm);
         self.windows_closed += starts.len() as u64;
         let mut out = None;
         if self.spec.emit == EmitMode::Final && !starts.is_empty() && !self.tumbling() {

@@ -14,6 +14,10 @@
 //! Everything runs in the unit of the event-time column (durations are converted once),
 //! so the window bounds leave with the column's own type.
 
+mod key_ranks;
+mod keyed_aggregate;
+mod pane_fifo;
+mod pane_keys;
 pub mod panes;
 pub mod session;
 

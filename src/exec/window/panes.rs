@@ -19,13 +19,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
-use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{concat, concat_batches, filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 
+use super::key_ranks::KeyRanks;
+use super::pane_fifo::WindowMerger;
+use super::pane_keys::{PaneKeyIndex, PaneKeyMap};
 use super::{WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_columns};
-use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
+use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
 use crate::exec::overlap::run_ordered_with;
@@ -53,7 +56,16 @@ struct PanePartial {
     /// (pane offset * keys + key) → slot + 1 (0: none yet), kept zeroed between batches.
     remap: Vec<u32>,
     remap_far: HashMap<(i64, u32), u32, ahash::RandomState>,
+    /// Sliding windows: key id → query-wide key id (`NO_ID`: not known yet), valid for
+    /// key-table generation `global_of_generation` while this table keeps its keys.
+    global_of: Vec<u32>,
+    global_of_generation: u64,
+    /// Sliding windows: per slot, its query-wide key id.
+    slot_global: Vec<u32>,
 }
+
+/// A key id not known yet (ids stay below 2^31).
+const NO_ID: u32 = u32::MAX;
 
 impl PanePartial {
     fn new(spec: &AggregateSpec) -> Result<PanePartial> {
@@ -73,6 +85,9 @@ impl PanePartial {
             cache_pane: u64::MAX,
             remap: Vec::new(),
             remap_far: HashMap::default(),
+            global_of: Vec::new(),
+            global_of_generation: u64::MAX,
+            slot_global: Vec::new(),
         })
     }
 
@@ -123,13 +138,37 @@ impl PanePartial {
         } else {
             let panes = (hi as i128 - lo as i128) / pane as i128 + 1;
             let cells = panes.saturating_mul(keys_len as i128);
-            if cells <= (4 * n).max(1 << 16) as i128 {
+            if cells <= 2 * n as i128 {
+                // few (pane, key) cells against the rows (a batch over a few panes of an
+                // in-order stream): every cell is a slot, pane-major, no remap; untouched
+                // slots cost only their accumulator room
+                for pi in 0..panes as i64 {
+                    self.slot_pane
+                        .extend(std::iter::repeat_n(lo + pi * pane, keys_len));
+                    self.slot_gid.extend(0..keys_len as u32);
+                }
+                // rows come in runs of one pane: the division is paid once per run
+                let (mut run, mut run_base) = (lo, 0u32);
+                for (&s, &g) in self.starts.iter().zip(&self.gids) {
+                    if s != run {
+                        run = s;
+                        run_base = (((s - lo) / pane) as usize * keys_len) as u32;
+                    }
+                    ids.push(run_base + g);
+                }
+            } else if cells <= (4 * n).max(1 << 16) as i128 {
                 let cells = cells as usize;
                 if self.remap.len() < cells {
                     self.remap.resize(cells, 0);
                 }
+                // rows come in runs of one pane: the division is paid once per run
+                let (mut run, mut run_base) = (lo, 0usize);
                 for (&s, &g) in self.starts.iter().zip(&self.gids) {
-                    let cell = ((s - lo) / pane) as usize * keys_len + g as usize;
+                    if s != run {
+                        run = s;
+                        run_base = ((s - lo) / pane) as usize * keys_len;
+                    }
+                    let cell = run_base + g as usize;
                     let slot = &mut self.remap[cell];
                     if *slot == 0 {
                         self.slot_pane.push(s);
@@ -168,6 +207,7 @@ impl PanePartial {
             k.clear();
             self.cache.clear();
             self.cache_pane = u64::MAX;
+            self.global_of.clear();
         }
     }
 
@@ -177,18 +217,34 @@ impl PanePartial {
             + (self.gids.capacity() + self.slot_gid.capacity() + self.slot_dst.capacity()) * 4
             + (self.starts.capacity() + self.slot_pane.capacity()) * 8
             + self.remap.capacity() * 4
+            + (self.global_of.capacity() + self.slot_global.capacity()) * 4
     }
 }
 
 /// One pane of the query's state.
-struct Pane {
+pub(super) struct Pane {
     /// Unique per pane created (keys of the partials' id caches).
     generation: u64,
     state: GroupState,
     /// Per group: emitted and passing HAVING (tumbling changelog).
     visible: Vec<bool>,
-    /// Sliding windows: per group, its id in the query-wide key table.
+    /// Sliding windows: per group, its id in the query-wide key table (without keys:
+    /// `[0]`, the one group). Sliding panes keep no key table of their own.
     global_ids: Vec<u32>,
+    /// Sliding windows, large panes only: key id → group (see `PaneKeyIndex`).
+    local: Option<PaneKeyMap>,
+}
+
+impl Pane {
+    /// The accumulators, over the pane's groups.
+    pub(super) fn accumulators(&self) -> &[Box<dyn GroupsAccumulator>] {
+        &self.state.accumulators
+    }
+
+    /// Per group of the pane: its query-wide key id (sliding windows).
+    pub(super) fn key_ids(&self) -> &[u32] {
+        &self.global_ids
+    }
 }
 
 /// The tumbling / sliding window aggregation operator.
@@ -221,6 +277,14 @@ pub struct PaneAggregate {
     /// Accumulators a window is merged into.
     scratch: GroupState,
     seen: Vec<bool>,
+    /// Sliding windows, EMIT FINAL: the merged state of each closing window.
+    merger: Option<WindowMerger>,
+    /// Sliding windows with keys: sort ranks of the query-wide key ids.
+    ranks: KeyRanks,
+    /// Sliding windows with keys: group ids of key ids in the pane merged last.
+    key_index: PaneKeyIndex,
+    /// Bumped whenever `global` is rebuilt (partials' key id caches expire).
+    global_generation: u64,
 }
 
 impl PaneAggregate {
@@ -267,10 +331,16 @@ impl PaneAggregate {
             None
         };
         let scratch = GroupState::new(&spec, &[])?;
+        let spec = Arc::new(spec);
+        let merger = if size != slide && spec.emit == EmitMode::Final {
+            Some(WindowMerger::new(Arc::clone(&spec), slide, offset)?)
+        } else {
+            None
+        };
         Ok(PaneAggregate {
             partials: vec![PanePartial::new(&spec)?],
             values_schema: Arc::new(Schema::new(value_fields)),
-            spec: Arc::new(spec),
+            spec,
             exec: Arc::new(exec),
             size,
             slide,
@@ -289,6 +359,10 @@ impl PaneAggregate {
             global,
             scratch,
             seen: Vec::new(),
+            merger,
+            ranks: KeyRanks::default(),
+            key_index: PaneKeyIndex::default(),
+            global_generation: 0,
         })
     }
 
@@ -306,7 +380,12 @@ impl PaneAggregate {
         (self
             .panes
             .values()
-            .map(|p| p.state.size_bytes() + p.visible.capacity() + p.global_ids.capacity() * 4)
+            .map(|p| {
+                p.state.size_bytes()
+                    + p.visible.capacity()
+                    + p.global_ids.capacity() * 4
+                    + p.local.as_ref().map_or(0, |m| m.capacity() * 16)
+            })
             .sum::<usize>()
             + self
                 .partials
@@ -315,7 +394,10 @@ impl PaneAggregate {
                 .sum::<usize>()
             + self.window_visible.len() * 48
             + self.global.as_ref().map_or(0, |g| g.size_bytes())
-            + self.scratch.size_bytes()) as u64
+            + self.scratch.size_bytes()
+            + self.merger.as_ref().map_or(0, WindowMerger::size_bytes)
+            + self.ranks.size_bytes()
+            + self.key_index.size_bytes()) as u64
     }
 
     /// Windows that received rows, and windows closed so far.
@@ -411,26 +493,56 @@ impl PaneAggregate {
         let buckets = bucket_by(&p.state.touched, |s| p.slot_pane[s as usize]);
         p.slot_dst.clear();
         p.slot_dst.resize(p.slot_pane.len(), 0);
+        let sliding_keys = self.global.is_some();
+        if sliding_keys {
+            self.slots_to_global(p)?;
+        }
+        let mut gids: Vec<u32> = Vec::new();
         for (start, src) in &buckets {
-            let gids: Vec<u32> = src.iter().map(|&s| p.slot_gid[s as usize]).collect();
+            gids.clear();
+            if sliding_keys {
+                gids.extend(src.iter().map(|&s| p.slot_global[s as usize]));
+            } else {
+                gids.extend(src.iter().map(|&s| p.slot_gid[s as usize]));
+            }
             if !self.panes.contains_key(start) {
-                let state = GroupState::new(&self.spec, &self.key_types)?;
+                // sliding panes name their groups by query-wide key id: no table
+                let table_keys: &[DataType] = if sliding_keys { &[] } else { &self.key_types };
+                let state = GroupState::new(&self.spec, table_keys)?;
                 self.panes.insert(
                     *start,
                     Pane {
                         generation: self.windows_opened_panes,
                         state,
                         visible: Vec::new(),
-                        global_ids: Vec::new(),
+                        global_ids: if self.spec.key_types.is_empty() {
+                            vec![0]
+                        } else {
+                            Vec::new()
+                        },
+                        local: None,
                     },
                 );
                 self.windows_opened_panes += 1;
                 self.windows_opened += self.new_windows_for_pane(*start);
             }
+            if let Some(m) = &mut self.merger {
+                m.pane_changed(*start);
+            }
             let Some(pane) = self.panes.get_mut(start) else {
                 return Err(Error::internal("pane vanished during merge"));
             };
             match (&p.keys, &mut pane.state.groups) {
+                _ if sliding_keys => {
+                    self.key_index.map(
+                        pane.generation,
+                        &mut pane.global_ids,
+                        &mut pane.local,
+                        &gids,
+                        &mut self.dst,
+                    );
+                    pane.state.num_groups = pane.global_ids.len();
+                }
                 (Some(k), Some(g)) => {
                     if p.cache_pane != pane.generation {
                         p.cache.clear();
@@ -457,7 +569,6 @@ impl PaneAggregate {
             for (&s, &d) in src.iter().zip(&self.dst) {
                 p.slot_dst[s as usize] = d;
             }
-            self.register_global(*start)?;
         }
         if let Some(limit) = self.spec.memory_limit_bytes {
             let used = self.state_bytes();
@@ -481,12 +592,21 @@ impl PaneAggregate {
 
     /// How many windows a new pane opens (windows containing it that had no pane yet).
     fn new_windows_for_pane(&self, start: i64) -> u64 {
+        // a window [s, s + size) holds another pane iff the nearest one before `start`
+        // is at or after s, or the nearest one after `start` is before s + size
+        let before = self.panes.range(..start).next_back().map(|(&p, _)| p);
+        let after = self
+            .panes
+            .range((std::ops::Bound::Excluded(start), std::ops::Bound::Unbounded))
+            .next()
+            .map(|(&p, _)| p);
         let last = floor_to(start, self.slide, self.offset);
         let mut n = 0;
         let mut s = last;
         while s > start.saturating_sub(self.size) {
             let end = s.saturating_add(self.size);
-            if end > self.closed_upto && self.panes.range(s..end).all(|(&ps, _)| ps == start) {
+            let alone = before.is_none_or(|b| b < s) && after.is_none_or(|a| a >= end);
+            if end > self.closed_upto && alone {
                 n += 1;
             }
             if s == i64::MIN {
@@ -684,21 +804,109 @@ impl PaneAggregate {
         batch_of(&self.values_schema, cols, n)
     }
 
-    /// Sliding windows: gives the pane's new groups their query-wide ids.
-    fn register_global(&mut self, start: i64) -> Result<()> {
-        let (Some(global), Some(pane)) = (&mut self.global, self.panes.get_mut(&start)) else {
-            return Ok(());
+    /// EMIT FINAL rows of the sliding windows `starts` (ascending, just closed), as one
+    /// batch: per window, its merged state's groups in key order. Every window is a
+    /// segment of one output state, so each aggregate is evaluated once for all of them.
+    fn sliding_final_rows(&mut self, starts: &[i64]) -> Result<Option<RecordBatch>> {
+        let Some(merger) = self.merger.as_mut() else {
+            return Err(Error::internal("sliding windows without a merger"));
         };
-        let old = pane.global_ids.len();
-        let n = pane.state.num_groups;
-        if n > old
-            && let Some(table) = &pane.state.groups
-        {
-            let fresh: Vec<u32> = (old as u32..n as u32).collect();
-            let cols = table.emit(&fresh)?;
-            let mut ids = Vec::new();
-            global.intern(&cols, &mut ids)?;
-            pane.global_ids.extend_from_slice(&ids);
+        if let Some(g) = &self.global {
+            self.ranks.refresh(g.as_ref())?;
+        }
+        merger.begin_output();
+        let mut row_starts: Vec<i64> = Vec::new();
+        // output groups in emission order
+        let mut ids: Vec<u32> = Vec::new();
+        // windows emitted, and the key list generation if they all had the same list
+        let mut windows = 0usize;
+        let mut same_keys: Option<Option<u64>> = None;
+        for &s in starts {
+            let groups = merger.append_window(s, s.saturating_add(self.size), &self.panes)?;
+            if groups.is_empty() {
+                continue;
+            }
+            row_starts.extend(std::iter::repeat_n(s, groups.len()));
+            let base = groups.start as u32;
+            windows += 1;
+            if self.global.is_some() {
+                let order = self.ranks.order(&merger.output().keys[groups]);
+                ids.extend(order.iter().map(|&i| base + i));
+                let generation = self.ranks.generation();
+                same_keys = match same_keys {
+                    None => Some(Some(generation)),
+                    Some(g) => Some(g.filter(|&g| g == generation)),
+                };
+            } else {
+                ids.extend(groups.map(|g| g as u32));
+            }
+        }
+        let n = row_starts.len();
+        if n == 0 {
+            return Ok(None);
+        }
+        let ends: Vec<i64> = row_starts
+            .iter()
+            .map(|s| s.saturating_add(self.size))
+            .collect();
+        let mut cols: Vec<ArrayRef> = vec![
+            self.exec.bound_column(row_starts),
+            self.exec.bound_column(ends),
+        ];
+        let output = merger.output();
+        if let Some(g) = &self.global {
+            if let Some(Some(_)) = same_keys {
+                // every window has the same keys: copies of that list's columns
+                for col in self.ranks.ordered_columns(g.as_ref())? {
+                    let copies: Vec<&dyn Array> = vec![col.as_ref(); windows];
+                    cols.push(concat(&copies)?);
+                }
+            } else {
+                let key_ids: Vec<u32> = ids.iter().map(|&i| output.keys[i as usize]).collect();
+                cols.extend(g.emit(&key_ids)?);
+            }
+        }
+        for acc in &output.accumulators {
+            cols.push(acc.evaluate(&ids)?);
+        }
+        Ok(Some(batch_of(&self.values_schema, cols, n)?))
+    }
+
+    /// Sliding windows: the query-wide key id of every touched slot of `p`, into
+    /// `p.slot_global`. Keys the partial has not seen under this key table are interned
+    /// once (one emit and one intern per batch); the partial remembers their ids.
+    fn slots_to_global(&mut self, p: &mut PanePartial) -> Result<()> {
+        let (Some(global), Some(keys)) = (&mut self.global, &p.keys) else {
+            return Err(Error::internal("sliding key ids without key tables"));
+        };
+        if p.global_of_generation != self.global_generation {
+            p.global_of.clear();
+            p.global_of_generation = self.global_generation;
+        }
+        if p.global_of.len() < keys.len() {
+            p.global_of.resize(keys.len(), NO_ID);
+        }
+        let mut misses: Vec<u32> = Vec::new();
+        for &s in &p.state.touched {
+            let g = p.slot_gid[s as usize] as usize;
+            if p.global_of[g] == NO_ID {
+                // pending: listed once
+                p.global_of[g] = NO_ID - 1;
+                misses.push(g as u32);
+            }
+        }
+        if !misses.is_empty() {
+            let cols = keys.emit(&misses)?;
+            let mut fresh = Vec::with_capacity(misses.len());
+            global.intern(&cols, &mut fresh)?;
+            for (&g, &id) in misses.iter().zip(&fresh) {
+                p.global_of[g as usize] = id;
+            }
+        }
+        p.slot_global.clear();
+        p.slot_global.resize(p.slot_gid.len(), NO_ID);
+        for &s in &p.state.touched {
+            p.slot_global[s as usize] = p.global_of[p.slot_gid[s as usize] as usize];
         }
         Ok(())
     }
@@ -709,20 +917,26 @@ impl PaneAggregate {
         let Some(global) = &self.global else {
             return Ok(());
         };
-        let live: usize = self.panes.values().map(|p| p.state.num_groups).sum();
+        let live: usize = self.panes.values().map(|p| p.global_ids.len()).sum();
         if global.len() <= 4 * live + 4096 {
             return Ok(());
         }
         let mut table = new_group_values(&self.key_types)?;
         for pane in self.panes.values_mut() {
-            if let Some(pt) = &pane.state.groups {
-                let all: Vec<u32> = (0..pane.state.num_groups as u32).collect();
-                let cols = pt.emit(&all)?;
-                pane.global_ids.clear();
-                table.intern(&cols, &mut pane.global_ids)?;
-            }
+            let cols = global.emit(&pane.global_ids)?;
+            let mut ids = Vec::with_capacity(pane.global_ids.len());
+            table.intern(&cols, &mut ids)?;
+            pane.global_ids = ids;
+            pane.local = None;
         }
         self.global = Some(table);
+        // the key ids changed meaning
+        self.global_generation += 1;
+        self.key_index.reset();
+        if let Some(m) = &mut self.merger {
+            m.reset();
+        }
+        self.ranks.reset();
         Ok(())
     }
 
@@ -783,18 +997,35 @@ impl PaneAggregate {
         Ok(Some(RecordBatch::try_new(self.spec.schema.clone(), cols)?))
     }
 
-    /// Closes the windows whose end is at or before `wm`: EMIT FINAL emits them (ordered
-    /// by window start, then keys); their panes are freed once no open window needs
-    /// them.
-    ///
-    /// # Errors
-    /// Overflow when a result does not fit its type.
-    pub fn close(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
-        if wm <= self.closed_upto {
-            return Ok(None);
-        }
-        // window starts with closed_upto < start + size ≤ wm, ascending
+    /// Starts (ascending) of the windows with `closed_upto < end ≤ wm` that hold a pane.
+    fn closing_starts(&self, wm: i64) -> Vec<i64> {
+        let (size, slide, offset) = (self.size, self.slide, self.offset);
         let mut starts: Vec<i64> = Vec::new();
+        // away from the ends of the i64 range, walk the grid of window starts alongside
+        // the panes, unless the grid is much longer than the pane list (a jump in time)
+        let bounded = size.checked_mul(2).is_some_and(|margin| {
+            self.closed_upto.checked_sub(margin).is_some() && wm.checked_add(margin).is_some()
+        });
+        if bounded {
+            let lo = floor_to(self.closed_upto - size, slide, offset) + slide;
+            let hi = floor_to(wm - size, slide, offset);
+            if hi < lo {
+                return starts;
+            }
+            let grid = (hi as i128 - lo as i128) / slide as i128 + 1;
+            if grid <= 4 * self.panes.len() as i128 + 64 {
+                let mut panes = self.panes.range(lo..).map(|(&p, _)| p).peekable();
+                let mut s = lo;
+                while s <= hi {
+                    while panes.next_if(|&p| p < s).is_some() {}
+                    if panes.peek().is_some_and(|&p| p < s + size) {
+                        starts.push(s);
+                    }
+                    s += slide;
+                }
+                return starts;
+            }
+        }
         for &ps in self.panes.range(..wm).map(|(k, _)| k) {
             let last = floor_to(ps, self.slide, self.offset);
             let mut s = last;
@@ -817,39 +1048,55 @@ impl PaneAggregate {
         }
         starts.sort_unstable();
         starts.dedup();
+        starts
+    }
+
+    /// Closes the windows whose end is at or before `wm`: EMIT FINAL emits them (ordered
+    /// by window start, then keys); their panes are freed once no open window needs
+    /// them.
+    ///
+    /// # Errors
+    /// Overflow when a result does not fit its type.
+    pub fn close(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
+        if wm <= self.closed_upto {
+            return Ok(None);
+        }
+        let starts = self.closing_starts(wm);
         self.windows_closed += starts.len() as u64;
         let mut out = None;
-        if self.spec.emit == EmitMode::Final && !starts.is_empty() {
+        if self.spec.emit == EmitMode::Final && !starts.is_empty() && !self.tumbling() {
+            out = self.sliding_final_rows(&starts)?;
+        } else if self.spec.emit == EmitMode::Final && !starts.is_empty() {
             let mut parts = Vec::with_capacity(starts.len());
             let key_cols: Vec<usize> = (2..2 + self.key_types.len()).collect();
+            // tumbling: a window is its pane
             for &s in &starts {
-                let rows = if self.tumbling() {
-                    match self.panes.get(&s) {
-                        Some(p) => {
-                            let ids: Vec<u32> = (0..p.state.num_groups as u32).collect();
-                            self.window_rows(s, &p.state, &ids)?
-                        }
-                        None => continue,
-                    }
-                } else {
-                    self.merged_window_rows(s, None)?
+                let Some(p) = self.panes.get(&s) else {
+                    continue;
                 };
+                let ids: Vec<u32> = (0..p.state.num_groups as u32).collect();
+                let rows = self.window_rows(s, &p.state, &ids)?;
                 parts.push(sort_by_columns(&rows, &key_cols)?);
             }
-            let all = concat_batches(&self.values_schema, &parts)?;
-            let all = match having_mask(self.spec.having.as_ref(), &all)? {
-                Some(m) => filter_record_batch(&all, &m)?,
-                None => all,
-            };
-            out = if self.spec.changelog {
-                let n = all.num_rows();
-                let mut cols = all.columns().to_vec();
-                cols.push(Arc::new(StringArray::from(vec!["insert"; n])));
-                non_empty(RecordBatch::try_new(self.spec.schema.clone(), cols)?)
-            } else {
-                non_empty(all)
-            };
+            out = Some(concat_batches(&self.values_schema, &parts)?);
         }
+        let out = match out {
+            Some(all) => {
+                let all = match having_mask(self.spec.having.as_ref(), &all)? {
+                    Some(m) => filter_record_batch(&all, &m)?,
+                    None => all,
+                };
+                if self.spec.changelog {
+                    let n = all.num_rows();
+                    let mut cols = all.columns().to_vec();
+                    cols.push(Arc::new(StringArray::from(vec!["insert"; n])));
+                    non_empty(RecordBatch::try_new(self.spec.schema.clone(), cols)?)
+                } else {
+                    non_empty(all)
+                }
+            }
+            None => None,
+        };
         // free the panes no open window needs: floor_slide(ps) + size ≤ wm
         let (size, slide, offset) = (self.size, self.slide, self.offset);
         self.panes
@@ -857,6 +1104,11 @@ impl PaneAggregate {
         if !self.window_visible.is_empty() {
             self.window_visible
                 .retain(|(s, _), _| s.saturating_add(size) > wm);
+        }
+        if let Some(m) = &mut self.merger {
+            // windows starting before the first open one are closed
+            let first_open = floor_to(wm.saturating_sub(size), slide, offset).saturating_add(slide);
+            m.release_before(first_open);
         }
         self.closed_upto = wm;
         self.compact_global()?;

@@ -91,6 +91,61 @@ impl<T: Copy + Default> Deque<T> {
         self.len == 0
     }
 
+    /// Number of values held.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The `k`-th value from the front.
+    #[inline(always)]
+    pub(crate) fn get(&self, k: usize) -> Option<T> {
+        if k < self.len {
+            self.buf.get(self.slot(k)).copied()
+        } else {
+            None
+        }
+    }
+
+    /// The first `n` values (all when `n` is larger), front first.
+    pub(crate) fn iter_first(&self, n: usize) -> impl Iterator<Item = T> + Clone + '_ {
+        let n = n.min(self.len);
+        let first = (self.buf.len() - self.head.min(self.buf.len())).min(n);
+        let a = self
+            .buf
+            .get(self.head..self.head + first)
+            .unwrap_or_default();
+        let b = self.buf.get(..n - first).unwrap_or_default();
+        a.iter().chain(b).copied()
+    }
+
+    /// Removes every value (the buffer is kept).
+    pub(crate) fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+
+    /// Inserts `v` so that it becomes the `k`-th value from the front (`k ≤ len`),
+    /// moving the values behind it back by one: O(len − k). As [`Deque::push_back`],
+    /// a deque full at `cap` drops its first value.
+    pub(crate) fn insert(&mut self, k: usize, v: T, cap: usize, bytes: &mut usize) {
+        let k = k.min(self.len);
+        let before = self.len;
+        self.push_back(v, cap, bytes);
+        // a full deque dropped its front: the insertion point moved forward by one
+        let k = if self.len == before {
+            k.saturating_sub(1)
+        } else {
+            k
+        };
+        let mut j = self.len - 1;
+        while j > k {
+            let (a, b) = (self.slot(j - 1), self.slot(j));
+            self.buf.swap(a, b);
+            j -= 1;
+        }
+    }
+
     #[inline(always)]
     fn slot(&self, k: usize) -> usize {
         let i = self.head + k;

@@ -645,6 +645,50 @@ fn metrics_report_partition_keys_and_state_bytes() {
     }
 }
 
+/// A RANGE frame keeps the rows within its span of each key's latest row: state stays
+/// flat over a long stream, and the results do not depend on partitions or batches.
+#[test]
+fn range_state_is_bounded_by_the_span() {
+    let rows = many_keys(20_000, 100);
+    let mut results = Vec::new();
+    for partitions in [1, 2, 3] {
+        let engine = Engine::with_partitions(partitions);
+        // keys repeat every 100 s: a 1,000 s span holds 11 rows of each
+        let sql = "SELECT SUM(x) OVER w, MAX(t) OVER w, STDDEV(y) OVER w, FIRST_VALUE(x) OVER w \
+                   FROM t WINDOW w AS (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '1000' SECOND PRECEDING AND CURRENT ROW)";
+        let mut q = engine
+            .query(sql, &[("t", schema())], QueryOptions::default())
+            .expect("query");
+        let mut bytes_after = Vec::new();
+        let mut out = Vec::new();
+        for chunk in rows.chunks(2_000 + partitions * 7) {
+            out.extend(q.push_batches("t", vec![batch_of(chunk)]).expect("push"));
+            bytes_after.push(q.metrics().state_bytes);
+        }
+        out.extend(q.finish().expect("finish"));
+        let (first, last) = (bytes_after[1], bytes_after[bytes_after.len() - 1]);
+        assert!(
+            last < first * 2,
+            "{partitions} partitions: state grew from {first} to {last} bytes over the stream"
+        );
+        let sums: Vec<Cell> = out.iter().flat_map(|b| cells(b.column(0))).collect();
+        // row i: the rows i, i-100, ..., i-1000 that exist (both ends included)
+        for (i, cell) in sums.iter().enumerate().step_by(997) {
+            let want: i128 = (0..=10)
+                .map(|j| i as i128 - 100 * j)
+                .filter(|v| *v >= 0)
+                .sum();
+            assert_eq!(cell, &Cell::Int(want), "row {i}");
+        }
+        let columns: Vec<Vec<Cell>> = (0..4)
+            .map(|c| out.iter().flat_map(|b| cells(b.column(c))).collect())
+            .collect();
+        results.push(columns);
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
+}
+
 /// State past `--memory-limit` is a ResourcesExhausted error naming the limit.
 #[test]
 fn memory_limit_is_honoured() {

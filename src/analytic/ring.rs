@@ -310,6 +310,42 @@ mod tests {
         }
 
         #[test]
+        fn deque_inserts_and_reads_like_vecdeque(ops in prop::collection::vec((0u8..5, any::<i16>(), 0usize..40), 0..300)) {
+            let mut d = Deque::default();
+            let mut model: VecDeque<i16> = VecDeque::new();
+            let mut bytes = 0;
+            for (op, v, at) in ops {
+                match op {
+                    0 | 1 => {
+                        let at = at.min(model.len());
+                        model.insert(at, v);
+                        d.insert(at, v, usize::MAX, &mut bytes);
+                    }
+                    2 => {
+                        model.push_back(v);
+                        d.push_back(v, usize::MAX, &mut bytes);
+                    }
+                    3 => {
+                        model.pop_front();
+                        d.pop_front();
+                    }
+                    _ => {
+                        model.clear();
+                        d.clear();
+                    }
+                }
+                prop_assert_eq!(d.len(), model.len());
+                prop_assert_eq!(d.get(at), model.get(at).copied());
+                let n = at.min(model.len());
+                prop_assert_eq!(
+                    d.iter_first(at).collect::<Vec<_>>(),
+                    model.iter().take(n).copied().collect::<Vec<_>>()
+                );
+            }
+            prop_assert_eq!(bytes, d.size_bytes());
+        }
+
+        #[test]
         fn deque_matches_vecdeque(cap in 1usize..20, ops in prop::collection::vec((0u8..4, any::<i16>()), 0..300)) {
             let mut d = Deque::default();
             let mut model: VecDeque<i16> = VecDeque::new();

@@ -13,7 +13,8 @@
 //!                       push (t, x) at the back                  state.add(x)
 //!                       result = state over rows[k]              (the whole deque is the frame)
 //!   M − d ≤ t < M:      insert (t, x) after the rows with key ≤ t   (late: O(rows after it))
-//!                       result = rows[k][0 ..= at] from scratch     (late: O(frame))
+//!                       result = state without the rows after it  (O(rows after it):
+//!                                COUNT, SUM, AVG, VAR*; MIN / MAX scan rows[k][0 ..= at])
 //!   t < M − d, t NULL:  result = the row alone; it is not kept
 //! ```
 //! So a row's frame is: the key's rows that have arrived so far (itself included) whose
@@ -105,6 +106,22 @@ pub(crate) trait RangeFunction<N: Copy + Default>: Send {
         bytes: &mut usize,
     ) {
         self.add(s, t, v, bytes);
+    }
+
+    /// The result of a late row inserted at `at`: over `rows[0 ..= at]`, after its
+    /// [`RangeFunction::insert_late`]. Default: a scan of those rows, O(at); invertible
+    /// states take the rows after `at` out of a copy of the state instead, O(len − at),
+    /// which is small when rows arrive nearly in order.
+    ///
+    /// # Errors
+    /// As [`RangeFunction::scan`].
+    fn late_result(
+        &self,
+        _s: &Self::State,
+        rows: &Deque<Entry<N>>,
+        at: usize,
+    ) -> Result<Option<Self::Out>> {
+        self.scan(rows.iter_first(at + 1))
     }
 
     /// The result over `frame` computed from scratch (late rows, rows alone).
@@ -232,7 +249,16 @@ fn late_row<N: Copy + Default, F: RangeFunction<N>>(
         f.insert_late(&mut key.state, t, v, &key.rows, bytes);
     }
     // every kept row has a key ≥ max − d ≥ t − d: the frame is the rows up to this one
-    f.scan(key.rows.iter_first(lo + 1))
+    f.late_result(&key.state, &key.rows, lo)
+}
+
+/// The rows after the `at`-th.
+#[inline]
+fn after<N: Copy + Default>(
+    rows: &Deque<Entry<N>>,
+    at: usize,
+) -> impl Iterator<Item = Entry<N>> + '_ {
+    (at + 1..rows.len()).filter_map(|k| rows.get(k))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -402,6 +428,11 @@ impl RangeFunction<()> for CountFn {
         Some(*s as i64)
     }
 
+    fn late_result(&self, s: &u64, rows: &Deque<Entry<()>>, at: usize) -> Result<Option<i64>> {
+        let later = after(rows, at).filter(|e| e.valid).count() as u64;
+        Ok(Some(s.saturating_sub(later) as i64))
+    }
+
     fn scan(&self, frame: impl Iterator<Item = Entry<()>> + Clone) -> Result<Option<i64>> {
         Ok(Some(frame.filter(|e| e.valid).count() as i64))
     }
@@ -505,6 +536,18 @@ impl<N: ToI128 + Default, O: ExactOut> RangeFunction<N> for ExactSumFn<O> {
         (s.count > 0).then(|| O::from_sum(s.sum, s.count, self.divisor))
     }
 
+    fn late_result(&self, s: &ExactState, rows: &Deque<Entry<N>>, at: usize) -> Result<Option<O>> {
+        let mut s = *s;
+        for e in after(rows, at).filter(|e| e.valid) {
+            s.remove(e.v.to_i128());
+        }
+        if s.overflow || s.sum.unsigned_abs() > self.max_abs {
+            // the running sum overflowed on the way: the frame itself may not have
+            return self.scan(rows.iter_first(at + 1));
+        }
+        Ok((s.count > 0).then(|| O::from_sum(s.sum, s.count, self.divisor)))
+    }
+
     fn scan(&self, frame: impl Iterator<Item = Entry<N>> + Clone) -> Result<Option<O>> {
         let mut s = ExactState::default();
         for e in frame.filter(|e| e.valid) {
@@ -575,6 +618,22 @@ impl<N: ToF64 + Default> RangeFunction<N> for FloatSumFn {
         self.finish(s)
     }
 
+    fn late_result(
+        &self,
+        s: &FloatState,
+        rows: &Deque<Entry<N>>,
+        at: usize,
+    ) -> Result<Option<f64>> {
+        let mut s = *s;
+        for e in after(rows, at).filter(|e| e.valid) {
+            s.remove(e.v.to_f64());
+        }
+        if s.overflowed() {
+            return self.scan(rows.iter_first(at + 1));
+        }
+        Ok(self.finish(&s))
+    }
+
     fn scan(&self, frame: impl Iterator<Item = Entry<N>> + Clone) -> Result<Option<f64>> {
         let mut s = FloatState::default();
         for e in frame.clone().filter(|e| e.valid) {
@@ -637,6 +696,23 @@ impl<N: ToF64 + Default> RangeFunction<N> for VarianceFn {
         s.result(self.statistic, m2)
     }
 
+    fn late_result(
+        &self,
+        s: &WelfordState,
+        rows: &Deque<Entry<N>>,
+        at: usize,
+    ) -> Result<Option<f64>> {
+        let mut s = *s;
+        for e in after(rows, at).filter(|e| e.valid) {
+            s.remove_shifted(e.v.to_f64() / self.divisor);
+        }
+        let m2 = s.m2_shifted();
+        if s.cancels(m2) {
+            return self.scan(rows.iter_first(at + 1));
+        }
+        Ok(s.result(self.statistic, m2))
+    }
+
     fn scan(&self, frame: impl Iterator<Item = Entry<N>> + Clone) -> Result<Option<f64>> {
         let mut s = WelfordState::default();
         let divisor = self.divisor;
@@ -691,18 +767,29 @@ impl<N: OrdNative + Default, const MAX: bool> RangeFunction<N> for MinMaxFn<MAX>
         s.front().map(|(_, v)| v)
     }
 
+    /// Inserts (t, v) into the deque where its key puts it, in O(deque entries with a
+    /// key ≥ t): dominated when a later entry is at least as good; otherwise the earlier
+    /// entries it beats or equals leave (they lie just before it).
     fn insert_late(
         &self,
         s: &mut Deque<(i64, N)>,
-        _t: i64,
-        _v: N,
-        rows: &Deque<Entry<N>>,
+        t: i64,
+        v: N,
+        _rows: &Deque<Entry<N>>,
         bytes: &mut usize,
     ) {
-        s.clear();
-        for e in rows.iter_first(rows.len()).filter(|e| e.valid) {
-            RangeFunction::<N>::add(self, s, e.t, e.v, bytes);
+        let mut q = s.len();
+        while q > 0 && s.get(q - 1).is_some_and(|(u, _)| u > t) {
+            q -= 1;
         }
+        if s.get(q).is_some_and(|(_, w)| !Self::beats(v, w)) {
+            return;
+        }
+        while q > 0 && s.get(q - 1).is_some_and(|(_, w)| !Self::beats(w, v)) {
+            q -= 1;
+            s.remove(q);
+        }
+        s.insert(q, (t, v), UNBOUNDED_CAP, bytes);
     }
 
     fn scan(&self, frame: impl Iterator<Item = Entry<N>> + Clone) -> Result<Option<N>> {

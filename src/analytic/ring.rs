@@ -125,6 +125,19 @@ impl<T: Copy + Default> Deque<T> {
         self.len = 0;
     }
 
+    /// Removes the `k`-th value from the front, moving the values behind it forward by
+    /// one: O(len − k).
+    pub(crate) fn remove(&mut self, k: usize) {
+        if k >= self.len {
+            return;
+        }
+        for j in k..self.len - 1 {
+            let (a, b) = (self.slot(j), self.slot(j + 1));
+            self.buf.swap(a, b);
+        }
+        self.len -= 1;
+    }
+
     /// Inserts `v` so that it becomes the `k`-th value from the front (`k ≤ len`),
     /// moving the values behind it back by one: O(len − k). As [`Deque::push_back`],
     /// a deque full at `cap` drops its first value.
@@ -329,9 +342,15 @@ mod tests {
                         model.pop_front();
                         d.pop_front();
                     }
-                    _ => {
+                    4 if at % 3 == 0 => {
                         model.clear();
                         d.clear();
+                    }
+                    _ => {
+                        if at < model.len() {
+                            model.remove(at);
+                        }
+                        d.remove(at);
                     }
                 }
                 prop_assert_eq!(d.len(), model.len());

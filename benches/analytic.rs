@@ -1,7 +1,8 @@
 //! Criterion benches for ROWS-window analytics, through the real query path (`Engine`,
 //! `Query::push_batches`) over SPEC §9 trades data in memory: the S1 moving average at
 //! frames of 10, 100 and 10,000 rows (the cost must not grow with the frame), on 1 and 2
-//! partitions, and a mix of functions.
+//! partitions, the same average over time RANGE frames of 1 second and 1 minute, and a
+//! mix of functions.
 //!
 //! Throughput is in input rows.
 
@@ -49,6 +50,19 @@ fn moving_average(c: &mut Criterion) {
             group.bench_function(
                 format!(
                     "s1_moving_avg/frame={frame}/rows={ROWS}/batch={BATCH}/partitions={partitions}"
+                ),
+                |b| b.iter(|| black_box(run(&engine, &sql, &batches))),
+            );
+        }
+        // time RANGE frames (issue 5): S1 with the frame given as a time span; S1's keys
+        // are 1 ms apart, so a 1-minute frame holds about 6,000 rows of each symbol
+        for (range, interval) in [("1s", "INTERVAL '1' SECOND"), ("1m", "INTERVAL '1' MINUTE")] {
+            let sql = format!(
+                "SELECT symbol, ts, price, AVG(price) OVER (PARTITION BY symbol ORDER BY ts RANGE BETWEEN {interval} PRECEDING AND CURRENT ROW) AS moving_avg FROM trades"
+            );
+            group.bench_function(
+                format!(
+                    "s1_range_avg/range={range}/rows={ROWS}/batch={BATCH}/partitions={partitions}"
                 ),
                 |b| b.iter(|| black_box(run(&engine, &sql, &batches))),
             );

@@ -13,6 +13,11 @@
 //! taken in arrival order; RANK / DENSE_RANK ties are runs of equal `ts` values (NULL
 //! equals NULL) in arrival order, as documented in `plan::analytic`.
 //!
+//! Time RANGE frames of `d` ms (`analytic::range`): the frame of a row with order key `t`
+//! is the rows of its partition that arrived so far with a key in `[max(t, M) − d, t]`,
+//! `M` the largest key among them, plus the row itself; a NULL key is a frame of its
+//! own. FIRST_VALUE is the frame's first row by key, ties by arrival.
+//!
 //! Exact results (counts, integer sums, MIN/MAX, values, ranks) must be equal; floats
 //! within 1e-9 of the magnitude of the frame's values (the engine's compensated moving
 //! sums and Welford updates may differ from plain summation in the last bits).
@@ -142,12 +147,45 @@ impl Partition {
     }
 }
 
+/// The frame of the `w` window.
+#[derive(Debug, Clone, Copy)]
+enum FrameSpec {
+    /// The last n rows; `None` for UNBOUNDED PRECEDING.
+    Rows(Option<usize>),
+    /// `RANGE BETWEEN <span_ms> PRECEDING AND CURRENT ROW`, written in syntax `form`.
+    Range { span_ms: i64, form: u8 },
+}
+
+impl FrameSpec {
+    fn sql(self) -> String {
+        match self {
+            FrameSpec::Rows(Some(n)) => format!("ROWS BETWEEN {} PRECEDING AND CURRENT ROW", n - 1),
+            FrameSpec::Rows(None) => "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW".to_string(),
+            FrameSpec::Range { span_ms, form } => {
+                let seconds = span_ms % 1000 == 0;
+                let offset = match form % 4 {
+                    0 if seconds => format!("INTERVAL '{}' SECOND", span_ms / 1000),
+                    0 => format!("INTERVAL '{span_ms}' MILLISECOND"),
+                    1 if seconds => format!("{}s", span_ms / 1000),
+                    1 => format!("{span_ms}ms"),
+                    2 => format!("INTERVAL '{span_ms} milliseconds'"),
+                    _ => format!("'{span_ms}ms'"),
+                };
+                if form >= 4 {
+                    format!("RANGE {offset} PRECEDING")
+                } else {
+                    format!("RANGE BETWEEN {offset} PRECEDING AND CURRENT ROW")
+                }
+            }
+        }
+    }
+}
+
 /// One random case.
 #[derive(Debug, Clone)]
 struct Case {
     rows: Vec<Row>,
-    /// Frame rows; `None` for UNBOUNDED PRECEDING.
-    frame: Option<usize>,
+    frame: FrameSpec,
     partition: Partition,
     lag: usize,
     /// WHERE y > filter (None: no WHERE).
@@ -161,9 +199,9 @@ fn case_strategy() -> impl Strategy<Value = Case> {
     (
         prop::collection::vec(row_strategy(), 0..120),
         prop_oneof![
-            3 => (1usize..6).prop_map(Some),
-            1 => Just(Some(100usize)),
-            1 => Just(None),
+            3 => (1usize..6).prop_map(|n| FrameSpec::Rows(Some(n))),
+            1 => Just(FrameSpec::Rows(Some(100usize))),
+            1 => Just(FrameSpec::Rows(None)),
         ],
         prop_oneof![
             Just(Partition::None),
@@ -213,11 +251,47 @@ const CALLS: &[&str] = &[
     "LAG(t, 2) OVER p",
 ];
 
+/// Cases with a time RANGE frame: keys that mostly increase (gaps of 0 to 3 s, so ties),
+/// sometimes step back (late rows) or are NULL; spans from 0 to 6 s, on and off the
+/// 1-second grid of the keys.
+fn range_case_strategy() -> impl Strategy<Value = Case> {
+    let step = prop::option::weighted(
+        0.93,
+        prop_oneof![
+            3 => Just(0i64),
+            6 => 1i64..3,
+            1 => -4i64..0,
+        ],
+    );
+    (
+        case_strategy(),
+        prop::collection::vec(step, 0..120),
+        prop_oneof![
+            Just(0i64),
+            Just(999),
+            Just(1000),
+            Just(2500),
+            Just(3000),
+            Just(6000),
+            0i64..7000
+        ],
+        0u8..8,
+    )
+        .prop_map(|(mut case, steps, span_ms, form)| {
+            let mut t = 0i64;
+            for (row, step) in case.rows.iter_mut().zip(steps.iter().cycle()) {
+                row.ts = step.map(|s| {
+                    t += s;
+                    t
+                });
+            }
+            case.frame = FrameSpec::Range { span_ms, form };
+            case
+        })
+}
+
 fn sql(case: &Case) -> String {
-    let frame = match case.frame {
-        Some(n) => format!("ROWS BETWEEN {} PRECEDING AND CURRENT ROW", n - 1),
-        None => "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW".to_string(),
-    };
+    let frame = case.frame.sql();
     let items: Vec<String> = CALLS
         .iter()
         .map(|c| c.replace("{lag}", &case.lag.to_string()))
@@ -300,7 +374,11 @@ fn reference(case: &Case) -> Vec<(Vec<Cell>, Vec<f64>)> {
         .rows
         .iter()
         .filter(|r| match case.filter {
-            Some(f) => r.y.is_some_and(|y| y.is_nan() || y > f),
+            // the bound as the SQL text writes it (3 decimals)
+            Some(f) => {
+                let f: f64 = format!("{f:.3}").parse().unwrap_or(f);
+                r.y.is_some_and(|y| y.is_nan() || y > f)
+            }
             None => true,
         })
         .collect();
@@ -313,9 +391,26 @@ fn reference(case: &Case) -> Vec<(Vec<Cell>, Vec<f64>)> {
             .filter(|r| case.partition.same(r, row))
             .collect();
         let n = part.len();
-        let frame: &[&Row] = match case.frame {
-            Some(f) => &part[n.saturating_sub(f)..],
-            None => &part[..],
+        let frame: Vec<&Row> = match case.frame {
+            FrameSpec::Rows(Some(f)) => part[n.saturating_sub(f)..].to_vec(),
+            FrameSpec::Rows(None) => part.clone(),
+            FrameSpec::Range { span_ms, .. } => match row.ts {
+                None => vec![*row],
+                Some(t) => {
+                    // keys are whole seconds (see `batch_of`)
+                    let max = part.iter().filter_map(|r| r.ts).max().unwrap_or(t);
+                    let low = max * 1000 - span_ms;
+                    let mut frame: Vec<&Row> = part[..n - 1]
+                        .iter()
+                        .copied()
+                        .filter(|r| r.ts.is_some_and(|u| u <= t && u * 1000 >= low))
+                        .collect();
+                    frame.push(row);
+                    // by key, ties in arrival order (a stable sort)
+                    frame.sort_by_key(|r| r.ts);
+                    frame
+                }
+            },
         };
         // ties: the run of equal ts values ending at this row
         let mut run_start = n - 1;
@@ -464,6 +559,11 @@ proptest! {
     fn analytics_match_the_reference(case in case_strategy()) {
         check(&case)?;
     }
+
+    #[test]
+    fn range_frames_match_the_reference(case in range_case_strategy()) {
+        check(&case)?;
+    }
 }
 
 /// The same rows give the same output for every partition count and batch split.
@@ -481,7 +581,7 @@ fn identical_for_every_partition_count() {
         .collect();
     let base = Case {
         rows,
-        frame: Some(4),
+        frame: FrameSpec::Rows(Some(4)),
         partition: Partition::K,
         lag: 2,
         filter: None,
@@ -543,6 +643,50 @@ fn metrics_report_partition_keys_and_state_bytes() {
             "state grew from {first} to {last} bytes over the stream"
         );
     }
+}
+
+/// A RANGE frame keeps the rows within its span of each key's latest row: state stays
+/// flat over a long stream, and the results do not depend on partitions or batches.
+#[test]
+fn range_state_is_bounded_by_the_span() {
+    let rows = many_keys(20_000, 100);
+    let mut results = Vec::new();
+    for partitions in [1, 2, 3] {
+        let engine = Engine::with_partitions(partitions);
+        // keys repeat every 100 s: a 1,000 s span holds 11 rows of each
+        let sql = "SELECT SUM(x) OVER w, MAX(t) OVER w, STDDEV(y) OVER w, FIRST_VALUE(x) OVER w \
+                   FROM t WINDOW w AS (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '1000' SECOND PRECEDING AND CURRENT ROW)";
+        let mut q = engine
+            .query(sql, &[("t", schema())], QueryOptions::default())
+            .expect("query");
+        let mut bytes_after = Vec::new();
+        let mut out = Vec::new();
+        for chunk in rows.chunks(2_000 + partitions * 7) {
+            out.extend(q.push_batches("t", vec![batch_of(chunk)]).expect("push"));
+            bytes_after.push(q.metrics().state_bytes);
+        }
+        out.extend(q.finish().expect("finish"));
+        let (first, last) = (bytes_after[1], bytes_after[bytes_after.len() - 1]);
+        assert!(
+            last < first * 2,
+            "{partitions} partitions: state grew from {first} to {last} bytes over the stream"
+        );
+        let sums: Vec<Cell> = out.iter().flat_map(|b| cells(b.column(0))).collect();
+        // row i: the rows i, i-100, ..., i-1000 that exist (both ends included)
+        for (i, cell) in sums.iter().enumerate().step_by(997) {
+            let want: i128 = (0..=10)
+                .map(|j| i as i128 - 100 * j)
+                .filter(|v| *v >= 0)
+                .sum();
+            assert_eq!(cell, &Cell::Int(want), "row {i}");
+        }
+        let columns: Vec<Vec<Cell>> = (0..4)
+            .map(|c| out.iter().flat_map(|b| cells(b.column(c))).collect())
+            .collect();
+        results.push(columns);
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
 }
 
 /// State past `--memory-limit` is a ResourcesExhausted error naming the limit.

@@ -23,7 +23,9 @@
 //! | `LAG(x [, k [, default]])`             | ring of the last `k` values           | argument type       |
 //!
 //! Result types are DuckDB's. Frames end at the current row; they start `n - 1` rows
-//! back ([`Frame::Rows`]) or at the partition's first row ([`Frame::Unbounded`]).
+//! back ([`Frame::Rows`]), at the partition's first row ([`Frame::Unbounded`]), or a
+//! time span back on the event-time order key ([`Frame::Range`], see [`range`]: the same
+//! running states over rows kept by order key instead of by count).
 //! Rows are taken in arrival order; see [`kernel`] for how a batch is handed to a
 //! kernel and [`output`] for how several threads fill one result column.
 
@@ -31,6 +33,7 @@ pub(crate) mod bytes;
 pub(crate) mod kernel;
 pub(crate) mod min_max;
 pub(crate) mod output;
+pub(crate) mod range;
 pub(crate) mod rank;
 pub(crate) mod ring;
 pub(crate) mod sum;
@@ -62,6 +65,13 @@ pub enum Frame {
     /// Every row of the partition so far: `ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT
     /// ROW`.
     Unbounded,
+    /// The rows whose event-time order key is at most `span_ms` milliseconds before the
+    /// current row's (`span_ms ≥ 0`): `RANGE BETWEEN INTERVAL ... PRECEDING AND CURRENT
+    /// ROW`; see [`range`] for rows that arrive out of order or with a NULL key.
+    Range {
+        /// The span, in milliseconds.
+        span_ms: i64,
+    },
 }
 
 impl Frame {
@@ -69,7 +79,7 @@ impl Frame {
     pub fn rows(&self) -> Option<u64> {
         match self {
             Frame::Rows(n) => Some(*n),
-            Frame::Unbounded => None,
+            Frame::Unbounded | Frame::Range { .. } => None,
         }
     }
 }
@@ -79,6 +89,7 @@ impl fmt::Display for Frame {
         match self {
             Frame::Rows(n) => write!(f, "ROWS {n}"),
             Frame::Unbounded => f.write_str("ROWS UNBOUNDED"),
+            Frame::Range { span_ms } => write!(f, "RANGE {span_ms}ms"),
         }
     }
 }
@@ -314,6 +325,9 @@ impl AnalyticFunction {
     ) -> Result<Kernel> {
         use AnalyticFunction::*;
         self.return_type(arg_types)?;
+        if let (Frame::Range { span_ms }, true) = (frame, self.uses_frame()) {
+            return self.create_range_kernel(span_ms, arg_types, order_type);
+        }
         let rows = if self.uses_frame() {
             frame.rows()
         } else {
@@ -425,6 +439,154 @@ impl AnalyticFunction {
             }
         }
     }
+}
+
+impl AnalyticFunction {
+    /// The kernel for this function over a RANGE frame of `span_ms` on an order key of
+    /// `order_type`.
+    fn create_range_kernel(
+        &self,
+        span_ms: i64,
+        arg_types: &[DataType],
+        order_type: Option<&DataType>,
+    ) -> Result<Kernel> {
+        use self::range::{
+            ExactSumFn, FirstValueFn, FloatSumFn, MinMaxFn, RangeCountKernel, RangeKernel,
+            VarianceFn,
+        };
+        use AnalyticFunction::*;
+        let span = range_span(span_ms, order_type)?;
+        let arg = arg_types.first().cloned().unwrap_or(DataType::Null);
+        let unsupported = || {
+            Error::not_supported(format!(
+                "{} OVER (... RANGE ...) of {} values",
+                self.name(),
+                sql_type_name(&arg)
+            ))
+        };
+        let divisor = match arg {
+            DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) => {
+                10f64.powi(s as i32)
+            }
+            _ => 1.0,
+        };
+        let frame_kernel = |k: Box<dyn kernel::FrameKernel>| Ok(Kernel::Frame(k));
+        match self {
+            CountStar => frame_kernel(Box::new(RangeCountKernel::new(true, span))),
+            Count => frame_kernel(Box::new(RangeCountKernel::new(false, span))),
+            Sum | Avg => {
+                use arrow::datatypes::{Decimal128Type, Float32Type, Float64Type, UInt64Type};
+                let avg = *self == Avg;
+                let result_type = self.return_type(arg_types)?;
+                macro_rules! exact {
+                    ($t:ty) => {
+                        if avg {
+                            Box::new(RangeKernel::<$t, ExactSumFn<f64>>::new(
+                                ExactSumFn::new(divisor, result_type),
+                                span,
+                            )) as Box<dyn kernel::FrameKernel>
+                        } else {
+                            Box::new(RangeKernel::<$t, ExactSumFn<i128>>::new(
+                                ExactSumFn::new(divisor, result_type),
+                                span,
+                            ))
+                        }
+                    };
+                }
+                let k: Box<dyn kernel::FrameKernel> = match &arg {
+                    DataType::Float32 => {
+                        Box::new(RangeKernel::<Float32Type, _>::new(FloatSumFn { avg }, span))
+                    }
+                    DataType::Float64 => {
+                        Box::new(RangeKernel::<Float64Type, _>::new(FloatSumFn { avg }, span))
+                    }
+                    DataType::UInt64 => exact!(UInt64Type),
+                    DataType::Decimal128(_, _) => exact!(Decimal128Type),
+                    t => with_i64_type!(t, T => exact!(T), _ => return Err(unsupported())),
+                };
+                frame_kernel(k)
+            }
+            StddevSamp | StddevPop | VarSamp | VarPop => {
+                let statistic = match self {
+                    StddevSamp => Statistic::StddevSamp,
+                    StddevPop => Statistic::StddevPop,
+                    VarSamp => Statistic::VarSamp,
+                    _ => Statistic::VarPop,
+                };
+                let f = VarianceFn { statistic, divisor };
+                let k: Box<dyn kernel::FrameKernel> = with_numeric_type!(&arg,
+                    T => Box::new(RangeKernel::<T, _>::new(f, span)),
+                    _ => return Err(unsupported()));
+                frame_kernel(k)
+            }
+            // the current row is the last of its frame by order key (later peers have
+            // not arrived)
+            LastValue => Ok(Kernel::Sequential(Box::new(PassThroughKernel))),
+            Min | Max | FirstValue => {
+                if is_bytes_type(&arg) {
+                    let op = match self {
+                        Min => BytesOp::Min,
+                        Max => BytesOp::Max,
+                        _ => BytesOp::First,
+                    };
+                    return Ok(Kernel::Sequential(Box::new(BytesKernel::new_range(
+                        op, span, arg,
+                    ))));
+                }
+                let kernel_arg = self.kernel_arg_type(&arg);
+                let k: Box<dyn kernel::FrameKernel> = match self {
+                    Min => with_primitive_type!(&kernel_arg,
+                        T => Box::new(RangeKernel::<T, _>::new(MinMaxFn::<false>, span)),
+                        _ => return Err(unsupported())),
+                    Max => with_primitive_type!(&kernel_arg,
+                        T => Box::new(RangeKernel::<T, _>::new(MinMaxFn::<true>, span)),
+                        _ => return Err(unsupported())),
+                    _ => with_primitive_type!(&kernel_arg,
+                        T => Box::new(RangeKernel::<T, _>::new(FirstValueFn, span)),
+                        _ => return Err(unsupported())),
+                };
+                frame_kernel(k)
+            }
+            RowNumber | Rank | DenseRank | Lag { .. } => Err(Error::internal(format!(
+                "{} has no RANGE frame kernel",
+                self.name()
+            ))),
+        }
+    }
+}
+
+/// A RANGE span of `span_ms` milliseconds in the units of an order key of `order_type`
+/// (TIMESTAMP of any unit, DATE, or integer epoch milliseconds). A span below one unit
+/// of the key keeps the current row's peers; one past the key's range saturates.
+///
+/// # Errors
+/// `Internal` without an order key or for an order key of another type (the planner
+/// admits only these).
+///
+/// ```
+/// # use arrow::datatypes::{DataType, TimeUnit};
+/// # use velostream::analytic::range_span;
+/// assert_eq!(range_span(10_000, Some(&DataType::Timestamp(TimeUnit::Microsecond, None)))?, 10_000_000);
+/// assert_eq!(range_span(1_500, Some(&DataType::Timestamp(TimeUnit::Second, None)))?, 1);
+/// assert_eq!(range_span(86_400_000, Some(&DataType::Date32))?, 1);
+/// # Ok::<(), velostream::Error>(())
+/// ```
+pub fn range_span(span_ms: i64, order_type: Option<&DataType>) -> Result<i64> {
+    use arrow::datatypes::TimeUnit;
+    const MS_PER_DAY: i64 = 86_400_000;
+    Ok(match order_type {
+        Some(DataType::Timestamp(TimeUnit::Second, _)) => span_ms / 1_000,
+        Some(DataType::Timestamp(TimeUnit::Millisecond, _)) | Some(DataType::Date64) => span_ms,
+        Some(DataType::Timestamp(TimeUnit::Microsecond, _)) => span_ms.saturating_mul(1_000),
+        Some(DataType::Timestamp(TimeUnit::Nanosecond, _)) => span_ms.saturating_mul(1_000_000),
+        Some(DataType::Date32) => span_ms / MS_PER_DAY,
+        Some(t) if t.is_integer() => span_ms,
+        other => {
+            return Err(Error::internal(format!(
+                "RANGE frame over an order key of type {other:?}"
+            )));
+        }
+    })
 }
 
 /// Numbers SUM / AVG / VAR accept.

@@ -91,6 +91,74 @@ impl<T: Copy + Default> Deque<T> {
         self.len == 0
     }
 
+    /// Number of values held.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The `k`-th value from the front.
+    #[inline(always)]
+    pub(crate) fn get(&self, k: usize) -> Option<T> {
+        if k < self.len {
+            self.buf.get(self.slot(k)).copied()
+        } else {
+            None
+        }
+    }
+
+    /// The first `n` values (all when `n` is larger), front first.
+    pub(crate) fn iter_first(&self, n: usize) -> impl Iterator<Item = T> + Clone + '_ {
+        let n = n.min(self.len);
+        let first = (self.buf.len() - self.head.min(self.buf.len())).min(n);
+        let a = self
+            .buf
+            .get(self.head..self.head + first)
+            .unwrap_or_default();
+        let b = self.buf.get(..n - first).unwrap_or_default();
+        a.iter().chain(b).copied()
+    }
+
+    /// Removes every value (the buffer is kept).
+    pub(crate) fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+
+    /// Removes the `k`-th value from the front, moving the values behind it forward by
+    /// one: O(len − k).
+    pub(crate) fn remove(&mut self, k: usize) {
+        if k >= self.len {
+            return;
+        }
+        for j in k..self.len - 1 {
+            let (a, b) = (self.slot(j), self.slot(j + 1));
+            self.buf.swap(a, b);
+        }
+        self.len -= 1;
+    }
+
+    /// Inserts `v` so that it becomes the `k`-th value from the front (`k ≤ len`),
+    /// moving the values behind it back by one: O(len − k). As [`Deque::push_back`],
+    /// a deque full at `cap` drops its first value.
+    pub(crate) fn insert(&mut self, k: usize, v: T, cap: usize, bytes: &mut usize) {
+        let k = k.min(self.len);
+        let before = self.len;
+        self.push_back(v, cap, bytes);
+        // a full deque dropped its front: the insertion point moved forward by one
+        let k = if self.len == before {
+            k.saturating_sub(1)
+        } else {
+            k
+        };
+        let mut j = self.len - 1;
+        while j > k {
+            let (a, b) = (self.slot(j - 1), self.slot(j));
+            self.buf.swap(a, b);
+            j -= 1;
+        }
+    }
+
     #[inline(always)]
     fn slot(&self, k: usize) -> usize {
         let i = self.head + k;
@@ -252,6 +320,48 @@ mod tests {
                 prop_assert_eq!([a, b].concat(), model.iter().copied().collect::<Vec<_>>());
             }
             prop_assert_eq!(bytes, r.size_bytes());
+        }
+
+        #[test]
+        fn deque_inserts_and_reads_like_vecdeque(ops in prop::collection::vec((0u8..5, any::<i16>(), 0usize..40), 0..300)) {
+            let mut d = Deque::default();
+            let mut model: VecDeque<i16> = VecDeque::new();
+            let mut bytes = 0;
+            for (op, v, at) in ops {
+                match op {
+                    0 | 1 => {
+                        let at = at.min(model.len());
+                        model.insert(at, v);
+                        d.insert(at, v, usize::MAX, &mut bytes);
+                    }
+                    2 => {
+                        model.push_back(v);
+                        d.push_back(v, usize::MAX, &mut bytes);
+                    }
+                    3 => {
+                        model.pop_front();
+                        d.pop_front();
+                    }
+                    4 if at % 3 == 0 => {
+                        model.clear();
+                        d.clear();
+                    }
+                    _ => {
+                        if at < model.len() {
+                            model.remove(at);
+                        }
+                        d.remove(at);
+                    }
+                }
+                prop_assert_eq!(d.len(), model.len());
+                prop_assert_eq!(d.get(at), model.get(at).copied());
+                let n = at.min(model.len());
+                prop_assert_eq!(
+                    d.iter_first(at).collect::<Vec<_>>(),
+                    model.iter().take(n).copied().collect::<Vec<_>>()
+                );
+            }
+            prop_assert_eq!(bytes, d.size_bytes());
         }
 
         #[test]

@@ -234,7 +234,7 @@ where
 /// recomputation bounds is the error of the compensation term itself (about eps² of the
 /// sum per row); one O(n) pass per 64·n rows costs under 2% of the per-row work, where
 /// one per n rows cost a third of it on SPEC §9 S1.
-const RECOMPUTE_TURNS: u64 = 64;
+pub(crate) const RECOMPUTE_TURNS: u64 = 64;
 
 /// Per-key state of a compensated float sum.
 #[derive(Debug, Clone, Copy, Default)]
@@ -243,12 +243,12 @@ pub(crate) struct FloatState {
     sum: f64,
     comp: f64,
     /// Non-NULL values in the frame (finite or not).
-    count: u64,
+    pub(crate) count: u64,
     nan: u32,
     pos_inf: u32,
     neg_inf: u32,
     /// Evictions since the sum was last recomputed from the ring.
-    evicted: u64,
+    pub(crate) evicted: u64,
 }
 
 impl FloatState {
@@ -265,7 +265,7 @@ impl FloatState {
     }
 
     #[inline(always)]
-    fn add(&mut self, v: f64) {
+    pub(crate) fn add(&mut self, v: f64) {
         self.count += 1;
         if v.is_finite() {
             self.add_finite(v);
@@ -275,7 +275,7 @@ impl FloatState {
     }
 
     #[inline(always)]
-    fn remove(&mut self, v: f64) {
+    pub(crate) fn remove(&mut self, v: f64) {
         self.count -= 1;
         if v.is_finite() {
             self.add_finite(-v);
@@ -314,16 +314,31 @@ impl FloatState {
 
     /// Recomputes the finite sum from the values in the frame.
     fn recompute<N: ToF64>(&mut self, ring: &Ring<(N, bool)>) {
+        let (a, b) = ring.as_slices();
+        self.recompute_from(
+            a.iter()
+                .chain(b)
+                .filter(|(_, valid)| *valid)
+                .map(|(v, _)| v.to_f64()),
+        );
+    }
+
+    /// Recomputes the finite sum from the frame's non-NULL values.
+    pub(crate) fn recompute_from(&mut self, values: impl Iterator<Item = f64>) {
         self.sum = 0.0;
         self.comp = 0.0;
         self.evicted = 0;
-        let (a, b) = ring.as_slices();
-        for &(v, valid) in a.iter().chain(b) {
-            let v = v.to_f64();
-            if valid && v.is_finite() {
+        for v in values {
+            if v.is_finite() {
                 self.add_finite(v);
             }
         }
+    }
+
+    /// Whether the finite running sum overflowed (it is then recomputed).
+    #[inline(always)]
+    pub(crate) fn overflowed(&self) -> bool {
+        !self.sum.is_finite()
     }
 }
 

@@ -52,7 +52,7 @@ const CANCELLATION_LIMIT: f64 = 1_048_576.0;
 const NOISE_BITS: f64 = 1.0 / 1_099_511_627_776.0;
 
 #[derive(Debug, Clone, Copy, Default)]
-struct WelfordState {
+pub(crate) struct WelfordState {
     /// Finite values in the frame.
     n: f64,
     /// Welford: the mean. Shifted sums: the shift `K`.
@@ -66,7 +66,8 @@ struct WelfordState {
     peak: f64,
     /// Non-finite values in the frame.
     special: u64,
-    evicted: u64,
+    /// Removals since the last recomputation.
+    pub(crate) evicted: u64,
 }
 
 impl WelfordState {
@@ -86,7 +87,7 @@ impl WelfordState {
     /// Adds `x` to the shifted sums (bounded frames); the first value of an empty frame
     /// becomes the shift.
     #[inline(always)]
-    fn add_shifted(&mut self, x: f64) {
+    pub(crate) fn add_shifted(&mut self, x: f64) {
         if !x.is_finite() {
             self.special += 1;
             return;
@@ -105,7 +106,7 @@ impl WelfordState {
 
     /// Removes `x` from the shifted sums.
     #[inline(always)]
-    fn remove_shifted(&mut self, x: f64) {
+    pub(crate) fn remove_shifted(&mut self, x: f64) {
         if !x.is_finite() {
             self.special -= 1;
             return;
@@ -124,13 +125,18 @@ impl WelfordState {
     /// Recomputes the shifted sums from the frame's values, shifted by their mean.
     fn recompute<N: ToF64>(&mut self, ring: &Ring<(N, bool)>, divisor: f64) {
         let (a, b) = ring.as_slices();
-        let finite = || {
+        self.recompute_from(|| {
             a.iter()
                 .chain(b)
                 .filter(|(_, valid)| *valid)
                 .map(|(v, _)| v.to_f64() / divisor)
-                .filter(|x| x.is_finite())
-        };
+        });
+    }
+
+    /// Recomputes the shifted sums from the frame's non-NULL values (`values` gives
+    /// them afresh on each call; two passes).
+    pub(crate) fn recompute_from<I: Iterator<Item = f64>>(&mut self, values: impl Fn() -> I) {
+        let finite = || values().filter(|x| x.is_finite());
         let (mut n, mut sum) = (0.0, 0.0);
         for x in finite() {
             n += 1.0;
@@ -157,14 +163,14 @@ impl WelfordState {
     /// large. Rounding noise of a good shift (|K - mean| near 2^-40·|K|) does not count,
     /// so frames of equal values do not recompute on every row.
     #[inline(always)]
-    fn cancels(&self, m2: f64) -> bool {
+    pub(crate) fn cancels(&self, m2: f64) -> bool {
         let noise = self.mean * NOISE_BITS;
         self.peak > CANCELLATION_LIMIT * m2.max(0.0) && self.peak > self.n.max(1.0) * noise * noise
     }
 
     /// The sum of squared deviations of the shifted sums.
     #[inline(always)]
-    fn m2_shifted(&self) -> f64 {
+    pub(crate) fn m2_shifted(&self) -> f64 {
         if self.n > 0.0 {
             self.m2 - self.s1 * self.s1 / self.n
         } else {
@@ -174,7 +180,7 @@ impl WelfordState {
 
     /// The statistic for a frame whose sum of squared deviations is `m2`.
     #[inline(always)]
-    fn result(&self, statistic: Statistic, m2: f64) -> Option<f64> {
+    pub(crate) fn result(&self, statistic: Statistic, m2: f64) -> Option<f64> {
         let count = self.n + self.special as f64;
         let (min, sample, root) = match statistic {
             Statistic::VarSamp => (2.0, true, false),

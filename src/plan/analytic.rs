@@ -19,9 +19,14 @@
 //! the current row (`FOLLOWING` and `LEAD` would need rows that have not arrived); an
 //! `ORDER BY` must be ascending and name the event-time column (a TIMESTAMP or DATE
 //! column, or the integer column set by `event.time.field`): it defines ties for RANK /
-//! DENSE_RANK and is otherwise the arrival order itself; `RANGE` frames are accepted only
-//! as `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (the default with ORDER BY)
-//! over such a column, and count the rows that have arrived so far.
+//! DENSE_RANK and is otherwise the arrival order itself. `RANGE` frames need such a
+//! column: `RANGE [BETWEEN] UNBOUNDED PRECEDING [AND CURRENT ROW]` (the default with
+//! ORDER BY) counts the rows that have arrived so far; `RANGE [BETWEEN] <d> PRECEDING [AND
+//! CURRENT ROW]` with a duration `d` (`INTERVAL '10' SECOND`, `INTERVAL '10 seconds'`,
+//! `'10s'`, or `10s` as the pre-pass rewrites it; a plain number only over an integer
+//! event-time column, in its units, milliseconds) keeps the rows whose order key is
+//! within `d` of the current row's (see `analytic::range` for late rows and NULL keys);
+//! `RANGE CURRENT ROW` is a span of 0, the current row's peers that have arrived.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,8 +106,8 @@ impl AnalyticPlan {
 /// # Errors
 /// [`Error::Sql`] with the position of the call for: analytic functions with GROUP BY or
 /// aggregates, frames that need future rows (`FOLLOWING`, `LEAD`), DESC or non-time
-/// `ORDER BY`, RANGE frames other than `UNBOUNDED PRECEDING`, unknown named windows,
-/// wrong arguments.
+/// `ORDER BY`, RANGE frames without an event-time ORDER BY or with an offset that is not
+/// a non-negative duration, unknown named windows, wrong arguments.
 pub fn plan_analytic(
     parsed: &ParsedQuery,
     select: &ast::Select,
@@ -764,8 +769,13 @@ impl CallPlanner<'_> {
                         .and_then(constant_count)
                         .and_then(|k| k.checked_add(1))
                         .ok_or_else(|| {
+                            let hint = if matches!(n.as_ref(), SqlExpr::Interval(_)) {
+                                " (a time span needs a RANGE frame: RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW)"
+                            } else {
+                                ""
+                            };
                             Error::sql(
-                                format!("ROWS frame bound must be a constant non-negative integer, got {n}"),
+                                format!("ROWS frame bound must be a constant non-negative integer, got {n}{hint}"),
                                 position_of(n.as_ref()),
                             )
                         })?;
@@ -774,8 +784,8 @@ impl CallPlanner<'_> {
                 WindowFrameBound::Following(_) => Err(future("a FOLLOWING frame")),
             },
             WindowFrameUnits::Range => {
-                let time = order.is_some_and(|(e, _)| self.is_time_key(e));
-                if !time {
+                let key = order.filter(|(e, _)| self.is_time_key(e));
+                let Some((key, key_sql)) = key else {
                     let what = match order {
                         Some((e, sql)) => format!(
                             "the ORDER BY key {sql} is {}, not the event-time column",
@@ -786,13 +796,14 @@ impl CallPlanner<'_> {
                     return Err(Error::plan(format!(
                         "RANGE frames need an ORDER BY on the event-time column (a TIMESTAMP or DATE column, or the column set by 'event.time.field'); {what}"
                     )));
-                }
+                };
                 match &frame.start_bound {
                     WindowFrameBound::Preceding(None) => Ok(Frame::Unbounded),
                     WindowFrameBound::Following(_) => Err(future("a FOLLOWING frame")),
-                    _ => Err(Error::not_supported(
-                        "RANGE frames with an offset (RANGE BETWEEN ... PRECEDING) or of the current row's peers; use ROWS BETWEEN n PRECEDING AND CURRENT ROW, or RANGE UNBOUNDED PRECEDING",
-                    )),
+                    WindowFrameBound::CurrentRow => Ok(Frame::Range { span_ms: 0 }),
+                    WindowFrameBound::Preceding(Some(n)) => Ok(Frame::Range {
+                        span_ms: range_offset_ms(n, key, key_sql)?,
+                    }),
                 }
             }
             WindowFrameUnits::Groups => Err(Error::not_supported(
@@ -816,6 +827,99 @@ impl CallPlanner<'_> {
             order_by,
         });
         self.windows.len() - 1
+    }
+}
+
+/// The offset `n` of `RANGE BETWEEN n PRECEDING` over the event-time key `key`, in
+/// milliseconds: a duration (`INTERVAL '10' SECOND`, `INTERVAL '10 seconds'`, `'10s'`;
+/// the pre-pass turns `10s` into `'10s'`), or a plain integer over an integer event-time
+/// key (epoch milliseconds), or `0`.
+///
+/// # Errors
+/// [`Error::Sql`] at the offset: negative, not a constant, an unknown or variable-length
+/// unit (MONTH, YEAR), a compound interval, a non-zero plain number over a TIMESTAMP /
+/// DATE key.
+fn range_offset_ms(n: &SqlExpr, key: &Expr, key_sql: &SqlExpr) -> Result<i64> {
+    use crate::sql::duration::parse_duration_ms;
+    let bad = |message: String| Error::sql(message, position_of(n));
+    let negative = |shown: &dyn std::fmt::Display| {
+        bad(format!(
+            "RANGE frame offset must not be negative, got {shown}: the frame runs from the offset before the current row up to the current row"
+        ))
+    };
+    let duration = |text: &str| {
+        let text = text.trim();
+        if text.starts_with('-') {
+            return Err(negative(&n));
+        }
+        parse_duration_ms(text).map_err(|m| bad(format!("invalid RANGE frame offset: {m}")))
+    };
+    let literal = |e: &SqlExpr| match e {
+        SqlExpr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) | ast::Value::Number(s, _) => Some(s.clone()),
+            _ => None,
+        },
+        SqlExpr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => Some(format!("-{expr}")),
+        _ => None,
+    };
+    match n {
+        SqlExpr::Interval(iv) => {
+            if iv.last_field.is_some()
+                || iv.leading_precision.is_some()
+                || iv.fractional_seconds_precision.is_some()
+            {
+                return Err(bad(format!(
+                    "not supported: the compound interval {n} as a RANGE frame offset; write a single unit, e.g. INTERVAL '90' SECOND"
+                )));
+            }
+            let Some(value) = literal(&iv.value) else {
+                return Err(bad(format!(
+                    "RANGE frame offset must be a constant duration such as INTERVAL '10' SECOND or 10s, got {n}"
+                )));
+            };
+            match &iv.leading_field {
+                Some(unit) => duration(&format!("{value} {unit}")),
+                None => duration(&value),
+            }
+        }
+        SqlExpr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(text) => duration(text),
+            ast::Value::Number(text, _) => {
+                let key_type = key.data_type();
+                if key_type.is_integer() {
+                    text.parse::<i64>().map_err(|_| {
+                        bad(format!(
+                            "RANGE frame offset over the integer event-time column {key_sql} must be a whole number of its units (milliseconds) or a duration such as 10s, got {text}"
+                        ))
+                    })
+                } else if text.parse::<f64>() == Ok(0.0) {
+                    Ok(0)
+                } else {
+                    Err(bad(format!(
+                        "RANGE frame offset over {key_sql} ({}) must be a duration such as INTERVAL '{text}' SECOND or {text}s, not the number {text}",
+                        sql_type_name(&key_type)
+                    )))
+                }
+            }
+            _ => Err(bad(format!(
+                "RANGE frame offset must be a constant duration such as INTERVAL '10' SECOND or 10s, got {n}"
+            ))),
+        },
+        SqlExpr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => Err(match literal(expr) {
+            // `-5s` (the pre-pass made `5s` a string): shown as written
+            Some(text) => negative(&format!("-{text}")),
+            None => negative(&n),
+        }),
+        SqlExpr::Nested(inner) => range_offset_ms(inner, key, key_sql),
+        other => Err(bad(format!(
+            "RANGE frame offset must be a constant duration such as INTERVAL '10' SECOND or 10s, got {other}"
+        ))),
     }
 }
 

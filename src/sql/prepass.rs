@@ -14,6 +14,8 @@
 //! - `OVER (ROWS WINDOW BUFFER n ROWS [PARTITION BY ..] [ORDER BY ..])` →
 //!   `OVER ([PARTITION BY ..] [ORDER BY ..] ROWS BETWEEN n-1 PRECEDING AND CURRENT ROW)`,
 //!   also in a named window `WINDOW w AS (ROWS WINDOW BUFFER ...)`.
+//! - a short duration as a frame bound, `10s PRECEDING` (also `500ms`, `1m`, `2h`, `1d`,
+//!   `10 seconds`) → `'10s' PRECEDING`, which sqlparser reads as an interval.
 
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
 
@@ -572,6 +574,23 @@ pub fn extract_streaming_clauses(
                 span: pp.toks[i].span,
             });
             i = pp.rows_buffer(next, &mut out)?;
+            continue;
+        }
+        // `10s PRECEDING` (a frame bound): the number and its unit as one string
+        if let Token::Number(n, false) = t
+            && let Token::Word(unit) = pp.tok(next)
+            && unit.quote_style.is_none()
+            && unit_ms(&unit.value).is_some()
+            && matches!(
+                word_upper(pp.tok(next2)).as_deref(),
+                Some("PRECEDING" | "FOLLOWING")
+            )
+        {
+            out.push(TokenWithSpan {
+                token: Token::SingleQuotedString(format!("{n}{}", unit.value)),
+                span: pp.toks[i].span,
+            });
+            i = next + 1;
             continue;
         }
         match t {

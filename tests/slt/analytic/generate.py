@@ -101,6 +101,54 @@ E_TABLE = """CREATE TABLE e (seq INTEGER, k VARCHAR, et BIGINT, v DOUBLE) AS VAL
   (5, 'q', 3000, 16.0),
   (6, 'p', 4000, 32.0)"""
 
+# time RANGE frames: rows in order of ts, no two rows of a partition at the same ts (where
+# DuckDB and the streaming frames agree), irregular gaps
+Q_ROWS = [
+    # seq, k, seconds, i, d, m, s
+    (1, "'a'", 0, 5, 1.5, "1.50", "'pear'"),
+    (2, "'b'", 2, 3, 2.0, "2.25", "'fig'"),
+    (3, "'a'", 3, -2, 4.25, "-3.10", "'apple'"),
+    (4, "'a'", 9, "NULL", "NULL", "NULL", "NULL"),
+    (5, "NULL", 10, 7, 3.5, "0.05", "'kiwi'"),
+    (6, "'b'", 12, 3, 8.0, "10.00", "''"),
+    (7, "'a'", 13, "NULL", 6.5, "4.00", "'zebra'"),
+    (8, "'a'", 14, 11, -1.25, "7.75", "'date'"),
+    (9, "'b'", 21, 9, 6.0, "NULL", "'banana'"),
+    (10, "'a'", 24, 4, "NULL", "-1.00", "'kiwi'"),
+    (11, "NULL", 25, 4, 0.5, "2.50", "NULL"),
+    (12, "'a'", 34, 1, -3.0, "1.25", "'cherry'"),
+    (13, "'b'", 35, 42, 42.0, "42.00", "'only'"),
+    (14, "'a'", 44, 8, 2.5, "0.10", "'apple'"),
+    (15, "'b'", 45, -6, 9.75, "3.30", "'lime'"),
+    (16, "'a'", 61, 2, "NULL", "NULL", "'fig'"),
+    (17, "'a'", 62, 0, 0.0, "0.00", "'melon'"),
+    (18, "'b'", 100, "NULL", "NULL", "NULL", "NULL"),
+    (19, "'a'", 130, 12, 7.5, "-0.55", "'apple'"),
+    (20, "'b'", 131, 5, 1.0, "1.00", "'grape'"),
+]
+
+
+def q_table():
+    rows = ",\n".join(
+        f"  ({seq}, {k}, TIMESTAMP '2024-01-01 00:{sec // 60:02d}:{sec % 60:02d}', {i}, {d}, {m}, {s})"
+        for (seq, k, sec, i, d, m, s) in Q_ROWS
+    )
+    return (
+        "CREATE TABLE q (seq INTEGER, k VARCHAR, ts TIMESTAMP, i INTEGER, d DOUBLE, "
+        f"m DECIMAL(10,2), s VARCHAR) AS VALUES\n{rows}"
+    )
+
+
+# an integer event time without ties in a partition
+F_TABLE = """CREATE TABLE f (seq INTEGER, k VARCHAR, et BIGINT, v DOUBLE) AS VALUES
+  (1, 'p', 1000, 1.0),
+  (2, 'q', 1000, 2.0),
+  (3, 'p', 1500, 4.0),
+  (4, 'p', 2600, 8.0),
+  (5, 'q', 3000, 16.0),
+  (6, 'p', 4000, 32.0),
+  (7, 'p', 4100, 64.0)"""
+
 # ---------------------------------------------------------------------------------------
 # cases: (comment, velostream SQL[, DuckDB SQL])
 
@@ -233,6 +281,62 @@ RANKS = [
      "SELECT seq, RANK() OVER (PARTITION BY k ORDER BY et), SUM(v) OVER (PARTITION BY k ORDER BY et, seq ROWS 1 PRECEDING) FROM e"),
 ]
 
+R10 = "PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW"
+
+RANGES = [
+    ("a 10-second RANGE: COUNT(*), COUNT(x), SUM, AVG, MIN, MAX",
+     f"SELECT seq, COUNT(*) OVER ({R10}), COUNT(i) OVER ({R10}), SUM(i) OVER ({R10}), SUM(d) OVER ({R10}), "
+     f"AVG(i) OVER ({R10}), AVG(d) OVER ({R10}), MIN(i) OVER ({R10}), MAX(d) OVER ({R10}) FROM q"),
+    ("DECIMAL sums, strings, FIRST_VALUE (NULL when the frame's first value is NULL) and LAST_VALUE",
+     f"SELECT seq, SUM(m) OVER ({R10}), MIN(s) OVER ({R10}), MAX(s) OVER ({R10}), FIRST_VALUE(s) OVER ({R10}), "
+     f"FIRST_VALUE(i) OVER ({R10}), FIRST_VALUE(m) OVER ({R10}), LAST_VALUE(d) OVER ({R10}), MIN(ts) OVER ({R10}) FROM q"),
+    ("STDDEV / VARIANCE family (rounded)",
+     f"SELECT seq, ROUND(STDDEV(d) OVER ({R10}), 9), ROUND(STDDEV_POP(i) OVER ({R10}), 9), "
+     f"ROUND(VAR_SAMP(d) OVER ({R10}), 9), ROUND(VAR_POP(m) OVER ({R10}), 9) FROM q"),
+    ("the duration shorthand: 10s, '10s', INTERVAL '10 seconds', RANGE 10s PRECEDING without BETWEEN, 1m, 500ms",
+     "SELECT seq, SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN 10s PRECEDING AND CURRENT ROW), "
+     "SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN '10s' PRECEDING AND CURRENT ROW), "
+     "SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '10 seconds' PRECEDING AND CURRENT ROW), "
+     "COUNT(*) OVER (PARTITION BY k ORDER BY ts RANGE 10s PRECEDING), "
+     "COUNT(*) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN 1m PRECEDING AND CURRENT ROW), "
+     "COUNT(*) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN 500ms PRECEDING AND CURRENT ROW) FROM q",
+     "SELECT seq, SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW), "
+     "SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW), "
+     "SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW), "
+     "COUNT(*) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW), "
+     "COUNT(*) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW), "
+     "COUNT(*) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '500' MILLISECOND PRECEDING AND CURRENT ROW) FROM q"),
+    ("frame edges are inclusive: a row exactly 9 or 10 s back is in a 10 s frame, 11 s back is not; a span of 0 (or CURRENT ROW) is the row's own peers",
+     "SELECT seq, COUNT(*) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '9' SECOND PRECEDING AND CURRENT ROW), "
+     "SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '11' SECOND PRECEDING AND CURRENT ROW), "
+     "SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN CURRENT ROW AND CURRENT ROW), "
+     "SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '0' SECOND PRECEDING AND CURRENT ROW) FROM q"),
+    ("RANGE UNBOUNDED PRECEDING, with and without BETWEEN",
+     "SELECT seq, SUM(i) OVER (PARTITION BY k ORDER BY ts RANGE UNBOUNDED PRECEDING), "
+     "MAX(s) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), "
+     "COUNT(*) OVER (PARTITION BY k ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM q"),
+    ("a named window with a RANGE frame; ROW_NUMBER, RANK and LAG ignore the frame",
+     "SELECT seq, AVG(d) OVER w, MAX(i) OVER w, COUNT(*) OVER w, ROW_NUMBER() OVER w, RANK() OVER w, LAG(i) OVER w, "
+     "SUM(i) OVER (v RANGE BETWEEN INTERVAL '20' SECOND PRECEDING AND CURRENT ROW) FROM q "
+     "WINDOW w AS (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '15' SECOND PRECEDING AND CURRENT ROW), "
+     "v AS (PARTITION BY k ORDER BY ts)"),
+    ("no PARTITION BY, a one-minute frame; a RANGE frame beside a ROWS frame",
+     "SELECT seq, SUM(i) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW), "
+     "COUNT(*) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '1' MINUTE PRECEDING AND CURRENT ROW), "
+     "MIN(s) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '30' SECOND PRECEDING AND CURRENT ROW), "
+     "SUM(i) OVER (ORDER BY ts ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM q"),
+    ("WHERE filters before the frame",
+     f"SELECT seq, SUM(i) OVER ({R10}), COUNT(*) OVER ({R10}) FROM q WHERE d IS NOT NULL AND seq % 4 <> 0"),
+    ("an integer event-time column (epoch milliseconds): a plain number is milliseconds, a duration converts",
+     "SELECT seq, SUM(v) OVER (PARTITION BY k ORDER BY et RANGE BETWEEN 1500 PRECEDING AND CURRENT ROW), "
+     "SUM(v) OVER (PARTITION BY k ORDER BY et RANGE BETWEEN 2s PRECEDING AND CURRENT ROW), "
+     "COUNT(*) OVER (PARTITION BY k ORDER BY et RANGE BETWEEN INTERVAL '1' SECOND PRECEDING AND CURRENT ROW) "
+     "FROM f WITH ('event.time.field' = 'et')",
+     "SELECT seq, SUM(v) OVER (PARTITION BY k ORDER BY et RANGE BETWEEN 1500 PRECEDING AND CURRENT ROW), "
+     "SUM(v) OVER (PARTITION BY k ORDER BY et RANGE BETWEEN 2000 PRECEDING AND CURRENT ROW), "
+     "COUNT(*) OVER (PARTITION BY k ORDER BY et RANGE BETWEEN 1000 PRECEDING AND CURRENT ROW) FROM f"),
+]
+
 # ---------------------------------------------------------------------------------------
 # DuckDB
 
@@ -358,6 +462,15 @@ def main():
         [t_table("VARCHAR_DICT", "VARCHAR_VIEW")],
         FUNCTIONS[:9],
         [("", None, 1), ("_batch3_p2", 3, 2)],
+    )
+    write_file(
+        "ranges",
+        "# Time RANGE frames over rows in ts order without ties in a partition (where the streaming\n"
+        "# frames are SQL's); ranges_arrival.slt has ties, late rows and NULL keys.",
+        [q_table(), F_TABLE],
+        [q_table(), F_TABLE],
+        RANGES,
+        [("", None, 1), ("_batch1_p2", 1, 2), ("_batch3_p2", 3, 2)],
     )
     write_file(
         "ranks",

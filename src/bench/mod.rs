@@ -1,22 +1,25 @@
 //! `velo bench`: the benchmark scenarios of SPEC §9, run through the real query path.
 //!
 //! Data comes from the trades generator. Each scenario runs in up to three modes:
-//! `mem` (batches already in memory, results materialized), `file` (decode an Arrow IPC
-//! file from a memory map, results materialized) and `file-to-file` (results also written
-//! to an IPC file).
+//! `mem` (batches already in memory, results materialized and kept), `file` (an Arrow IPC
+//! file streamed from a memory map through the CLI's pipelined runner; results
+//! materialized as Arrow batches, counted and dropped) and `file-to-file` (results
+//! written to an IPC file). Each row reports its own peak RSS (the mark is reset before
+//! it), the CPU use (process CPU time over wall time, so 2.0 = two cores busy) and the
+//! p50/p99 latency of one push (a group of batches into the query).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 
 use crate::config::QueryOptions;
-use crate::datagen::TradesGenerator;
+use crate::datagen::{TradesGenerator, write_trades};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::exec::metrics::human_rate;
-use crate::exec::runner::{CollectSink, RunSettings, run_to_sink};
+use crate::exec::runner::{CountSink, RunSettings, run_to_sink};
 use crate::io::{self, Format};
 
 /// A benchmark scenario of SPEC §9.
@@ -117,9 +120,16 @@ pub struct BenchResult {
     pub wall: Duration,
     /// Output rows.
     pub rows_out: u64,
-    /// Peak resident memory of the process so far, bytes.
+    /// Peak resident memory during this measurement (all its repetitions), bytes; the
+    /// process's peak so far if the mark could not be reset (`peak_rss_reset`).
     pub peak_rss_bytes: u64,
-    /// Median per-batch latency (push to results).
+    /// Whether the peak-RSS mark was reset before this measurement.
+    pub peak_rss_reset: bool,
+    /// Process CPU time (user + system, all threads) over wall time: 1.0 = one core
+    /// busy for the whole run.
+    pub cpu: f64,
+    /// Median per-push latency (one push = a group of batches, see
+    /// [`batches_per_push`](crate::exec::runner::batches_per_push)).
     pub p50: Duration,
     /// 99th percentile per-batch latency.
     pub p99: Duration,
@@ -147,6 +157,43 @@ pub fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Resets this process's peak resident set size (VmHWM) to its current RSS, so that
+/// [`peak_rss_bytes`] then reports the peak of what follows. Returns false where that is
+/// not possible (not Linux, or /proc/self/clear_refs not writable): the peak is then the
+/// process's peak so far.
+pub fn reset_peak_rss() -> bool {
+    // "5" resets the peak RSS (Documentation/admin-guide/mm/soft-dirty.rst, proc(5)).
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// CPU time (user + system) this process has used so far, over all its threads; `None`
+/// where unknown.
+pub fn process_cpu_time() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: `usage` is a valid, writable rusage that getrusage fills in.
+        let status = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+        if status != 0 {
+            return None;
+        }
+        // SAFETY: getrusage succeeded, so it initialised the struct (which was zeroed,
+        // a valid value, in any case).
+        let usage = unsafe { usage.assume_init() };
+        let micros = |t: libc::timeval| -> Option<u64> {
+            let secs = u64::try_from(t.tv_sec).ok()?;
+            let micros = u64::try_from(t.tv_usec).ok()?;
+            secs.checked_mul(1_000_000)?.checked_add(micros)
+        };
+        let total = micros(usage.ru_utime)?.checked_add(micros(usage.ru_stime)?)?;
+        Some(Duration::from_micros(total))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -155,12 +202,37 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-/// Runs `sql` over in-memory batches; returns (wall, output rows, per-push latencies).
-fn run_mem(
-    engine: &Engine,
-    sql: &str,
-    batches: &[RecordBatch],
-) -> Result<(Duration, u64, Vec<Duration>)> {
+/// One timed run.
+#[derive(Debug)]
+struct Run {
+    wall: Duration,
+    rows_out: u64,
+    /// Per push (group of batches).
+    latencies: Vec<Duration>,
+    /// Process CPU time during the run.
+    cpu: Duration,
+}
+
+/// Times `f`, wall and process CPU time.
+fn timed(f: impl FnOnce() -> Result<(u64, Vec<Duration>)>) -> Result<Run> {
+    let cpu_before = process_cpu_time();
+    let start = Instant::now();
+    let (rows_out, latencies) = f()?;
+    let wall = start.elapsed();
+    let cpu = match (cpu_before, process_cpu_time()) {
+        (Some(before), Some(after)) => after.saturating_sub(before),
+        _ => Duration::ZERO,
+    };
+    Ok(Run {
+        wall,
+        rows_out,
+        latencies,
+        cpu,
+    })
+}
+
+/// Runs `sql` over in-memory batches; returns (output rows, per-push latencies).
+fn run_mem(engine: &Engine, sql: &str, batches: &[RecordBatch]) -> Result<(u64, Vec<Duration>)> {
     let schema = batches
         .first()
         .map(|b| b.schema())
@@ -170,7 +242,6 @@ fn run_mem(
     let mut latencies = Vec::with_capacity(batches.len() / group + 1);
     let mut out_rows = 0u64;
     let mut keep = Vec::new();
-    let start = Instant::now();
     for chunk in batches.chunks(group) {
         let t = Instant::now();
         let out = q.push_batches("trades", chunk.to_vec())?;
@@ -181,38 +252,42 @@ fn run_mem(
     let out = q.finish()?;
     out_rows += out.iter().map(|b| b.num_rows() as u64).sum::<u64>();
     keep.extend(out);
-    let wall = start.elapsed();
     drop(keep);
-    Ok((wall, out_rows, latencies))
+    Ok((out_rows, latencies))
 }
 
-/// Runs `sql` from an IPC file through the CLI's runner.
+/// Runs `sql` from an IPC file through the CLI's runner (streamed: read, compute and
+/// write overlap), results counted and dropped, or written to the IPC file `out_path`;
+/// returns (output rows, per-push latencies).
 fn run_file(
     engine: &Engine,
     sql: &str,
     path: &str,
     out_path: Option<&str>,
-) -> Result<(Duration, u64)> {
-    let start = Instant::now();
+) -> Result<(u64, Vec<Duration>)> {
     let source = io::open_source(path, Some(Format::ArrowFile))?;
     let mut q = engine.query(sql, &[("trades", source.schema())], QueryOptions::default())?;
-    let rows_out = match out_path {
-        None => {
-            let mut sink = CollectSink::default();
-            run_to_sink(&mut q, source, &RunSettings::default(), &mut sink)?;
-            sink.batches.iter().map(|b| b.num_rows() as u64).sum()
-        }
+    let settings = RunSettings {
+        record_latencies: true,
+        ..RunSettings::default()
+    };
+    let report = match out_path {
+        None => run_to_sink(&mut q, source, &settings, &mut CountSink::default())?,
         Some(p) => {
             let mut sink = io::open_sink(Some(p), Some(Format::ArrowFile), q.output_schema())?;
-            run_to_sink(&mut q, source, &RunSettings::default(), sink.as_mut())?;
+            let report = run_to_sink(&mut q, source, &settings, sink.as_mut())?;
             sink.finish()?;
-            q.metrics().rows_out
+            report
         }
     };
-    Ok((start.elapsed(), rows_out))
+    Ok((report.rows_out, report.push_latencies))
 }
 
 /// Runs the benchmark and prints the results.
+///
+/// Modes run one after the other (all scenarios of a mode together, `mem` last), so the
+/// in-memory input of `mem` is not held while the file modes run; before each scenario
+/// and mode the peak-RSS mark is reset, so each result reports its own peak.
 ///
 /// # Errors
 /// Bad arguments, I/O errors writing the input file.
@@ -264,47 +339,90 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
         }
     };
     let engine = Engine::with_partitions(partitions);
-    let batches: Vec<RecordBatch> = TradesGenerator::new(rows, batch_size, 42, 0).collect();
     let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let input_path = dir.join(format!(
         "velo-bench-{rows}-{batch_size}-{}.arrow",
         std::process::id()
     ));
     let output_path = dir.join(format!("velo-bench-out-{}.arrow", std::process::id()));
-    let needs_file = modes.iter().any(|m| *m != "mem");
-    if needs_file {
-        let mut sink = io::open_sink(
-            Some(&input_path.to_string_lossy()),
-            Some(Format::ArrowFile),
-            TradesGenerator::schema(),
-        )?;
-        for b in &batches {
-            sink.write(b)?;
-        }
-        sink.finish()?;
+    let measured = measure_modes(
+        &engine,
+        &scenarios,
+        &modes,
+        (rows, batch_size),
+        &input_path,
+        &output_path,
+        args.repeat.max(1),
+    );
+    let _ = std::fs::remove_file(&input_path);
+    let _ = std::fs::remove_file(&output_path);
+    let (mut results, skipped) = measured?;
+    // Table order: scenario by scenario, modes in the order asked.
+    let rank = |r: &BenchResult| {
+        let s = scenarios.iter().position(|s| s.id == r.scenario);
+        let m = modes.iter().position(|m| *m == r.mode);
+        (s, m)
+    };
+    results.sort_by_key(rank);
+    print!("{}", format_results(&results, args.json));
+    for s in skipped {
+        eprintln!("skipped {s}");
     }
+    Ok(())
+}
+
+/// Runs every scenario in every mode, mode by mode; returns the results and the
+/// scenarios that failed (with their errors).
+fn measure_modes(
+    engine: &Engine,
+    scenarios: &[&Scenario],
+    modes: &[&'static str],
+    (rows, batch_size): (u64, usize),
+    input_path: &Path,
+    output_path: &Path,
+    repeat: u32,
+) -> Result<(Vec<BenchResult>, Vec<String>)> {
+    let input = input_path.to_string_lossy().to_string();
+    let output = output_path.to_string_lossy().to_string();
     let mut results = Vec::new();
     let mut skipped = Vec::new();
-    for s in &scenarios {
-        for mode in &modes {
-            let mut best: Option<(Duration, u64, Vec<Duration>)> = None;
+    let mut file_written = false;
+    // The file modes first: memory freed after `mem` may stay with the process (the
+    // allocator keeps it), and would count in the file modes' peaks.
+    let mut order = modes.to_vec();
+    order.sort_by_key(|m| *m == "mem");
+    for mode in order {
+        // Only `mem` holds the input in memory, and only while it runs.
+        let batches: Vec<RecordBatch> = if mode == "mem" {
+            TradesGenerator::new(rows, batch_size, 42, 0).collect()
+        } else {
+            if !file_written {
+                write_trades(
+                    &input,
+                    Some(Format::ArrowFile),
+                    rows,
+                    batch_size,
+                    42,
+                    0,
+                    None,
+                )?;
+                file_written = true;
+            }
+            Vec::new()
+        };
+        for s in scenarios {
+            let peak_reset = reset_peak_rss();
+            let mut best: Option<Run> = None;
             let mut failure = None;
-            for _ in 0..args.repeat.max(1) {
-                let r = match *mode {
-                    "mem" => run_mem(&engine, s.sql, &batches),
-                    "file" => run_file(&engine, s.sql, &input_path.to_string_lossy(), None)
-                        .map(|(w, o)| (w, o, Vec::new())),
-                    _ => run_file(
-                        &engine,
-                        s.sql,
-                        &input_path.to_string_lossy(),
-                        Some(&output_path.to_string_lossy()),
-                    )
-                    .map(|(w, o)| (w, o, Vec::new())),
-                };
+            for _ in 0..repeat {
+                let r = timed(|| match mode {
+                    "mem" => run_mem(engine, s.sql, &batches),
+                    "file" => run_file(engine, s.sql, &input, None),
+                    _ => run_file(engine, s.sql, &input, Some(&output)),
+                });
                 match r {
                     Ok(r) => {
-                        if best.as_ref().is_none_or(|b| r.0 < b.0) {
+                        if best.as_ref().is_none_or(|b| r.wall < b.wall) {
                             best = Some(r);
                         }
                     }
@@ -315,19 +433,22 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
                 }
             }
             match (best, failure) {
-                (Some((wall, rows_out, mut lat)), None) => {
-                    lat.sort_unstable();
+                (Some(mut run), None) => {
+                    run.latencies.sort_unstable();
+                    let wall_s = run.wall.as_secs_f64().max(1e-9);
                     let res = BenchResult {
                         scenario: s.id,
                         mode,
                         rows,
                         batch_size,
-                        partitions,
-                        wall,
-                        rows_out,
+                        partitions: engine.partitions(),
+                        wall: run.wall,
+                        rows_out: run.rows_out,
                         peak_rss_bytes: peak_rss_bytes(),
-                        p50: percentile(&lat, 0.5),
-                        p99: percentile(&lat, 0.99),
+                        peak_rss_reset: peak_reset,
+                        cpu: run.cpu.as_secs_f64() / wall_s,
+                        p50: percentile(&run.latencies, 0.5),
+                        p99: percentile(&run.latencies, 0.99),
                         speedup_vs_original: 0.0,
                     };
                     let speedup = res.rows_per_sec() / s.original_rows_per_sec;
@@ -341,13 +462,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
             }
         }
     }
-    let _ = std::fs::remove_file(&input_path);
-    let _ = std::fs::remove_file(&output_path);
-    print!("{}", format_results(&results, args.json));
-    for s in skipped {
-        eprintln!("skipped {s}");
-    }
-    Ok(())
+    Ok((results, skipped))
 }
 
 /// The results as a table or JSON lines.
@@ -357,7 +472,7 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
         for r in results {
             let _ = writeln!(
                 out,
-                "{{\"scenario\":\"{}\",\"mode\":\"{}\",\"rows\":{},\"batch_size\":{},\"partitions\":{},\"wall_s\":{:.6},\"rows_per_sec\":{:.0},\"rows_out\":{},\"amplification\":{:.6},\"peak_rss_bytes\":{},\"p50_us\":{},\"p99_us\":{},\"speedup_vs_original\":{:.1}}}",
+                "{{\"scenario\":\"{}\",\"mode\":\"{}\",\"rows\":{},\"batch_size\":{},\"partitions\":{},\"wall_s\":{:.6},\"rows_per_sec\":{:.0},\"rows_out\":{},\"amplification\":{:.6},\"peak_rss_bytes\":{},\"cpu\":{:.2},\"p50_us\":{},\"p99_us\":{},\"speedup_vs_original\":{:.1}}}",
                 r.scenario,
                 r.mode,
                 r.rows,
@@ -368,6 +483,7 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
                 r.rows_out,
                 r.rows_out as f64 / r.rows.max(1) as f64,
                 r.peak_rss_bytes,
+                r.cpu,
                 r.p50.as_micros(),
                 r.p99.as_micros(),
                 r.speedup_vs_original
@@ -377,13 +493,14 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<5} {:<13} {:>11} {:>6} {:>5} {:>9} {:>10} {:>11} {:>7} {:>9} {:>9} {:>9} {:>10}",
+        "{:<5} {:<13} {:>11} {:>6} {:>5} {:>9} {:>5} {:>10} {:>11} {:>7} {:>9} {:>9} {:>9} {:>10}",
         "scen",
         "mode",
         "rows",
         "batch",
         "parts",
         "wall",
+        "cpu",
         "rows/s",
         "rows out",
         "ampl",
@@ -395,13 +512,14 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
     for r in results {
         let _ = writeln!(
             out,
-            "{:<5} {:<13} {:>11} {:>6} {:>5} {:>8.3}s {:>10} {:>11} {:>7.4} {:>7}MB {:>7}us {:>7}us {:>9.0}x",
+            "{:<5} {:<13} {:>11} {:>6} {:>5} {:>8.3}s {:>5.2} {:>10} {:>11} {:>7.4} {:>7}MB {:>7}us {:>7}us {:>9.0}x",
             r.scenario,
             r.mode,
             r.rows,
             r.batch_size,
             r.partitions,
             r.wall.as_secs_f64(),
+            r.cpu,
             human_rate(r.rows_per_sec()),
             r.rows_out,
             r.rows_out as f64 / r.rows.max(1) as f64,

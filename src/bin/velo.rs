@@ -302,6 +302,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     let settings = RunSettings {
         batch_size: args.batch_size.map(|n| n as usize),
         progress: progress.clone(),
+        ..RunSettings::default()
     };
     let result = run_to_sinks(
         &mut query,

@@ -1,16 +1,49 @@
-//! The job runner: source → (re-chunk) → query → sink, with progress. The CLI, the
-//! SQL golden tests and `velo bench` all run queries through this one path.
+//! The job runner: source → (re-chunk) → query → sink as a three-stage pipeline, with
+//! progress. The CLI, the SQL golden tests and `velo bench` all run queries through this
+//! one path.
 //!
 //! ```text
-//!  BatchSource ─▶ Rechunker (--batch-size) ─▶ groups of `partitions` batches
-//!      ─▶ Query::push_batches (parallel, order kept) ─▶ Sink::write … Query::finish ─▶ Sink
+//!   reader thread                 calling thread                  writer thread
+//!   BatchSource                   Query::push_batches             Sink::write
+//!    ─▶ Rechunker (--batch-size)   (parallel on the query's        (+ late-rows sink)
+//!    ─▶ groups of batches ══╗      rayon pool, order kept)  ══╗    ─▶ …
+//!                           ╚═▶ bounded queue ─▶ … ─▶ results ╚═▶ bounded queue
+//!                               (a few groups)                    (a few pushes' results)
 //! ```
+//! Decoding the next groups overlaps computing the current one, and encoding/writing
+//! results overlaps both. Each queue message is a whole group of batches (or the results
+//! of one push), never a row. The queues are bounded, so memory holds at most a few
+//! groups beyond the query's own state, and a slow stage holds back the others.
+//!
+//! Errors come out in stream order, as a sequential run would report them: a read error
+//! travels down the input queue behind the groups read before it; a query error stops
+//! the reading (the reader sees a stop flag or a closed queue) and lets the writer finish
+//! the results already queued, whose write error (if any) came first; a write error
+//! closes the result queue, which stops the compute at its next send. Nothing waits on a
+//! stage that has stopped, so no failure can hang the run. The sinks are never finished
+//! here: the caller finishes them on success or drops them (no output file) on failure.
 
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
 use indicatif::ProgressBar;
 
 use super::query::Query;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::{BatchSource, Sink, rechunk};
+
+/// Batches the input queue holds (rounded to whole groups, see [`input_queue_groups`]):
+/// 32 batches of 8,192 trade rows are ~12 MB, enough for the reader to absorb a slow
+/// read without holding much memory.
+const INPUT_QUEUE_BATCHES: usize = 32;
+
+/// Push results the output queue holds: enough to ride out one slow write.
+const OUTPUT_QUEUE_MESSAGES: usize = 4;
 
 /// How to feed a query.
 #[derive(Debug, Clone, Default)]
@@ -19,75 +52,124 @@ pub struct RunSettings {
     pub batch_size: Option<usize>,
     /// Progress bar to advance by input rows.
     pub progress: Option<ProgressBar>,
+    /// Record the latency of every push in [`RunReport::push_latencies`] (one entry per
+    /// group of batches, so memory grows with the input: for benchmarks).
+    pub record_latencies: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Input rows pushed into the query.
+    pub rows_in: u64,
+    /// Input batches pushed (after re-chunking).
+    pub batches_in: u64,
+    /// Calls to [`Query::push_batches`] (groups of batches).
+    pub pushes: u64,
+    /// Result rows written to the sink.
+    pub rows_out: u64,
+    /// Result batches written to the sink.
+    pub batches_out: u64,
+    /// Time the compute stage waited for input (reading/decoding slower than compute).
+    pub input_wait: Duration,
+    /// Time the compute stage waited for the writer (writing slower than compute).
+    pub output_wait: Duration,
+    /// Wall time of each push, in input order (only with
+    /// [`RunSettings::record_latencies`]).
+    pub push_latencies: Vec<Duration>,
 }
 
 /// Runs `query` over all of `source`, writing every result batch to `sink`, then
 /// finishes the query (flushing open state). The sink is not finished here: the caller
 /// decides (so a failed run can drop it and leave no output file).
 ///
+/// Reading, computing and writing run on three threads joined by bounded queues; see
+/// the [module documentation](self).
+///
 /// # Errors
-/// Input, execution and output errors, as they happen.
+/// The first input, execution or output error in stream order.
 pub fn run_to_sink(
     query: &mut Query,
     source: Box<dyn BatchSource>,
     settings: &RunSettings,
     sink: &mut dyn Sink,
-) -> Result<()> {
+) -> Result<RunReport> {
     run_to_sinks(query, source, settings, sink, None)
 }
 
 /// As [`run_to_sink`], and writes the rows a windowed query drops as late to
 /// `late_sink` (the query must collect them: [`crate::QueryOptions::collect_late_rows`]).
 ///
+/// If the run stops before the end of the input (an error, or a LIMIT reached), the
+/// reader thread is not waited for: it may be blocked reading a slow input (stdin), and
+/// it ends by itself at its next batch.
+///
 /// # Errors
-/// Input, execution and output errors, as they happen.
+/// The first input, execution or output error in stream order.
 pub fn run_to_sinks(
     query: &mut Query,
     source: Box<dyn BatchSource>,
     settings: &RunSettings,
     sink: &mut dyn Sink,
-    mut late_sink: Option<&mut dyn Sink>,
-) -> Result<()> {
-    let schema = source.schema();
-    let input = query.input_name().to_string();
+    late_sink: Option<&mut dyn Sink>,
+) -> Result<RunReport> {
     let group = batches_per_push(query.partitions());
-    let mut batches: Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>>> =
-        match settings.batch_size {
-            Some(n) => Box::new(rechunk(source, schema, n)),
-            None => Box::new(source),
+    let (groups_tx, groups_rx) = sync_channel(input_queue_groups(group));
+    let wake = groups_tx.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = spawn_reader(source, settings.batch_size, group, groups_tx, stop.clone())?;
+    let collect_late = late_sink.is_some();
+    let mut report = RunReport::default();
+    let (computed, written) = std::thread::scope(|scope| {
+        let (results_tx, results_rx) = sync_channel(OUTPUT_QUEUE_MESSAGES);
+        let writer = std::thread::Builder::new()
+            .name("velo-writer".into())
+            .spawn_scoped(scope, move || {
+                write_results(results_rx, sink, late_sink, wake)
+            })
+            .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")));
+        let writer = match writer {
+            Ok(writer) => writer,
+            Err(e) => return (Err(e), Ok(Written::default())),
         };
-    let mut pending = Vec::with_capacity(group);
-    loop {
-        pending.clear();
-        while pending.len() < group {
-            match batches.next() {
-                Some(b) => pending.push(b?),
-                None => break,
-            }
+        let computed = compute(
+            query,
+            groups_rx,
+            results_tx,
+            settings,
+            collect_late,
+            &mut report,
+        );
+        // The input queue is closed (`groups_rx` was moved into `compute` and dropped);
+        // the flag also stops a reader that is between groups.
+        stop.store(true, Ordering::Relaxed);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(Error::internal("the writer thread panicked")));
+        (computed, written)
+    });
+    let ended = match (computed, written) {
+        // Everything the writer got came from groups before the one that failed.
+        (_, Err(e)) => return Err(e),
+        (Err(e), Ok(_)) => return Err(e),
+        (Ok(ComputeEnd::WriterStopped), Ok(_)) => {
+            return Err(Error::internal(
+                "the writer stopped without an error before the end of the results",
+            ));
         }
-        if pending.is_empty() {
-            break;
+        (Ok(ended), Ok(written)) => {
+            report.rows_out = written.rows;
+            report.batches_out = written.batches;
+            ended
         }
-        let rows: u64 = pending.iter().map(|b| b.num_rows() as u64).sum();
-        for out in query.push_batches(&input, std::mem::take(&mut pending))? {
-            sink.write(&out)?;
-        }
-        if let Some(late) = late_sink.as_deref_mut() {
-            for l in query.take_late_rows() {
-                late.write(&l)?;
-            }
-        }
-        if let Some(p) = &settings.progress {
-            p.inc(rows);
-        }
-        if query.is_done() {
-            break;
-        }
+    };
+    if ended == ComputeEnd::InputEnd {
+        // The reader has sent its last message and is returning.
+        reader
+            .join()
+            .map_err(|_| Error::internal("the reader thread panicked"))?;
     }
-    for out in query.finish()? {
-        sink.write(&out)?;
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// Batches handed to the query per call: one for a single partition; otherwise enough
@@ -97,20 +179,594 @@ pub fn batches_per_push(partitions: usize) -> usize {
     if partitions <= 1 { 1 } else { partitions * 32 }
 }
 
+/// Groups the input queue holds: about [`INPUT_QUEUE_BATCHES`] batches, but at least two
+/// groups (so the reader works on one while the compute takes the other) and at most
+/// four.
+fn input_queue_groups(group: usize) -> usize {
+    (INPUT_QUEUE_BATCHES / group.max(1)).clamp(2, 4)
+}
+
+/// A message from the reader to the compute stage.
+enum ReadMessage {
+    /// The next group of batches and their rows.
+    Group(Vec<RecordBatch>, u64),
+    /// The input failed; nothing follows.
+    Failed(Error),
+    /// The input ended; nothing follows.
+    End,
+    /// Sent by the writer when a write failed, to wake a compute stage waiting for input.
+    WriterStopped,
+}
+
+/// The results of one push: result batches, then late rows.
+struct WriteMessage {
+    results: Vec<RecordBatch>,
+    late: Vec<RecordBatch>,
+}
+
+/// How the compute stage stopped (without an error of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ComputeEnd {
+    /// The input ended and the query finished.
+    InputEnd,
+    /// A LIMIT was reached before the end of the input; the query finished.
+    LimitReached,
+    /// The writer stopped taking results (it failed).
+    WriterStopped,
+}
+
+/// What the writer wrote.
+#[derive(Debug, Default)]
+struct Written {
+    rows: u64,
+    batches: u64,
+}
+
+/// Starts the reader thread: pulls batches from `source`, re-chunks them, and sends them
+/// in groups of `group` until the input ends, fails, `stop` is set, or the compute
+/// stage closes the queue.
+fn spawn_reader(
+    source: Box<dyn BatchSource>,
+    batch_size: Option<usize>,
+    group: usize,
+    queue: SyncSender<ReadMessage>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("velo-reader".into())
+        .spawn(move || {
+            let schema = source.schema();
+            let batches: Box<dyn Iterator<Item = Result<RecordBatch>>> = match batch_size {
+                Some(n) => Box::new(rechunk(source, schema, n)),
+                None => Box::new(source),
+            };
+            let read = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                read_groups(batches, group, &queue, &stop)
+            }));
+            if read.is_err() {
+                // The compute stage must not wait for a reader that is gone.
+                let _ = queue.send(ReadMessage::Failed(Error::internal(
+                    "the reader thread panicked",
+                )));
+            }
+        })
+        .map_err(|e| Error::internal(format!("cannot start the reader thread: {e}")))
+}
+
+/// The reader loop of [`spawn_reader`].
+fn read_groups(
+    mut batches: impl Iterator<Item = Result<RecordBatch>>,
+    group: usize,
+    queue: &SyncSender<ReadMessage>,
+    stop: &AtomicBool,
+) {
+    loop {
+        let mut pending = Vec::with_capacity(group);
+        let mut rows = 0u64;
+        let mut exhausted = false;
+        while pending.len() < group {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            match batches.next() {
+                Some(Ok(batch)) => {
+                    rows += batch.num_rows() as u64;
+                    pending.push(batch);
+                }
+                Some(Err(e)) => {
+                    // Either send fails only if the compute stage has stopped already.
+                    let _ = queue.send(ReadMessage::Failed(e));
+                    return;
+                }
+                None => {
+                    exhausted = true;
+                    break;
+                }
+            }
+        }
+        if !pending.is_empty() && queue.send(ReadMessage::Group(pending, rows)).is_err() {
+            return;
+        }
+        if exhausted {
+            let _ = queue.send(ReadMessage::End);
+            return;
+        }
+    }
+}
+
+/// The compute stage: pushes every group into the query and queues the results.
+fn compute(
+    query: &mut Query,
+    groups: Receiver<ReadMessage>,
+    results: SyncSender<WriteMessage>,
+    settings: &RunSettings,
+    collect_late: bool,
+    report: &mut RunReport,
+) -> Result<ComputeEnd> {
+    let input = query.input_name().to_string();
+    let send = |message: WriteMessage, report: &mut RunReport| -> bool {
+        if message.results.is_empty() && message.late.is_empty() {
+            return true;
+        }
+        let waited = Instant::now();
+        let sent = results.send(message).is_ok();
+        report.output_wait += waited.elapsed();
+        sent
+    };
+    let mut end = ComputeEnd::InputEnd;
+    loop {
+        let waited = Instant::now();
+        let message = groups.recv();
+        report.input_wait += waited.elapsed();
+        let (batches, rows) = match message {
+            Ok(ReadMessage::Group(batches, rows)) => (batches, rows),
+            Ok(ReadMessage::Failed(e)) => return Err(e),
+            Ok(ReadMessage::End) => break,
+            Ok(ReadMessage::WriterStopped) => return Ok(ComputeEnd::WriterStopped),
+            Err(_) => {
+                return Err(Error::internal(
+                    "the reader thread stopped before the end of the input",
+                ));
+            }
+        };
+        report.batches_in += batches.len() as u64;
+        report.rows_in += rows;
+        report.pushes += 1;
+        let started = Instant::now();
+        let out = query.push_batches(&input, batches)?;
+        let late = if collect_late {
+            query.take_late_rows()
+        } else {
+            Vec::new()
+        };
+        if settings.record_latencies {
+            report.push_latencies.push(started.elapsed());
+        }
+        if let Some(p) = &settings.progress {
+            p.inc(rows);
+        }
+        let message = WriteMessage { results: out, late };
+        if !send(message, report) {
+            return Ok(ComputeEnd::WriterStopped);
+        }
+        if query.is_done() {
+            end = ComputeEnd::LimitReached;
+            break;
+        }
+    }
+    drop(groups);
+    let message = WriteMessage {
+        results: query.finish()?,
+        late: Vec::new(),
+    };
+    if !send(message, report) {
+        return Ok(ComputeEnd::WriterStopped);
+    }
+    Ok(end)
+}
+
+/// The writer stage: writes every queued result until the queue closes or a write fails.
+/// A failure drops the result queue (so the compute stage stops at its next send) and
+/// posts [`ReadMessage::WriterStopped`] on the input queue through `wake` (so a compute
+/// stage waiting for a slow input stops now).
+fn write_results(
+    queue: Receiver<WriteMessage>,
+    sink: &mut dyn Sink,
+    late_sink: Option<&mut dyn Sink>,
+    wake: SyncSender<ReadMessage>,
+) -> Result<Written> {
+    let written = write_all(&queue, sink, late_sink);
+    if written.is_err() {
+        // A full queue means the compute stage is not waiting for input: it will find
+        // the result queue closed at its next send.
+        let _ = wake.try_send(ReadMessage::WriterStopped);
+    }
+    written
+}
+
+/// The loop of [`write_results`].
+fn write_all(
+    queue: &Receiver<WriteMessage>,
+    sink: &mut dyn Sink,
+    mut late_sink: Option<&mut dyn Sink>,
+) -> Result<Written> {
+    let mut written = Written::default();
+    for message in queue {
+        for batch in &message.results {
+            sink.write(batch)?;
+            written.rows += batch.num_rows() as u64;
+            written.batches += 1;
+        }
+        if let Some(late) = late_sink.as_deref_mut() {
+            for batch in &message.late {
+                late.write(batch)?;
+            }
+        }
+    }
+    Ok(written)
+}
+
 /// A sink that keeps every batch in memory (for tests and embedding).
 #[derive(Debug, Default)]
 pub struct CollectSink {
     /// The batches written so far.
-    pub batches: Vec<arrow::array::RecordBatch>,
+    pub batches: Vec<RecordBatch>,
 }
 
 impl Sink for CollectSink {
-    fn write(&mut self, batch: &arrow::array::RecordBatch) -> Result<()> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.batches.push(batch.clone());
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
         Ok(())
+    }
+}
+
+/// A sink that counts the rows and batches written and drops them (for benchmarks: the
+/// results are computed, but memory does not grow with the output).
+#[derive(Debug, Default)]
+pub struct CountSink {
+    /// Rows written so far.
+    pub rows: u64,
+    /// Batches written so far.
+    pub batches: u64,
+}
+
+impl Sink for CountSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        self.batches += 1;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::collections::VecDeque;
+    use std::sync::mpsc::{Sender, channel};
+
+    use arrow::datatypes::SchemaRef;
+    use arrow_select::concat::concat_batches;
+
+    use crate::io::test_data::{dict_batch, plain_batches, plain_schema};
+    use crate::{Engine, QueryOptions};
+
+    /// What a [`ScriptedSource`] does after its scripted items.
+    enum Tail {
+        /// Ends the input.
+        End,
+        /// Blocks (like a stalled stdin) until the test drops the sender.
+        Block(std::sync::mpsc::Receiver<()>),
+        /// Repeats this batch forever.
+        Endless(RecordBatch),
+    }
+
+    /// A source that yields scripted items, then does what its tail says.
+    struct ScriptedSource {
+        items: VecDeque<Result<RecordBatch>>,
+        tail: Tail,
+    }
+
+    impl Iterator for ScriptedSource {
+        type Item = Result<RecordBatch>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if let Some(item) = self.items.pop_front() {
+                return Some(item);
+            }
+            match &self.tail {
+                Tail::End => None,
+                Tail::Block(wait) => {
+                    let _ = wait.recv();
+                    None
+                }
+                Tail::Endless(batch) => Some(Ok(batch.clone())),
+            }
+        }
+    }
+
+    impl BatchSource for ScriptedSource {
+        fn schema(&self) -> SchemaRef {
+            plain_schema()
+        }
+
+        fn total_rows(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    fn source(items: Vec<Result<RecordBatch>>, tail: Tail) -> Box<dyn BatchSource> {
+        Box::new(ScriptedSource {
+            items: items.into(),
+            tail,
+        })
+    }
+
+    fn ok_batches(sizes: &[usize]) -> Vec<Result<RecordBatch>> {
+        plain_batches(sizes).into_iter().map(Ok).collect()
+    }
+
+    /// A tail that blocks until the returned sender is dropped.
+    fn blocking_tail() -> (Tail, Sender<()>) {
+        let (release, wait) = channel();
+        (Tail::Block(wait), release)
+    }
+
+    fn query(sql: &str, partitions: usize) -> Query {
+        Engine::with_partitions(partitions)
+            .query(sql, &[("t", plain_schema())], QueryOptions::default())
+            .unwrap()
+    }
+
+    /// A sink whose `fail_at`-th write (0-based) fails.
+    struct FailingSink {
+        writes: usize,
+        fail_at: usize,
+    }
+
+    impl Sink for FailingSink {
+        fn write(&mut self, _batch: &RecordBatch) -> Result<()> {
+            self.writes += 1;
+            if self.writes > self.fail_at {
+                return Err(Error::input("out.csv", "cannot write: disk full"));
+            }
+            Ok(())
+        }
+
+        fn finish(self: Box<Self>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    const SELECT: &str = "SELECT name, qty * 2 AS q FROM t WHERE qty > 0";
+
+    #[test]
+    fn results_equal_a_sequential_run() {
+        let sizes = [50, 0, 33, 100, 1, 64, 7];
+        let batches = plain_batches(&sizes);
+        let rows: usize = sizes.iter().sum();
+        for partitions in [1, 2, 3] {
+            let mut sequential = query(SELECT, partitions);
+            let mut expected = Vec::new();
+            for b in &batches {
+                expected.extend(sequential.push("t", b.clone()).unwrap());
+            }
+            expected.extend(sequential.finish().unwrap());
+            let expected = concat_batches(&sequential.output_schema(), &expected).unwrap();
+            for batch_size in [None, Some(1), Some(7), Some(1000)] {
+                let mut q = query(SELECT, partitions);
+                let mut sink = CollectSink::default();
+                let settings = RunSettings {
+                    batch_size,
+                    record_latencies: true,
+                    ..RunSettings::default()
+                };
+                let report = run_to_sink(
+                    &mut q,
+                    source(ok_batches(&sizes), Tail::End),
+                    &settings,
+                    &mut sink,
+                )
+                .unwrap();
+                let got = concat_batches(&q.output_schema(), &sink.batches).unwrap();
+                let setting = format!("partitions {partitions}, batch size {batch_size:?}");
+                assert_eq!(got, expected, "{setting}");
+                assert_eq!(report.rows_in, rows as u64, "{setting}");
+                assert_eq!(report.rows_out, expected.num_rows() as u64, "{setting}");
+                assert_eq!(report.batches_out, sink.batches.len() as u64, "{setting}");
+                assert_eq!(report.push_latencies.len() as u64, report.pushes);
+                let group = batches_per_push(partitions) as u64;
+                assert_eq!(
+                    report.pushes,
+                    report.batches_in.div_ceil(group),
+                    "{setting}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_mid_stream_is_returned() {
+        for partitions in [1, 2] {
+            let mut items = ok_batches(&[10, 10, 10]);
+            items.push(Err(Error::input("t.arrow", "corrupt record batch 3")));
+            items.extend(ok_batches(&[10]));
+            let mut q = query(SELECT, partitions);
+            let err = run_to_sink(
+                &mut q,
+                source(items, Tail::End),
+                &RunSettings::default(),
+                &mut CollectSink::default(),
+            )
+            .unwrap_err();
+            assert_eq!(err.to_string(), "t.arrow: corrupt record batch 3");
+        }
+    }
+
+    #[test]
+    fn a_query_error_returns_while_the_input_is_stalled() {
+        let (tail, release) = blocking_tail();
+        let mut items = ok_batches(&[5]);
+        items.push(Ok(dict_batch(0, 3)));
+        let mut q = query(SELECT, 1);
+        let err = run_to_sink(
+            &mut q,
+            source(items, tail),
+            &RunSettings::default(),
+            &mut CollectSink::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Execution(_)), "{err:?}");
+        assert!(err.to_string().contains("schema mismatch"), "{err}");
+        // Lets the reader (still waiting for input) end.
+        drop(release);
+    }
+
+    #[test]
+    fn a_write_error_stops_an_endless_input() {
+        for partitions in [1, 2] {
+            let mut q = query(SELECT, partitions);
+            let endless = Tail::Endless(plain_batches(&[20]).remove(0));
+            let err = run_to_sink(
+                &mut q,
+                source(Vec::new(), endless),
+                &RunSettings::default(),
+                &mut FailingSink {
+                    writes: 0,
+                    fail_at: 3,
+                },
+            )
+            .unwrap_err();
+            assert_eq!(err.to_string(), "out.csv: cannot write: disk full");
+        }
+    }
+
+    #[test]
+    fn a_write_error_returns_while_the_input_is_stalled() {
+        let (tail, release) = blocking_tail();
+        let mut q = query(SELECT, 1);
+        let err = run_to_sink(
+            &mut q,
+            source(ok_batches(&[20, 20]), tail),
+            &RunSettings::default(),
+            &mut FailingSink {
+                writes: 0,
+                fail_at: 0,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "out.csv: cannot write: disk full");
+        drop(release);
+    }
+
+    #[test]
+    fn the_earliest_error_in_stream_order_wins() {
+        // The write of batch 0's results fails; the input fails later, and the compute
+        // may see that before it sees the writer stop: the write error is reported.
+        let mut items = ok_batches(&[20, 20, 20, 20]);
+        items.push(Err(Error::input("t.arrow", "corrupt record batch 4")));
+        let mut q = query(SELECT, 1);
+        let err = run_to_sink(
+            &mut q,
+            source(items, Tail::End),
+            &RunSettings::default(),
+            &mut FailingSink {
+                writes: 0,
+                fail_at: 0,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "out.csv: cannot write: disk full");
+    }
+
+    #[test]
+    fn a_limit_stops_an_endless_input() {
+        for partitions in [1, 2] {
+            let mut q = query("SELECT name FROM t LIMIT 25", partitions);
+            let mut sink = CollectSink::default();
+            let endless = Tail::Endless(plain_batches(&[10]).remove(0));
+            let report = run_to_sink(
+                &mut q,
+                source(Vec::new(), endless),
+                &RunSettings::default(),
+                &mut sink,
+            )
+            .unwrap();
+            assert_eq!(report.rows_out, 25);
+            let rows: usize = sink.batches.iter().map(|b| b.num_rows()).sum();
+            assert_eq!(rows, 25);
+        }
+    }
+
+    #[test]
+    fn a_panicking_source_is_an_internal_error() {
+        struct Panics;
+        impl Iterator for Panics {
+            type Item = Result<RecordBatch>;
+            fn next(&mut self) -> Option<Self::Item> {
+                panic!("test source panics")
+            }
+        }
+        impl BatchSource for Panics {
+            fn schema(&self) -> SchemaRef {
+                plain_schema()
+            }
+            fn total_rows(&self) -> Option<u64> {
+                None
+            }
+        }
+        let mut q = query(SELECT, 1);
+        let err = run_to_sink(
+            &mut q,
+            Box::new(Panics),
+            &RunSettings::default(),
+            &mut CollectSink::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Internal(_)), "{err:?}");
+        assert!(err.to_string().contains("reader thread panicked"), "{err}");
+    }
+
+    #[test]
+    fn the_results_of_finish_are_written() {
+        for partitions in [1, 2] {
+            let mut q = query("SELECT COUNT(*) AS n FROM t EMIT FINAL", partitions);
+            let mut sink = CollectSink::default();
+            let report = run_to_sink(
+                &mut q,
+                source(ok_batches(&[30, 40, 0, 5]), Tail::End),
+                &RunSettings::default(),
+                &mut sink,
+            )
+            .unwrap();
+            assert_eq!(report.rows_in, 75);
+            assert_eq!(report.rows_out, 1);
+            let n = sink.batches[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap()
+                .value(0);
+            assert_eq!(n, 75);
+        }
+        // No input at all: nothing pushed, the query still finishes.
+        let mut q = query("SELECT name FROM t", 2);
+        let report = run_to_sink(
+            &mut q,
+            source(Vec::new(), Tail::End),
+            &RunSettings::default(),
+            &mut CollectSink::default(),
+        )
+        .unwrap();
+        assert_eq!((report.pushes, report.rows_out), (0, 0));
+        assert!(q.push("t", plain_batches(&[1]).remove(0)).is_err());
     }
 }

@@ -28,6 +28,7 @@ pub mod ipc_message;
 pub mod ipc_stream;
 pub mod ipc_validate;
 pub mod json;
+pub(crate) mod mapped_blocks;
 pub mod output;
 pub mod rechunk;
 pub mod sink;

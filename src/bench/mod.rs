@@ -6,7 +6,10 @@
 //! materialized as Arrow batches, counted and dropped) and `file-to-file` (results
 //! written to an IPC file). Each row reports its own peak RSS (the mark is reset before
 //! it), the CPU use (process CPU time over wall time, so 2.0 = two cores busy) and the
-//! p50/p99 latency of one push (a group of batches into the query).
+//! p50/p99 latency of one push (a group of batches into the query), and the balance of
+//! the worker threads' CPU time (`bal`, least busy over busiest, see [`balance`]).
+
+pub mod balance;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -135,6 +138,9 @@ pub struct BenchResult {
     pub p99: Duration,
     /// Speed-up over the original engine's published figure.
     pub speedup_vs_original: f64,
+    /// The least busy worker thread's CPU time over the busiest one's, over all timed
+    /// runs (1.0 = even); `None` with one worker or where it cannot be read.
+    pub balance: Option<f64>,
 }
 
 impl BenchResult {
@@ -412,6 +418,7 @@ fn measure_modes(
         };
         for s in scenarios {
             let peak_reset = reset_peak_rss();
+            let workers_before = balance::WorkerCpu::snapshot();
             let mut best: Option<Run> = None;
             let mut failure = None;
             for _ in 0..repeat {
@@ -432,6 +439,7 @@ fn measure_modes(
                     }
                 }
             }
+            let per_worker = balance::WorkerCpu::snapshot().since(&workers_before);
             match (best, failure) {
                 (Some(mut run), None) => {
                     run.latencies.sort_unstable();
@@ -450,6 +458,7 @@ fn measure_modes(
                         p50: percentile(&run.latencies, 0.5),
                         p99: percentile(&run.latencies, 0.99),
                         speedup_vs_original: 0.0,
+                        balance: balance::balance(&per_worker),
                     };
                     let speedup = res.rows_per_sec() / s.original_rows_per_sec;
                     results.push(BenchResult {
@@ -472,7 +481,7 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
         for r in results {
             let _ = writeln!(
                 out,
-                "{{\"scenario\":\"{}\",\"mode\":\"{}\",\"rows\":{},\"batch_size\":{},\"partitions\":{},\"wall_s\":{:.6},\"rows_per_sec\":{:.0},\"rows_out\":{},\"amplification\":{:.6},\"peak_rss_bytes\":{},\"cpu\":{:.2},\"p50_us\":{},\"p99_us\":{},\"speedup_vs_original\":{:.1}}}",
+                "{{\"scenario\":\"{}\",\"mode\":\"{}\",\"rows\":{},\"batch_size\":{},\"partitions\":{},\"wall_s\":{:.6},\"rows_per_sec\":{:.0},\"rows_out\":{},\"amplification\":{:.6},\"peak_rss_bytes\":{},\"cpu\":{:.2},\"p50_us\":{},\"p99_us\":{},\"speedup_vs_original\":{:.1},\"balance\":{},\"peak_rss_reset\":{}}}",
                 r.scenario,
                 r.mode,
                 r.rows,
@@ -486,14 +495,17 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
                 r.cpu,
                 r.p50.as_micros(),
                 r.p99.as_micros(),
-                r.speedup_vs_original
+                r.speedup_vs_original,
+                r.balance
+                    .map_or_else(|| "null".to_string(), |b| format!("{b:.3}")),
+                r.peak_rss_reset
             );
         }
         return out;
     }
     let _ = writeln!(
         out,
-        "{:<5} {:<13} {:>11} {:>6} {:>5} {:>9} {:>5} {:>10} {:>11} {:>7} {:>9} {:>9} {:>9} {:>10}",
+        "{:<5} {:<13} {:>11} {:>6} {:>5} {:>9} {:>5} {:>10} {:>11} {:>7} {:>9} {:>9} {:>9} {:>10} {:>5}",
         "scen",
         "mode",
         "rows",
@@ -507,12 +519,13 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
         "peak RSS",
         "p50",
         "p99",
-        "vs orig"
+        "vs orig",
+        "bal"
     );
     for r in results {
         let _ = writeln!(
             out,
-            "{:<5} {:<13} {:>11} {:>6} {:>5} {:>8.3}s {:>5.2} {:>10} {:>11} {:>7.4} {:>7}MB {:>7}us {:>7}us {:>9.0}x",
+            "{:<5} {:<13} {:>11} {:>6} {:>5} {:>8.3}s {:>5.2} {:>10} {:>11} {:>7.4} {:>7}MB {:>7}us {:>7}us {:>9.0}x {:>5}",
             r.scenario,
             r.mode,
             r.rows,
@@ -526,7 +539,9 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
             r.peak_rss_bytes >> 20,
             r.p50.as_micros(),
             r.p99.as_micros(),
-            r.speedup_vs_original
+            r.speedup_vs_original,
+            r.balance
+                .map_or_else(|| "-".to_string(), |b| format!("{b:.2}"))
         );
     }
     out

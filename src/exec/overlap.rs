@@ -90,7 +90,7 @@ pub fn run_ordered_with<S, R, W, C>(
             next: 0,
         },
     ));
-    let initial: Vec<S> = scratch.drain(..).collect();
+    let initial: Vec<S> = std::mem::take(scratch);
     pool.in_place_scope(|scope| {
         let (work, ready, consumer) = (&work, &ready, &consumer);
         // item `i` with scratch `s`: work, store, then consume whatever is ready in order

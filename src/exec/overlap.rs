@@ -83,14 +83,19 @@ pub fn run_ordered_with<S, R, W, C>(
         slots: (0..n).map(|_| None).collect(),
         next: 0,
     });
+    // The first items are claimed, and the spare scratch states set aside, before any
+    // task runs: the calling thread never takes the consumer lock, so a worker that
+    // finds it taken knows another worker is merging and will see its result.
+    let mut initial: Vec<S> = std::mem::take(scratch);
+    let first = initial.len().min(n);
+    let spare = initial.split_off(first);
     let consumer = Mutex::new((
         consume,
         Spawner {
-            free: Vec::with_capacity(scratch.len()),
-            next: 0,
+            free: spare,
+            next: first,
         },
     ));
-    let initial: Vec<S> = std::mem::take(scratch);
     pool.in_place_scope(|scope| {
         let (work, ready, consumer) = (&work, &ready, &consumer);
         // item `i` with scratch `s`: work, store, then consume whatever is ready in order
@@ -120,7 +125,11 @@ pub fn run_ordered_with<S, R, W, C>(
                     Err(TryLockError::WouldBlock) => return,
                 };
                 let (consume, spawner) = &mut *guard;
-                while let Some((k, mut s, r)) = lock(ready).take_next() {
+                loop {
+                    // the `ready` guard is dropped before `consume`: other workers store
+                    // their results while this one merges
+                    let next = lock(ready).take_next();
+                    let Some((k, mut s, r)) = next else { break };
                     consume(k, &mut s, r);
                     if spawner.next < n {
                         let j = spawner.next;
@@ -136,16 +145,8 @@ pub fn run_ordered_with<S, R, W, C>(
                 }
             }
         }
-        // the first items claimed before any of them runs, so that their consumers
-        // spawn only the later ones
-        let first = initial.len().min(n);
-        lock(consumer).1.next = first;
         for (i, s) in initial.into_iter().enumerate() {
-            if i < first {
-                scope.spawn(move |scope| task(scope, i, s, n, work, ready, consumer));
-            } else {
-                lock(consumer).1.free.push(s);
-            }
+            scope.spawn(move |scope| task(scope, i, s, n, work, ready, consumer));
         }
     });
     let (_, spawner) = consumer
@@ -276,6 +277,34 @@ mod tests {
             let mut served: Vec<usize> = scratch.concat();
             served.sort_unstable();
             assert_eq!(served, (0..n).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn every_item_is_consumed_when_there_are_more_scratch_states_than_items() {
+        // A worker that finishes while the calling thread still hands out the spare
+        // scratch states must not find the consumer busy and walk away.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for round in 0..3000 {
+            for n in [1usize, 2, 3] {
+                let mut scratch = vec![0u8; 64];
+                let mut seen = Vec::new();
+                run_ordered_with(
+                    &pool,
+                    n,
+                    &mut scratch,
+                    |i, _: &mut u8| i,
+                    |i, _, r| {
+                        seen.push((i, r));
+                    },
+                );
+                let expected: Vec<(usize, usize)> = (0..n).map(|i| (i, i)).collect();
+                assert_eq!(seen, expected, "round {round}, n = {n}");
+                assert_eq!(scratch.len(), 64);
+            }
         }
     }
 }

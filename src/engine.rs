@@ -7,7 +7,8 @@ use arrow::datatypes::SchemaRef;
 
 use crate::config::QueryOptions;
 use crate::error::{Error, Result};
-use crate::exec::{PhysicalPlan, Query};
+use crate::exec::workers::DEFAULT_MIN_PARALLEL_ROWS;
+use crate::exec::{PhysicalPlan, Query, Workers};
 use crate::plan::{explain::explain_logical, plan_query};
 use crate::sql::parse_sql;
 
@@ -35,6 +36,8 @@ pub struct Engine {
     /// `None` when no worker threads could be started: queries then run on the
     /// caller's thread.
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// Calls with fewer rows run on the caller's thread.
+    min_parallel_rows: usize,
 }
 
 impl Default for Engine {
@@ -57,7 +60,21 @@ impl Engine {
             .build()
             .map(Arc::new)
             .ok();
-        Engine { partitions, pool }
+        Engine {
+            partitions,
+            pool,
+            min_parallel_rows: DEFAULT_MIN_PARALLEL_ROWS,
+        }
+    }
+
+    /// Calls (`Query::push_batches`) with fewer input rows than `rows` run on the
+    /// caller's thread, as waking the workers would cost more than they save (default
+    /// 16,384). The results are the same either way; `0` hands every call of more than
+    /// one batch to the workers (tests of the parallel paths use it).
+    #[must_use]
+    pub fn with_min_parallel_rows(mut self, rows: usize) -> Self {
+        self.min_parallel_rows = rows;
+        self
     }
 
     /// The number of partitions (threads) queries run on.
@@ -82,7 +99,12 @@ impl Engine {
             .collect();
         let plan = plan_query(&parsed, &inputs, &options)?;
         let physical = PhysicalPlan::from_logical(&plan)?;
-        Query::new(plan, physical, self.pool.clone(), self.partitions)
+        Query::new(
+            plan,
+            physical,
+            Workers::new(self.pool.clone(), self.min_parallel_rows),
+            self.partitions,
+        )
     }
 
     /// The logical and physical plans of `sql`, as text.

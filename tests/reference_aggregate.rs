@@ -752,7 +752,7 @@ fn batch_of(rows: &[Row], schema: &SchemaRef, encoding: StrEncoding) -> RecordBa
 
 fn run_engine(case: &Case) -> Result<Vec<RecordBatch>, velostream::Error> {
     let schema = schema(case.encoding);
-    let engine = Engine::with_partitions(case.partitions);
+    let engine = Engine::with_partitions(case.partitions).with_min_parallel_rows(0);
     let mut q = engine.query(
         &case.sql(),
         &[("t", schema.clone())],
@@ -1011,7 +1011,7 @@ fn an_empty_batch_emits_nothing() {
                 "SELECT COUNT(*) FROM t",
             ] {
                 let schema = schema(encoding);
-                let engine = Engine::with_partitions(partitions);
+                let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
                 let mut q = engine
                     .query(sql, &[("t", schema.clone())], QueryOptions::default())
                     .expect("plans");
@@ -1049,6 +1049,7 @@ fn output_types(columns: &[(&str, DataType)], select: &str) -> Vec<DataType> {
     ));
     let sql = format!("SELECT {select} FROM t");
     let q = Engine::with_partitions(1)
+        .with_min_parallel_rows(0)
         .query(&sql, &[("t", schema)], QueryOptions::default())
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     q.output_schema()
@@ -1169,6 +1170,7 @@ fn changelog_adds_an_op_column_last() {
         Field::new("v", DataType::Int64, true),
     ]));
     let q = Engine::with_partitions(1)
+        .with_min_parallel_rows(0)
         .query(
             "SELECT k, SUM(v) AS total FROM t GROUP BY k",
             &[("t", schema)],
@@ -1196,7 +1198,7 @@ fn state_past_the_memory_limit_is_resources_exhausted() {
     let batch = batch_of(&rows, &schema, StrEncoding::Utf8);
     for partitions in [1, 2] {
         let run = |limit: usize| {
-            let engine = Engine::with_partitions(partitions);
+            let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
             let mut q = engine
                 .query(
                     "SELECT ki, SUM(x), MEDIAN(y) FROM t GROUP BY ki EMIT FINAL",

@@ -333,7 +333,7 @@ fn cells(column: &ArrayRef) -> Vec<Cell> {
 }
 
 fn run_engine(case: &Case) -> Result<Vec<Vec<Cell>>, velostream::Error> {
-    let engine = Engine::with_partitions(case.partitions);
+    let engine = Engine::with_partitions(case.partitions).with_min_parallel_rows(0);
     let mut q = engine.query(&sql(case), &[("t", schema())], QueryOptions::default())?;
     let all = batch_of(&case.rows);
     let mut batches = Vec::new();
@@ -621,7 +621,7 @@ fn many_keys(rows: i64, keys: i64) -> Vec<Row> {
 #[test]
 fn metrics_report_partition_keys_and_state_bytes() {
     for partitions in [1, 2] {
-        let engine = Engine::with_partitions(partitions);
+        let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
         let sql = "SELECT SUM(x) OVER (PARTITION BY k ORDER BY ts ROWS 9 PRECEDING), \
                    MIN(t) OVER (PARTITION BY k ORDER BY ts ROWS 9 PRECEDING) FROM t";
         let mut q = engine
@@ -652,7 +652,7 @@ fn range_state_is_bounded_by_the_span() {
     let rows = many_keys(20_000, 100);
     let mut results = Vec::new();
     for partitions in [1, 2, 3] {
-        let engine = Engine::with_partitions(partitions);
+        let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
         // keys repeat every 100 s: a 1,000 s span holds 11 rows of each
         let sql = "SELECT SUM(x) OVER w, MAX(t) OVER w, STDDEV(y) OVER w, FIRST_VALUE(x) OVER w \
                    FROM t WINDOW w AS (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '1000' SECOND PRECEDING AND CURRENT ROW)";
@@ -693,7 +693,7 @@ fn range_state_is_bounded_by_the_span() {
 #[test]
 fn memory_limit_is_honoured() {
     for partitions in [1, 2] {
-        let engine = Engine::with_partitions(partitions);
+        let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
         let sql = "SELECT AVG(y) OVER (PARTITION BY k ORDER BY ts ROWS 999 PRECEDING) FROM t";
         let mut q = engine
             .query(

@@ -1217,7 +1217,7 @@ fn run_engine_inner(
     partitions: usize,
     group: usize,
 ) -> Result<(SchemaRef, Vec<Vec<Value>>), String> {
-    let engine = Engine::with_partitions(partitions);
+    let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
     let mut q = engine
         .query(sql, &[("t", schema())], QueryOptions::default())
         .map_err(|e| format!("(planning) {e}"))?;
@@ -1282,6 +1282,7 @@ fn split(rows: &[Vec<Value>], sizes: &[usize]) -> Vec<RecordBatch> {
 /// Whether the scalar functions used by the generator exist in this build.
 fn functions_available() -> bool {
     Engine::with_partitions(1)
+        .with_min_parallel_rows(0)
         .query(
             "SELECT COALESCE(a, 1), ABS(a) FROM t",
             &[("t", schema())],
@@ -1590,9 +1591,11 @@ fn every_generated_query_plans() {
             no_dict: false,
         };
         let sql = g.query().sql("t", &names);
-        if let Err(e) =
-            Engine::with_partitions(1).query(&sql, &[("t", schema())], QueryOptions::default())
-        {
+        if let Err(e) = Engine::with_partitions(1).with_min_parallel_rows(0).query(
+            &sql,
+            &[("t", schema())],
+            QueryOptions::default(),
+        ) {
             panic!("cannot plan generated query {sql}: {e}");
         }
     }

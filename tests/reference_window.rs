@@ -1149,7 +1149,7 @@ fn model(case: &Case) -> Run {
 fn run_engine(case: &Case) -> Result<Run, String> {
     let sql = case.sql();
     let schema = schema(case.time);
-    let engine = Engine::with_partitions(case.partitions);
+    let engine = Engine::with_partitions(case.partitions).with_min_parallel_rows(0);
     let mut q = engine
         .query(&sql, &[("t", schema.clone())], case.options())
         .map_err(|e| format!("plan: {e}"))?;
@@ -2359,7 +2359,7 @@ fn late_rows_are_returned_unchanged_only_when_collected() {
     for partitions in [1, 2] {
         for collect in [true, false] {
             let what = format!("{partitions} partitions, collect {collect}");
-            let engine = Engine::with_partitions(partitions);
+            let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
             let mut q = engine
                 .query(
                     sql,
@@ -2419,7 +2419,7 @@ fn late_rows_are_returned_unchanged_only_when_collected() {
 fn the_delay_option_and_with_clause_agree() {
     let rows = [(100, 1), (95, 2), (89, 4)];
     let run = |sql: &str, options: QueryOptions| {
-        let engine = Engine::with_partitions(1);
+        let engine = Engine::with_partitions(1).with_min_parallel_rows(0);
         let mut q = engine
             .query(sql, &[("t", ms_schema())], options)
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -2587,6 +2587,7 @@ fn window_bounds_have_the_time_column_type() {
             ),
         ] {
             let q = Engine::with_partitions(1)
+                .with_min_parallel_rows(0)
                 .query(sql, &[("t", schema(time))], QueryOptions::default())
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
             let s = q.output_schema();

@@ -17,7 +17,8 @@
 //! - `CREATE TABLE trades AS FILE 'data/trades.arrow'`: an Arrow IPC file of the repo.
 //! - `SET batch_size = N`: every table is re-chunked into batches of N rows before it
 //!   is pushed (default: the whole table as one batch).
-//! - `SET partitions = N`: `Engine::with_partitions(N)`, and batches are pushed N at a
+//! - `SET partitions = N`: `Engine::with_partitions(N).with_min_parallel_rows(0)` (every
+//!   call of several batches runs on the workers, however small), and batches are pushed N at a
 //!   time with `push_batches` (default 1).
 //!
 //! Cells are printed as DuckDB's sqllogictests do: `NULL`, `(empty)` for an empty
@@ -176,7 +177,7 @@ impl VeloDb {
     }
 
     fn query(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, DbError> {
-        let engine = Engine::with_partitions(self.partitions);
+        let engine = Engine::with_partitions(self.partitions).with_min_parallel_rows(0);
         let inputs: Vec<(&str, SchemaRef)> = self
             .tables
             .iter()

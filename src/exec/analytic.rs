@@ -29,6 +29,7 @@ use rayon::prelude::*;
 
 use super::filter_project::{FilterProject, remap};
 use super::physical::{LimitSpec, PhysicalPlan};
+use super::workers::Workers;
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
 use crate::analytic::kernel::{FrameKernel, Kernel, KernelInput, Rows, Run, SequentialKernel};
 use crate::analytic::output::OutputColumn;
@@ -191,7 +192,7 @@ pub struct AnalyticOperator {
     /// By call: the kernel of a sequential call.
     sequential: Vec<Option<Box<dyn SequentialKernel>>>,
     windows: Vec<WindowState>,
-    pool: Option<Arc<rayon::ThreadPool>>,
+    workers: Workers,
     /// Scratch: key id 0 for every row (windows without PARTITION BY).
     zeros: Vec<u32>,
 }
@@ -213,7 +214,7 @@ impl AnalyticOperator {
     pub fn new(
         spec: AnalyticSpec,
         partitions: usize,
-        pool: Option<Arc<rayon::ThreadPool>>,
+        workers: Workers,
     ) -> Result<AnalyticOperator> {
         let partitions = partitions.max(1);
         let mut owners: Vec<Owner> = (0..partitions)
@@ -279,7 +280,7 @@ impl AnalyticOperator {
             owners,
             sequential,
             windows,
-            pool,
+            workers,
             zeros: Vec::new(),
         })
     }
@@ -361,7 +362,7 @@ impl AnalyticOperator {
                 .map(|(b, cols)| self.assemble(b, cols))
                 .collect::<Result<Vec<_>>>()?
         } else {
-            match self.pool.clone() {
+            match self.workers.for_call(&batches).cloned() {
                 Some(pool) => pool.install(|| self.run_owners(pre, &batches, true))?,
                 None => self.run_owners(pre, &batches, false)?,
             }

@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use crate::exec::overlap::run_ordered_with;
+use crate::exec::workers::Workers;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StringArray,
     new_empty_array,
@@ -230,24 +231,20 @@ pub struct HashAggregate {
     visible: Vec<bool>,
     /// Output schema without `_op`.
     values_schema: SchemaRef,
-    pool: Option<Arc<rayon::ThreadPool>>,
-    /// More than one partition: pre-aggregate batches in parallel.
-    parallel: bool,
+    /// The query's workers: the batches of a call big enough for them are
+    /// pre-aggregated in parallel.
+    workers: Workers,
     partial_ids: Vec<u32>,
     global_ids: Vec<u32>,
 }
 
 impl HashAggregate {
-    /// Creates the operator; with `partitions` > 1 the batches of one call are
+    /// Creates the operator; the batches of a call big enough for `workers` are
     /// pre-aggregated in parallel.
     ///
     /// # Errors
     /// Key or argument types without an implementation.
-    pub fn new(
-        spec: AggregateSpec,
-        partitions: usize,
-        pool: Option<Arc<rayon::ThreadPool>>,
-    ) -> Result<HashAggregate> {
+    pub fn new(spec: AggregateSpec, workers: Workers) -> Result<HashAggregate> {
         let emitted: Vec<DataType> = spec.key_types.iter().map(emitted_key_type).collect();
         let global = GroupState::new(&spec, &emitted)?;
         let partials = vec![GroupState::new(&spec, &spec.key_types)?];
@@ -264,8 +261,7 @@ impl HashAggregate {
             global,
             partials,
             visible: Vec::new(),
-            pool,
-            parallel: partitions > 1,
+            workers,
             partial_ids: Vec::new(),
             global_ids: Vec::new(),
         })
@@ -326,10 +322,7 @@ impl HashAggregate {
     where
         F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     {
-        let pool = self
-            .pool
-            .clone()
-            .filter(|_| batches.len() > 1 && self.parallel);
+        let pool = self.workers.for_call(batches).cloned();
         // a few partial states, reused batch after batch: enough for every worker to
         // have a batch in hand while another waits for its turn to merge
         let in_flight = pool.as_ref().map_or(1, |p| 3 * p.current_num_threads());

@@ -17,8 +17,10 @@ pub mod query;
 pub mod runner;
 pub mod selection;
 pub mod window;
+pub mod workers;
 
 pub use filter_project::FilterProject;
 pub use metrics::Metrics;
 pub use physical::PhysicalPlan;
 pub use query::Query;
+pub use workers::Workers;

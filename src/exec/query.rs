@@ -1,6 +1,5 @@
 //! A running query: push input batches, take result batches.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -13,6 +12,7 @@ use super::physical::PhysicalPlan;
 use super::window::panes::PaneAggregate;
 use super::window::session::SessionAggregate;
 use super::window::{WindowExec, WindowShape, max_event_time, passing_where, screen};
+use super::workers::Workers;
 use crate::error::{Error, Result};
 use crate::expr::types::sql_type_name;
 use crate::plan::QueryPlan;
@@ -80,7 +80,7 @@ pub struct Query {
     late: Vec<RecordBatch>,
     /// ROWS-window analytics.
     analytic: Option<super::analytic::AnalyticOperator>,
-    pool: Option<Arc<rayon::ThreadPool>>,
+    workers: Workers,
     partitions: usize,
     metrics: Metrics,
     started: Instant,
@@ -104,7 +104,7 @@ impl Query {
     pub(crate) fn new(
         plan: QueryPlan,
         physical: PhysicalPlan,
-        pool: Option<Arc<rayon::ThreadPool>>,
+        workers: Workers,
         partitions: usize,
     ) -> Result<Self> {
         let (skip_left, fetch_left) = match physical.limit {
@@ -115,18 +115,11 @@ impl Query {
         let aggregate = match physical.aggregate.clone() {
             None => None,
             Some(spec) => Some(match spec.window.clone() {
-                None => Stateful::Plain(Box::new(HashAggregate::new(
-                    spec,
-                    partitions,
-                    pool.clone(),
-                )?)),
+                None => Stateful::Plain(Box::new(HashAggregate::new(spec, workers.clone())?)),
                 Some(w) => match w.shape {
-                    WindowShape::Panes { .. } => Stateful::Panes(Box::new(PaneAggregate::new(
-                        spec,
-                        w,
-                        partitions,
-                        pool.clone(),
-                    )?)),
+                    WindowShape::Panes { .. } => {
+                        Stateful::Panes(Box::new(PaneAggregate::new(spec, w, workers.clone())?))
+                    }
                     WindowShape::Session { .. } => {
                         Stateful::Session(Box::new(SessionAggregate::new(spec, w)?))
                     }
@@ -136,7 +129,7 @@ impl Query {
         let analytic = physical
             .analytic
             .clone()
-            .map(|spec| super::analytic::AnalyticOperator::new(spec, partitions, pool.clone()))
+            .map(|spec| super::analytic::AnalyticOperator::new(spec, partitions, workers.clone()))
             .transpose()?;
         Ok(Query {
             plan,
@@ -146,7 +139,7 @@ impl Query {
             watermark: i64::MIN,
             late: Vec::new(),
             analytic,
-            pool,
+            workers,
             partitions,
             metrics: Metrics::default(),
             started: Instant::now(),
@@ -260,17 +253,13 @@ impl Query {
         Ok(out)
     }
 
-    /// Runs `f` over the batches, in parallel when the query has several partitions.
+    /// Runs `f` over the batches, in parallel when the call is big enough for the workers.
     fn in_parallel<T: Send>(
         &self,
         batches: &[RecordBatch],
         f: impl Fn(&RecordBatch) -> Result<T> + Sync + Send,
     ) -> Result<Vec<T>> {
-        match self
-            .pool
-            .as_ref()
-            .filter(|_| batches.len() > 1 && self.partitions > 1)
-        {
+        match self.workers.for_call(batches) {
             Some(pool) => pool.install(|| batches.par_iter().map(&f).collect::<Result<Vec<_>>>()),
             None => batches.iter().map(f).collect::<Result<Vec<_>>>(),
         }
@@ -311,11 +300,7 @@ impl Query {
                 a.update_batches_with(&batches, prepare, &before, &after)?
             }
             Some(Stateful::Session(a)) => {
-                let prepared = match self
-                    .pool
-                    .as_ref()
-                    .filter(|_| batches.len() > 1 && self.partitions > 1)
-                {
+                let prepared = match self.workers.for_call(&batches) {
                     Some(pool) => pool.install(|| {
                         batches
                             .par_iter()

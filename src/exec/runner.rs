@@ -522,6 +522,7 @@ mod tests {
 
     fn query(sql: &str, partitions: usize) -> Query {
         Engine::with_partitions(partitions)
+            .with_min_parallel_rows(0)
             .query(sql, &[("t", plain_schema())], QueryOptions::default())
             .unwrap()
     }

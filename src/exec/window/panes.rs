@@ -32,6 +32,7 @@ use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_gro
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
 use crate::exec::overlap::run_ordered_with;
+use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
 
 /// A partial table forgets its keys once it holds this many groups.
@@ -262,8 +263,8 @@ pub struct PaneAggregate {
     key_types: Vec<DataType>,
     /// Output without `_op`: [window_start, window_end, keys, aggregates].
     values_schema: SchemaRef,
-    pool: Option<Arc<rayon::ThreadPool>>,
-    parallel: bool,
+    /// The query's workers (a call big enough is pre-aggregated in parallel).
+    workers: Workers,
     /// Sliding changelog: (window start, key row) → passing HAVING when last emitted.
     window_visible: HashMap<(i64, Box<[u8]>), bool, ahash::RandomState>,
     rows: Option<RowConverter>,
@@ -292,12 +293,7 @@ impl PaneAggregate {
     ///
     /// # Errors
     /// Key or argument types without an implementation.
-    pub fn new(
-        spec: AggregateSpec,
-        exec: WindowExec,
-        partitions: usize,
-        pool: Option<Arc<rayon::ThreadPool>>,
-    ) -> Result<PaneAggregate> {
+    pub fn new(spec: AggregateSpec, exec: WindowExec, workers: Workers) -> Result<PaneAggregate> {
         let WindowShape::Panes {
             size,
             slide,
@@ -348,8 +344,7 @@ impl PaneAggregate {
             panes: BTreeMap::new(),
             closed_upto: i64::MIN,
             key_types,
-            pool,
-            parallel: partitions > 1,
+            workers,
             window_visible: HashMap::default(),
             rows,
             windows_opened: 0,
@@ -424,10 +419,7 @@ impl PaneAggregate {
         T: Send,
         F: Fn(usize, &RecordBatch) -> Result<(RecordBatch, T)> + Sync,
     {
-        let pool = self
-            .pool
-            .clone()
-            .filter(|_| batches.len() > 1 && self.parallel);
+        let pool = self.workers.for_call(batches).cloned();
         // a few partials, reused batch after batch (see `HashAggregate`)
         let in_flight = pool.as_ref().map_or(1, |p| 3 * p.current_num_threads());
         while self.partials.len() < in_flight {

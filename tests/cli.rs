@@ -1039,3 +1039,76 @@ fn late_output_needs_a_window() {
     );
     assert!(!late.exists());
 }
+
+/// The number after `"name":` in a JSON line of `velo bench --json`.
+fn json_number(line: &str, name: &str) -> f64 {
+    let key = format!("\"{name}\":");
+    let start = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        + key.len();
+    let rest = &line[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end]
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{name} in {line}: {e}"))
+}
+
+#[test]
+fn bench_json_runs_every_scenario_and_mode_through_the_query_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_arg = dir.path().to_str().expect("utf-8 temp dir");
+    let o = run(&[
+        "bench",
+        "--scenario",
+        "all",
+        "--rows",
+        "20000",
+        "--batch-size",
+        "1000",
+        "--mode",
+        "all",
+        "--repeat",
+        "3",
+        "-p",
+        "2",
+        "--json",
+        "--dir",
+        dir_arg,
+    ]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
+    assert_eq!(lines.len(), 15, "5 scenarios x 3 modes:\n{out}");
+    for scenario in ["S0", "S1", "S2", "S3a", "S3b"] {
+        let rows: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.contains(&format!("\"scenario\":\"{scenario}\"")))
+            .collect();
+        assert_eq!(rows.len(), 3, "{scenario}: one line per mode");
+        let outs: Vec<f64> = rows.iter().map(|l| json_number(l, "rows_out")).collect();
+        assert!(
+            outs.iter().all(|&n| n == outs[0]),
+            "{scenario}: every mode gives the same output rows: {outs:?}"
+        );
+        for l in &rows {
+            assert_eq!(json_number(l, "rows"), 20000.0);
+            assert_eq!(json_number(l, "partitions"), 2.0);
+            let best = json_number(l, "rows_per_sec");
+            let median = json_number(l, "median_rows_per_sec");
+            assert!(
+                median > 0.0 && best >= median,
+                "best {best} < median {median}: {l}"
+            );
+        }
+        match scenario {
+            // one result per input row; one per (trader, symbol)
+            "S1" => assert_eq!(outs[0], 20000.0),
+            "S2" => assert_eq!(outs[0], 200.0),
+            // S0 keeps the rows with price > 120: some, not all
+            "S0" => assert!(outs[0] > 0.0 && outs[0] < 20000.0),
+            _ => assert!(outs[0] > 0.0),
+        }
+    }
+}

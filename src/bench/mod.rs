@@ -121,6 +121,9 @@ pub struct BenchResult {
     pub partitions: usize,
     /// Best wall time.
     pub wall: Duration,
+    /// Median wall time of the repetitions (on a shared or virtual machine the best
+    /// alone can flatter: two partitions need both cores at once).
+    pub median_wall: Duration,
     /// Output rows.
     pub rows_out: u64,
     /// Peak resident memory during this measurement (all its repetitions), bytes; the
@@ -147,6 +150,11 @@ impl BenchResult {
     /// Input rows per second.
     pub fn rows_per_sec(&self) -> f64 {
         self.rows as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// Input rows per second of the median repetition.
+    pub fn median_rows_per_sec(&self) -> f64 {
+        self.rows as f64 / self.median_wall.as_secs_f64().max(1e-9)
     }
 }
 
@@ -420,6 +428,7 @@ fn measure_modes(
             let peak_reset = reset_peak_rss();
             let workers_before = balance::WorkerCpu::snapshot();
             let mut best: Option<Run> = None;
+            let mut walls = Vec::with_capacity(repeat as usize);
             let mut failure = None;
             for _ in 0..repeat {
                 let r = timed(|| match mode {
@@ -429,6 +438,7 @@ fn measure_modes(
                 });
                 match r {
                     Ok(r) => {
+                        walls.push(r.wall);
                         if best.as_ref().is_none_or(|b| r.wall < b.wall) {
                             best = Some(r);
                         }
@@ -443,6 +453,7 @@ fn measure_modes(
             match (best, failure) {
                 (Some(mut run), None) => {
                     run.latencies.sort_unstable();
+                    walls.sort_unstable();
                     let wall_s = run.wall.as_secs_f64().max(1e-9);
                     let res = BenchResult {
                         scenario: s.id,
@@ -451,6 +462,7 @@ fn measure_modes(
                         batch_size,
                         partitions: engine.partitions(),
                         wall: run.wall,
+                        median_wall: percentile(&walls, 0.5),
                         rows_out: run.rows_out,
                         peak_rss_bytes: peak_rss_bytes(),
                         peak_rss_reset: peak_reset,
@@ -481,7 +493,7 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
         for r in results {
             let _ = writeln!(
                 out,
-                "{{\"scenario\":\"{}\",\"mode\":\"{}\",\"rows\":{},\"batch_size\":{},\"partitions\":{},\"wall_s\":{:.6},\"rows_per_sec\":{:.0},\"rows_out\":{},\"amplification\":{:.6},\"peak_rss_bytes\":{},\"cpu\":{:.2},\"p50_us\":{},\"p99_us\":{},\"speedup_vs_original\":{:.1},\"balance\":{},\"peak_rss_reset\":{}}}",
+                "{{\"scenario\":\"{}\",\"mode\":\"{}\",\"rows\":{},\"batch_size\":{},\"partitions\":{},\"wall_s\":{:.6},\"rows_per_sec\":{:.0},\"median_wall_s\":{:.6},\"median_rows_per_sec\":{:.0},\"rows_out\":{},\"amplification\":{:.6},\"peak_rss_bytes\":{},\"cpu\":{:.2},\"p50_us\":{},\"p99_us\":{},\"speedup_vs_original\":{:.1},\"balance\":{},\"peak_rss_reset\":{}}}",
                 r.scenario,
                 r.mode,
                 r.rows,
@@ -489,6 +501,8 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
                 r.partitions,
                 r.wall.as_secs_f64(),
                 r.rows_per_sec(),
+                r.median_wall.as_secs_f64(),
+                r.median_rows_per_sec(),
                 r.rows_out,
                 r.rows_out as f64 / r.rows.max(1) as f64,
                 r.peak_rss_bytes,
@@ -505,7 +519,7 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<5} {:<13} {:>11} {:>6} {:>5} {:>9} {:>5} {:>10} {:>11} {:>7} {:>9} {:>9} {:>9} {:>10} {:>5}",
+        "{:<5} {:<13} {:>11} {:>6} {:>5} {:>9} {:>5} {:>10} {:>10} {:>11} {:>7} {:>9} {:>9} {:>9} {:>10} {:>5}",
         "scen",
         "mode",
         "rows",
@@ -514,6 +528,7 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
         "wall",
         "cpu",
         "rows/s",
+        "median/s",
         "rows out",
         "ampl",
         "peak RSS",
@@ -525,7 +540,7 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
     for r in results {
         let _ = writeln!(
             out,
-            "{:<5} {:<13} {:>11} {:>6} {:>5} {:>8.3}s {:>5.2} {:>10} {:>11} {:>7.4} {:>7}MB {:>7}us {:>7}us {:>9.0}x {:>5}",
+            "{:<5} {:<13} {:>11} {:>6} {:>5} {:>8.3}s {:>5.2} {:>10} {:>10} {:>11} {:>7.4} {:>7}MB {:>7}us {:>7}us {:>9.0}x {:>5}",
             r.scenario,
             r.mode,
             r.rows,
@@ -534,6 +549,7 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
             r.wall.as_secs_f64(),
             r.cpu,
             human_rate(r.rows_per_sec()),
+            human_rate(r.median_rows_per_sec()),
             r.rows_out,
             r.rows_out as f64 / r.rows.max(1) as f64,
             r.peak_rss_bytes >> 20,

@@ -16,6 +16,9 @@
 //!   also in a named window `WINDOW w AS (ROWS WINDOW BUFFER ...)`.
 //! - a short duration as a frame bound, `10s PRECEDING` (also `500ms`, `1m`, `2h`, `1d`,
 //!   `10 seconds`) → `'10s' PRECEDING`, which sqlparser reads as an interval.
+//! - a short duration as an argument of a group-window function, `TUMBLE(ts, 1m)`,
+//!   `HOP_START(ts, 10s, 1m)`, ... → `TUMBLE(ts, '1m')`, which the planner reads as a
+//!   duration (as it reads `INTERVAL '1' MINUTE`).
 
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
 
@@ -42,6 +45,20 @@ fn word_upper(t: &Token) -> Option<String> {
         _ => None,
     }
 }
+
+/// Group-window functions and their bound functions, whose duration arguments may be
+/// written short (`1m`).
+const GROUP_WINDOW_FUNCTIONS: &[&str] = &[
+    "TUMBLE",
+    "HOP",
+    "SESSION",
+    "TUMBLE_START",
+    "TUMBLE_END",
+    "HOP_START",
+    "HOP_END",
+    "SESSION_START",
+    "SESSION_END",
+];
 
 fn is_space(t: &Token) -> bool {
     matches!(t, Token::Whitespace(_))
@@ -574,6 +591,46 @@ pub fn extract_streaming_clauses(
                 span: pp.toks[i].span,
             });
             i = pp.rows_buffer(next, &mut out)?;
+            continue;
+        }
+        // `TUMBLE(ts, 1m)`, `HOP_START(ts, 10s, 1m)`: each argument that is a number and
+        // a unit becomes one string; the call is copied whole (its parentheses balance)
+        if word_upper(t).is_some_and(|w| GROUP_WINDOW_FUNCTIONS.contains(&w.as_str()))
+            && matches!(pp.tok(next), Token::LParen)
+        {
+            let close = pp.matching_paren(next)?;
+            let mut short: Vec<(usize, usize, String)> = Vec::new();
+            for arg in pp.split_args(next, close) {
+                if let [a, b] = arg[..]
+                    && let Token::Number(n, false) = pp.tok(a)
+                    && let Token::Word(unit) = pp.tok(b)
+                    && unit.quote_style.is_none()
+                {
+                    let text = format!("{n}{}", unit.value);
+                    if let Err(m) = parse_duration_ms(&text) {
+                        return pp.err(a, m);
+                    }
+                    short.push((a, b, text));
+                }
+            }
+            let mut j = i;
+            while j <= close {
+                match short.iter().find(|(a, _, _)| *a == j) {
+                    Some((a, b, text)) => {
+                        out.push(TokenWithSpan {
+                            token: Token::SingleQuotedString(text.clone()),
+                            span: pp.toks[*a].span,
+                        });
+                        j = b + 1;
+                    }
+                    None => {
+                        out.push(pp.toks[j].clone());
+                        j += 1;
+                    }
+                }
+            }
+            seen_significant = true;
+            i = close + 1;
             continue;
         }
         // `10s PRECEDING` (a frame bound): the number and its unit as one string

@@ -1112,3 +1112,91 @@ fn bench_json_runs_every_scenario_and_mode_through_the_query_path() {
         }
     }
 }
+
+/// The queries of the README's `sql` blocks (the grammar block, written with `<...>`
+/// placeholders, aside): each line starting with `SELECT` begins a query, `--` comments
+/// and `[...]` optional parts are dropped.
+fn readme_queries() -> Vec<String> {
+    let readme = fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let mut queries = Vec::new();
+    let mut in_sql = false;
+    let mut block: Vec<String> = Vec::new();
+    for line in readme.lines() {
+        if !in_sql {
+            in_sql = line.trim() == "```sql";
+            block.clear();
+            continue;
+        }
+        if line.trim() != "```" {
+            block.push(line.to_string());
+            continue;
+        }
+        in_sql = false;
+        if block.iter().any(|l| l.contains('<')) {
+            continue;
+        }
+        let mut current: Option<String> = None;
+        for l in &block {
+            let code = l.split(" --").next().unwrap_or("").trim_end();
+            if code.trim_start().starts_with("--") || code.trim().is_empty() {
+                continue;
+            }
+            // `[, offset]`: documentation of an optional part
+            let mut text = String::new();
+            let mut depth = 0usize;
+            for c in code.chars() {
+                match c {
+                    '[' => depth += 1,
+                    ']' => depth = depth.saturating_sub(1),
+                    _ if depth == 0 => text.push(c),
+                    _ => {}
+                }
+            }
+            if text.trim_start().starts_with("SELECT") {
+                queries.extend(current.take());
+                current = Some(text);
+            } else if let Some(q) = current.as_mut() {
+                q.push('\n');
+                q.push_str(&text);
+            }
+        }
+        queries.extend(current);
+    }
+    queries
+}
+
+#[test]
+fn every_query_in_the_readme_runs_on_the_shipped_sample() {
+    let queries = readme_queries();
+    // the OVER example, the three window clauses, the TVF and the group-window function
+    assert!(
+        queries.len() >= 6,
+        "found only {} README queries: {queries:#?}",
+        queries.len()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, q) in queries.iter().enumerate() {
+        let out = dir.path().join(format!("q{i}.csv"));
+        let o = run(&[
+            "run",
+            "-i",
+            &trades_input(),
+            "-o",
+            out.to_str().expect("utf-8 temp path"),
+            "--format",
+            "csv",
+            q,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "README query failed:\n{q}\nstderr: {}",
+            stderr(&o)
+        );
+        let csv = fs::read_to_string(&out).expect("output written");
+        assert!(
+            csv.lines().count() > 1,
+            "README query gave no rows on the sample:\n{q}"
+        );
+    }
+}

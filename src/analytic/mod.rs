@@ -341,12 +341,7 @@ impl AnalyticFunction {
                 sql_type_name(&arg)
             ))
         };
-        let divisor = match arg {
-            DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) => {
-                10f64.powi(s as i32)
-            }
-            _ => 1.0,
-        };
+        let divisor = decimal_divisor(&arg);
         let frame_kernel = |k: Box<dyn kernel::FrameKernel>| Ok(Kernel::Frame(k));
         match self {
             RowNumber => frame_kernel(Box::new(RowCountKernel::new(u64::MAX))),
@@ -387,12 +382,7 @@ impl AnalyticFunction {
                 frame_kernel(k)
             }
             StddevSamp | StddevPop | VarSamp | VarPop => {
-                let statistic = match self {
-                    StddevSamp => Statistic::StddevSamp,
-                    StddevPop => Statistic::StddevPop,
-                    VarSamp => Statistic::VarSamp,
-                    _ => Statistic::VarPop,
-                };
+                let statistic = self.statistic();
                 let k: Box<dyn kernel::FrameKernel> = with_numeric_type!(&arg,
                     T => Box::new(VarianceKernel::<T>::new(statistic, divisor, rows)),
                     _ => return Err(unsupported()));
@@ -441,7 +431,28 @@ impl AnalyticFunction {
     }
 }
 
+/// What a DECIMAL's stored integers are divided by to give its value (1 for other types).
+fn decimal_divisor(t: &DataType) -> f64 {
+    match t {
+        DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) => {
+            10f64.powi(i32::from(*s))
+        }
+        _ => 1.0,
+    }
+}
+
 impl AnalyticFunction {
+    /// The statistic of STDDEV*/VAR* (`VarPop` for any other function; only called on
+    /// those four).
+    fn statistic(&self) -> Statistic {
+        match self {
+            AnalyticFunction::StddevSamp => Statistic::StddevSamp,
+            AnalyticFunction::StddevPop => Statistic::StddevPop,
+            AnalyticFunction::VarSamp => Statistic::VarSamp,
+            _ => Statistic::VarPop,
+        }
+    }
+
     /// The kernel for this function over a RANGE frame of `span_ms` on an order key of
     /// `order_type`.
     fn create_range_kernel(
@@ -464,12 +475,7 @@ impl AnalyticFunction {
                 sql_type_name(&arg)
             ))
         };
-        let divisor = match arg {
-            DataType::Decimal32(_, s) | DataType::Decimal64(_, s) | DataType::Decimal128(_, s) => {
-                10f64.powi(s as i32)
-            }
-            _ => 1.0,
-        };
+        let divisor = decimal_divisor(&arg);
         let frame_kernel = |k: Box<dyn kernel::FrameKernel>| Ok(Kernel::Frame(k));
         match self {
             CountStar => frame_kernel(Box::new(RangeCountKernel::new(true, span))),
@@ -507,12 +513,7 @@ impl AnalyticFunction {
                 frame_kernel(k)
             }
             StddevSamp | StddevPop | VarSamp | VarPop => {
-                let statistic = match self {
-                    StddevSamp => Statistic::StddevSamp,
-                    StddevPop => Statistic::StddevPop,
-                    VarSamp => Statistic::VarSamp,
-                    _ => Statistic::VarPop,
-                };
+                let statistic = self.statistic();
                 let f = VarianceFn { statistic, divisor };
                 let k: Box<dyn kernel::FrameKernel> = with_numeric_type!(&arg,
                     T => Box::new(RangeKernel::<T, _>::new(f, span)),

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use crate::exec::overlap::run_ordered_with;
+use crate::exec::overlap::{run_ordered_with, scratch_count};
 use crate::exec::workers::Workers;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StringArray,
@@ -323,9 +323,8 @@ impl HashAggregate {
         F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     {
         let pool = self.workers.for_call(batches).cloned();
-        // a few partial states, reused batch after batch: enough for every worker to
-        // have a batch in hand while another waits for its turn to merge
-        let in_flight = pool.as_ref().map_or(1, |p| 3 * p.current_num_threads());
+        // a few partial states, reused batch after batch (`overlap::scratch_count`)
+        let in_flight = scratch_count(pool.as_deref());
         while self.partials.len() < in_flight {
             self.partials
                 .push(GroupState::new(&self.spec, &self.spec.key_types)?);

@@ -53,6 +53,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Partial states to keep per worker for [`run_ordered_with`]: enough for every worker
+/// to have an item in hand while another waits for its turn to be consumed (3 measured
+/// best: 6 and 12 were no faster, `BENCHMARKS.md`).
+const SCRATCH_PER_WORKER: usize = 3;
+
+/// How many scratch states to give [`run_ordered_with`] on `pool` (1 without a pool).
+pub fn scratch_count(pool: Option<&ThreadPool>) -> usize {
+    pool.map_or(1, |p| SCRATCH_PER_WORKER * p.current_num_threads())
+}
+
 /// Scratch states waiting to be handed out, and the next item without a task.
 struct Spawner<S> {
     free: Vec<S>,

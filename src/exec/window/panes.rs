@@ -31,7 +31,7 @@ use super::{WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_co
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
-use crate::exec::overlap::run_ordered_with;
+use crate::exec::overlap::{run_ordered_with, scratch_count};
 use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
 
@@ -421,7 +421,7 @@ impl PaneAggregate {
     {
         let pool = self.workers.for_call(batches).cloned();
         // a few partials, reused batch after batch (see `HashAggregate`)
-        let in_flight = pool.as_ref().map_or(1, |p| 3 * p.current_num_threads());
+        let in_flight = scratch_count(pool.as_deref());
         while self.partials.len() < in_flight {
             self.partials.push(PanePartial::new(&self.spec)?);
         }

@@ -29,6 +29,20 @@ fn run(args: &[&str]) -> Output {
         .expect("velo runs")
 }
 
+/// `velo run -i trades=<input> -p <partitions> -o <out> <sql>`.
+fn run_query(input: &Path, partitions: &str, out: &Path, sql: &str) -> Output {
+    run(&[
+        "run",
+        "-i",
+        &format!("trades={}", input.display()),
+        "-p",
+        partitions,
+        "-o",
+        out.to_str().expect("utf-8 path"),
+        sql,
+    ])
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -225,16 +239,12 @@ fn a_corrupt_batch_fails_mid_stream_naming_the_file_and_leaves_no_output() {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out = out_dir.path().join("out.csv");
     for partitions in ["1", "2"] {
-        let o = run(&[
-            "run",
-            "-i",
-            &format!("trades={}", input.display()),
-            "-p",
+        let o = run_query(
+            &input,
             partitions,
-            "-o",
-            out.to_str().expect("utf-8 path"),
+            &out,
             "SELECT trader_id, price FROM trades",
-        ]);
+        );
         assert_clean_failure(&o);
         let e = stderr(&o);
         assert!(e.contains(&input.display().to_string()), "{e}");
@@ -253,16 +263,12 @@ fn a_truncated_stream_fails_mid_stream_naming_the_file_and_leaves_no_output() {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out = out_dir.path().join("out.arrow");
     for partitions in ["1", "2"] {
-        let o = run(&[
-            "run",
-            "-i",
-            &format!("trades={}", input.display()),
-            "-p",
+        let o = run_query(
+            &input,
             partitions,
-            "-o",
-            out.to_str().expect("utf-8 path"),
+            &out,
             "SELECT trader_id, price FROM trades",
-        ]);
+        );
         assert_clean_failure(&o);
         let e = stderr(&o);
         assert!(e.contains(&input.display().to_string()), "{e}");
@@ -316,18 +322,14 @@ fn a_query_error_mid_stream_leaves_the_target_as_it_was() {
     let out = out_dir.path().join("out.json");
     fs::write(&out, b"previous contents").expect("write");
     for partitions in ["1", "2"] {
-        let o = run(&[
-            "run",
-            "-i",
-            &format!("trades={}", input.display()),
-            "-p",
+        let o = run_query(
+            &input,
             partitions,
-            "-o",
-            out.to_str().expect("utf-8 path"),
+            &out,
             "SELECT trader_id, \
              CAST(CASE WHEN DATE_PART('epoch', ts) >= 1700000030 THEN 'x' ELSE '1' END AS INTEGER) \
              FROM trades",
-        ]);
+        );
         assert_clean_failure(&o);
         assert!(stderr(&o).contains("could not cast"), "{}", stderr(&o));
         assert_eq!(fs::read(&out).expect("target"), b"previous contents");

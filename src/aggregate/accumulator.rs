@@ -58,6 +58,22 @@ pub trait GroupsAccumulator: Send {
         total_groups: usize,
     ) -> Result<()>;
 
+    /// [`merge`](Self::merge) where the pairs are aligned ranges: `other`'s groups
+    /// `0..n` into `self`'s groups `dst..dst + n` (a window's panes folded over the same
+    /// keys). Accumulators with a contiguous loop override it; the default merges through
+    /// the explicit id lists, which `ranges` also carries.
+    ///
+    /// # Errors
+    /// As [`merge`](Self::merge).
+    fn merge_aligned(
+        &mut self,
+        other: &dyn GroupsAccumulator,
+        ranges: AlignedMerge<'_>,
+        total_groups: usize,
+    ) -> Result<()> {
+        self.merge(other, ranges.other_ids, ranges.ids, total_groups)
+    }
+
     /// Bytes of state (for metrics and the memory limit).
     fn size_bytes(&self) -> usize;
 
@@ -162,6 +178,77 @@ pub(crate) fn downcast_other<A: 'static>(other: &dyn GroupsAccumulator) -> Resul
     })
 }
 
+/// The pairs of an aligned merge: `other`'s groups `0..n` into `dst..dst + n`, with the
+/// same pairs as id lists (`other_ids = 0..n`, `ids = dst..dst + n`).
+#[derive(Debug, Clone, Copy)]
+pub struct AlignedMerge<'a> {
+    dst: usize,
+    other_ids: &'a [u32],
+    ids: &'a [u32],
+}
+
+impl<'a> AlignedMerge<'a> {
+    /// The ranges `0..n` → `dst..dst + n` given as their id lists, or `Internal` if the
+    /// lists are not those ranges (checked at the ends; fully in debug builds).
+    ///
+    /// # Errors
+    /// `Internal` if the lists are not aligned ranges.
+    pub fn new(other_ids: &'a [u32], ids: &'a [u32]) -> Result<AlignedMerge<'a>> {
+        let n = ids.len();
+        let dst = ids.first().map_or(0, |&d| d as usize);
+        let aligned = other_ids.len() == n
+            && (n == 0
+                || (other_ids[0] == 0
+                    && other_ids[n - 1] as usize == n - 1
+                    && ids[n - 1] as usize == dst + n - 1));
+        debug_assert!(
+            !aligned
+                || (other_ids.iter().enumerate().all(|(i, &o)| o as usize == i)
+                    && ids.iter().enumerate().all(|(i, &g)| g as usize == dst + i))
+        );
+        if !aligned {
+            return Err(Error::internal(
+                "an aligned merge over id lists that are not ranges",
+            ));
+        }
+        Ok(AlignedMerge {
+            dst,
+            other_ids,
+            ids,
+        })
+    }
+
+    /// Groups merged.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when no group is merged.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// `self`'s range, after checking both ranges lie inside their states.
+    ///
+    /// # Errors
+    /// `Internal` if a range reaches past its state.
+    pub(crate) fn checked(
+        &self,
+        other_groups: usize,
+        total_groups: usize,
+    ) -> Result<std::ops::Range<usize>> {
+        let end = self.dst + self.len();
+        if self.len() > other_groups || end > total_groups {
+            return Err(Error::internal(format!(
+                "aligned merge of {} groups at {} past the states ({other_groups} and {total_groups} groups)",
+                self.len(),
+                self.dst
+            )));
+        }
+        Ok(self.dst..end)
+    }
+}
+
 /// Checks the id lists of a merge: same length, every id inside its state.
 pub(crate) fn check_merge(
     other_ids: &[u32],
@@ -242,6 +329,136 @@ pub(crate) mod tests {
         for_each_selected(&buffer, |i| seen.push(i));
         let expected: Vec<usize> = (0..190).filter(|&i| bits[i + 3]).collect();
         assert_eq!(seen, expected);
+    }
+
+    /// An aligned merge (`0..n` into `dst..dst + n`) gives what the general merge gives
+    /// over the same pairs, for every accumulator with a range loop and one without.
+    mod aligned_merge {
+        use arrow::array::{Float64Array, Int64Array};
+        use arrow::datatypes::DataType;
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::aggregate::AggregateFunction as F;
+
+        fn merged(
+            func: &F,
+            arg: &ArrayRef,
+            (a_groups, b_groups): (&[u32], &[u32]),
+            dst: u32,
+            aligned: bool,
+        ) -> ArrayRef {
+            let args: Vec<ArrayRef> = if matches!(func, F::CountStar) {
+                Vec::new()
+            } else {
+                vec![arg.clone()]
+            };
+            let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
+            let nb = b_groups.iter().max().map_or(0, |&g| g + 1);
+            let na = a_groups.iter().max().map_or(0, |&g| g + 1);
+            let total = na.max(dst + nb) as usize;
+            let half = a_groups.len();
+            let slice = |lo: usize, len: usize| -> Vec<ArrayRef> {
+                args.iter().map(|c| c.slice(lo, len)).collect()
+            };
+            let mut a = func.create_accumulator(&types).expect("create");
+            let mut b = func.create_accumulator(&types).expect("create");
+            a.update(&slice(0, half), a_groups, None, na as usize)
+                .expect("update a");
+            b.update(&slice(half, b_groups.len()), b_groups, None, nb as usize)
+                .expect("update b");
+            let other_ids: Vec<u32> = (0..nb).collect();
+            let ids: Vec<u32> = (dst..dst + nb).collect();
+            if aligned {
+                let ranges = AlignedMerge::new(&other_ids, &ids).expect("aligned");
+                a.merge_aligned(b.as_ref(), ranges, total)
+                    .expect("merge_aligned");
+            } else {
+                a.merge(b.as_ref(), &other_ids, &ids, total).expect("merge");
+            }
+            let all: Vec<u32> = (0..total as u32).collect();
+            a.evaluate(&all).expect("evaluate")
+        }
+
+        fn functions() -> Vec<F> {
+            vec![
+                F::CountStar,
+                F::Count,
+                F::Sum,
+                F::Avg,
+                F::Min,
+                F::Max,
+                F::FirstValue,
+                F::VarPop,
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn matches_the_general_merge(
+                rows in proptest::collection::vec(
+                    (0u32..6, proptest::option::weighted(0.8, -1_000i64..1_000), any::<bool>()),
+                    0..80,
+                ),
+                split in 0usize..80,
+                dst in 0u32..8,
+                big in any::<bool>(),
+            ) {
+                let split = split.min(rows.len());
+                let groups: Vec<u32> = rows.iter().map(|r| r.0).collect();
+                // near i64::MAX the exact sums carry past 64 bits
+                let ints: ArrayRef = Arc::new(Int64Array::from(
+                    rows.iter()
+                        .map(|r| r.1.map(|v| if big { i64::MAX - v.abs() } else { v }))
+                        .collect::<Vec<_>>(),
+                ));
+                let floats: ArrayRef = Arc::new(Float64Array::from(
+                    rows.iter()
+                        .map(|r| r.1.map(|v| if r.2 && v == 0 { -0.0 } else { v as f64 / 8.0 }))
+                        .collect::<Vec<_>>(),
+                ));
+                for arg in [&ints, &floats] {
+                    for func in functions() {
+                        let parts = (&groups[..split], &groups[split..]);
+                        let want = merged(&func, arg, parts, dst, false);
+                        let got = merged(&func, arg, parts, dst, true);
+                        prop_assert_eq!(
+                            got.as_ref(), want.as_ref(),
+                            "{:?} over {}", func, arg.data_type()
+                        );
+                        prop_assert_eq!(got.data_type(), want.data_type());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn lists_that_are_not_ranges_or_reach_past_a_state_are_internal_errors() {
+            assert!(AlignedMerge::new(&[0, 1], &[3, 4]).is_ok());
+            assert!(AlignedMerge::new(&[1, 2], &[3, 4]).is_err());
+            assert!(AlignedMerge::new(&[0, 1], &[3, 5]).is_err());
+            assert!(AlignedMerge::new(&[0], &[3, 4]).is_err());
+            let arg: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+            let mut a = F::Sum
+                .create_accumulator(&[DataType::Int64])
+                .expect("create");
+            let mut b = F::Sum
+                .create_accumulator(&[DataType::Int64])
+                .expect("create");
+            a.update(std::slice::from_ref(&arg), &[0, 1, 2], None, 3)
+                .expect("update");
+            b.update(std::slice::from_ref(&arg), &[0, 1, 2], None, 3)
+                .expect("update");
+            let ranges = AlignedMerge::new(&[0, 1, 2], &[2, 3, 4]).expect("ranges");
+            // the target range ends past the 4 groups the call declares
+            let err = a
+                .merge_aligned(b.as_ref(), ranges, 4)
+                .expect_err("past the state");
+            assert!(err.to_string().contains("past the states"), "{err}");
+            let ranges = AlignedMerge::new(&[0, 1, 2, 3], &[0, 1, 2, 3]).expect("ranges");
+            // the source holds 3 groups, not 4
+            assert!(a.merge_aligned(b.as_ref(), ranges, 4).is_err());
+        }
     }
 
     /// One test case: rows of (group, value) with NULLs and a filter, cut into batches.

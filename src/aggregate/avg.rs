@@ -9,8 +9,8 @@ use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array};
 use arrow::datatypes::DataType;
 
 use super::accumulator::{
-    GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_selected,
-    grow, reset, selected_rows,
+    AlignedMerge, GroupsAccumulator, check_ids, check_merge, check_update, downcast_other,
+    for_each_selected, grow, reset, selected_rows,
 };
 use super::sum::{SumKind, Sums, primitive_arg};
 use crate::error::Result;
@@ -110,6 +110,23 @@ impl<K: SumKind> GroupsAccumulator for AvgAccumulator<K> {
             self.counts[g] += other.counts[o];
         }
         self.sums.apply_pending();
+        Ok(())
+    }
+
+    fn merge_aligned(
+        &mut self,
+        other: &dyn GroupsAccumulator,
+        ranges: AlignedMerge<'_>,
+        total_groups: usize,
+    ) -> Result<()> {
+        let other = downcast_other::<Self>(other)?;
+        let dst = ranges.checked(other.counts.len(), total_groups)?;
+        self.sums.grow_to(total_groups);
+        grow(&mut self.counts, total_groups, 0);
+        self.sums.add_range(dst.clone(), &other.sums, |_| true);
+        for (c, &o) in self.counts[dst].iter_mut().zip(&other.counts) {
+            *c += o;
+        }
         Ok(())
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Int64Array};
 
 use super::accumulator::{
-    GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_selected,
-    grow, reset, selected_rows,
+    AlignedMerge, GroupsAccumulator, check_ids, check_merge, check_update, downcast_other,
+    for_each_selected, grow, reset, selected_rows,
 };
 use crate::error::Result;
 
@@ -85,6 +85,21 @@ impl GroupsAccumulator for CountAccumulator {
         grow(&mut self.counts, total_groups, 0);
         for (&o, &g) in other_ids.iter().zip(ids) {
             self.counts[g as usize] += other.counts[o as usize];
+        }
+        Ok(())
+    }
+
+    fn merge_aligned(
+        &mut self,
+        other: &dyn GroupsAccumulator,
+        ranges: AlignedMerge<'_>,
+        total_groups: usize,
+    ) -> Result<()> {
+        let other = downcast_other::<Self>(other)?;
+        let dst = ranges.checked(other.counts.len(), total_groups)?;
+        grow(&mut self.counts, total_groups, 0);
+        for (c, &o) in self.counts[dst].iter_mut().zip(&other.counts) {
+            *c += o;
         }
         Ok(())
     }

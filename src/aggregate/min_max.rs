@@ -19,8 +19,8 @@ use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, P
 use arrow::datatypes::DataType;
 
 use super::accumulator::{
-    GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_row, grow,
-    nulls_from_flags, reset, selected_rows,
+    AlignedMerge, GroupsAccumulator, check_ids, check_merge, check_update, downcast_other,
+    for_each_row, grow, nulls_from_flags, reset, selected_rows,
 };
 use super::byte_arrays::{BytesView, build_bytes_array};
 use super::native::OrdNative;
@@ -163,6 +163,29 @@ where
                 }
                 self.seen[g] = true;
             }
+        }
+        Ok(())
+    }
+
+    fn merge_aligned(
+        &mut self,
+        other: &dyn GroupsAccumulator,
+        ranges: AlignedMerge<'_>,
+        total_groups: usize,
+    ) -> Result<()> {
+        let other = downcast_other::<Self>(other)?;
+        let dst = ranges.checked(other.values.len(), total_groups)?;
+        self.grow_to(total_groups);
+        let n = dst.len();
+        let pairs = self.values[dst.clone()]
+            .iter_mut()
+            .zip(&mut self.seen[dst])
+            .zip(other.values[..n].iter().zip(&other.seen[..n]));
+        for ((v, s), (&o, &os)) in pairs {
+            if os && better::<E, _>(o, *v) {
+                *v = o;
+            }
+            *s |= os;
         }
         Ok(())
     }

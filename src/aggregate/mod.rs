@@ -60,6 +60,6 @@ mod scratch;
 mod sum;
 mod variance;
 
-pub use accumulator::GroupsAccumulator;
+pub use accumulator::{AlignedMerge, GroupsAccumulator};
 pub use function::AggregateFunction;
 pub use group_values::{GroupValues, emitted_key_type, new_group_values};

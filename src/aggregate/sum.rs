@@ -27,8 +27,8 @@ use arrow::array::{
 use arrow::datatypes::DataType;
 
 use super::accumulator::{
-    GroupsAccumulator, check_ids, check_merge, check_update, downcast_other, for_each_selected,
-    grow, nulls_from_flags, reset, selected_rows,
+    AlignedMerge, GroupsAccumulator, check_ids, check_merge, check_update, downcast_other,
+    for_each_selected, grow, nulls_from_flags, reset, selected_rows,
 };
 use super::native::{ToF64, ToI64, ToI128};
 use crate::error::{Error, Result};
@@ -274,6 +274,36 @@ impl<K: SumKind> Sums<K> {
         }
     }
 
+    /// Adds groups `0..n` of `other` into groups `dst.start..` (`dst` of length `n`),
+    /// where `when(i)` says whether group `i` of `other` takes part. One contiguous loop.
+    pub(crate) fn add_range(
+        &mut self,
+        dst: std::ops::Range<usize>,
+        other: &Self,
+        when: impl Fn(usize) -> bool,
+    ) {
+        let base = dst.start;
+        let n = dst.len();
+        let pending = &mut self.pending;
+        for (i, (x, &y)) in self.values[dst]
+            .iter_mut()
+            .zip(&other.values[..n])
+            .enumerate()
+        {
+            let c = if when(i) { K::add_state(x, y) } else { 0 };
+            if c != 0 {
+                pending.push(((base + i) as u32, c));
+            }
+        }
+        let carries = &other.carries[..other.carries.len().min(n)];
+        for (i, &c) in carries.iter().enumerate() {
+            if c != 0 && when(i) {
+                pending.push(((base + i) as u32, c));
+            }
+        }
+        self.apply_pending();
+    }
+
     pub(crate) fn size_bytes(&self) -> usize {
         self.values.capacity() * std::mem::size_of::<K::State>()
             + (self.carries.capacity() + 2 * self.pending.capacity()) * 8
@@ -386,6 +416,25 @@ impl<K: SumKind> GroupsAccumulator for SumAccumulator<K> {
             }
         }
         self.sums.apply_pending();
+        Ok(())
+    }
+
+    fn merge_aligned(
+        &mut self,
+        other: &dyn GroupsAccumulator,
+        ranges: AlignedMerge<'_>,
+        total_groups: usize,
+    ) -> Result<()> {
+        let other = downcast_other::<Self>(other)?;
+        let dst = ranges.checked(other.seen.len(), total_groups)?;
+        self.sums.grow_to(total_groups);
+        grow(&mut self.seen, total_groups, false);
+        let other_seen = &other.seen[..dst.len()];
+        self.sums
+            .add_range(dst.clone(), &other.sums, |i| other_seen[i]);
+        for (s, &o) in self.seen[dst].iter_mut().zip(other_seen) {
+            *s |= o;
+        }
         Ok(())
     }
 

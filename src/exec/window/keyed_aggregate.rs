@@ -16,7 +16,7 @@
 //! folds go into the last segment only, so one state and one `evaluate` per aggregate
 //! serve every window closed at once.
 
-use crate::aggregate::GroupsAccumulator;
+use crate::aggregate::{AlignedMerge, GroupsAccumulator};
 use crate::error::Result;
 use crate::exec::hash_aggregate::AggregateSpec;
 
@@ -106,31 +106,37 @@ impl KeyedAggregate {
         scratch.src.clear();
         scratch.src.extend(0..n as u32);
         scratch.dst.clear();
-        if held.is_empty() {
-            self.keys.extend_from_slice(keys);
+        let aligned = held.is_empty() || (held.len() >= n && held[..n] == *keys);
+        if aligned {
+            if held.is_empty() {
+                self.keys.extend_from_slice(keys);
+            }
             scratch.dst.extend(base as u32..(base + n) as u32);
-        } else if held.len() >= n && held[..n] == *keys {
-            scratch.dst.extend(base as u32..(base + n) as u32);
-        } else {
-            let max = held.iter().chain(keys).copied().max().unwrap_or(0);
-            if scratch.slot.len() <= max as usize {
-                scratch.slot.resize(max as usize + 1, NO_GROUP);
+            let total = self.keys.len();
+            let ranges = AlignedMerge::new(&scratch.src, &scratch.dst)?;
+            for (a, o) in self.accumulators.iter_mut().zip(accumulators) {
+                a.merge_aligned(o.as_ref(), ranges, total)?;
             }
-            let slot = &mut scratch.slot;
-            for (g, &k) in held.iter().enumerate() {
-                slot[k as usize] = (base + g) as u32;
+            return Ok(());
+        }
+        let max = held.iter().chain(keys).copied().max().unwrap_or(0);
+        if scratch.slot.len() <= max as usize {
+            scratch.slot.resize(max as usize + 1, NO_GROUP);
+        }
+        let slot = &mut scratch.slot;
+        for (g, &k) in held.iter().enumerate() {
+            slot[k as usize] = (base + g) as u32;
+        }
+        for &k in keys {
+            let s = &mut slot[k as usize];
+            if *s == NO_GROUP {
+                *s = self.keys.len() as u32;
+                self.keys.push(k);
             }
-            for &k in keys {
-                let s = &mut slot[k as usize];
-                if *s == NO_GROUP {
-                    *s = self.keys.len() as u32;
-                    self.keys.push(k);
-                }
-                scratch.dst.push(*s);
-            }
-            for &k in &self.keys[base..] {
-                slot[k as usize] = NO_GROUP;
-            }
+            scratch.dst.push(*s);
+        }
+        for &k in &self.keys[base..] {
+            slot[k as usize] = NO_GROUP;
         }
         let total = self.keys.len();
         for (a, o) in self.accumulators.iter_mut().zip(accumulators) {

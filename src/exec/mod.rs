@@ -8,6 +8,7 @@
 
 pub mod analytic;
 pub mod filter_project;
+pub mod handoff;
 pub mod hash_aggregate;
 pub mod metrics;
 pub mod overlap;

@@ -26,13 +26,13 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use indicatif::ProgressBar;
 
+use super::handoff::{Receiver, Sender, bounded};
 use super::query::Query;
 use crate::error::{Error, Result};
 use crate::io::{BatchSource, Sink, rechunk};
@@ -114,14 +114,15 @@ pub fn run_to_sinks(
     late_sink: Option<&mut dyn Sink>,
 ) -> Result<RunReport> {
     let group = batches_per_push(query.partitions());
-    let (groups_tx, groups_rx) = sync_channel(input_queue_groups(group));
+    let capacity = input_queue_groups(group);
+    let (groups_tx, groups_rx) = bounded(capacity, capacity / 2);
     let wake = groups_tx.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let reader = spawn_reader(source, settings.batch_size, group, groups_tx, stop.clone())?;
     let collect_late = late_sink.is_some();
     let mut report = RunReport::default();
     let (computed, written) = std::thread::scope(|scope| {
-        let (results_tx, results_rx) = sync_channel(OUTPUT_QUEUE_MESSAGES);
+        let (results_tx, results_rx) = bounded(OUTPUT_QUEUE_MESSAGES, OUTPUT_QUEUE_MESSAGES / 2);
         let writer = std::thread::Builder::new()
             .name("velo-writer".into())
             .spawn_scoped(scope, move || {
@@ -180,10 +181,10 @@ pub fn batches_per_push(partitions: usize) -> usize {
 }
 
 /// Groups the input queue holds: about [`INPUT_QUEUE_BATCHES`] batches, but at least two
-/// groups (so the reader works on one while the compute takes the other) and at most
-/// four.
+/// groups (so the reader works on one while the compute takes the other). A reader
+/// ahead of the query refills the queue once it is half empty (see [`super::handoff`]).
 fn input_queue_groups(group: usize) -> usize {
-    (INPUT_QUEUE_BATCHES / group.max(1)).clamp(2, 4)
+    (INPUT_QUEUE_BATCHES / group.max(1)).max(2)
 }
 
 /// A message from the reader to the compute stage.
@@ -229,7 +230,7 @@ fn spawn_reader(
     source: Box<dyn BatchSource>,
     batch_size: Option<usize>,
     group: usize,
-    queue: SyncSender<ReadMessage>,
+    queue: Sender<ReadMessage>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -257,7 +258,7 @@ fn spawn_reader(
 fn read_groups(
     mut batches: impl Iterator<Item = Result<RecordBatch>>,
     group: usize,
-    queue: &SyncSender<ReadMessage>,
+    queue: &Sender<ReadMessage>,
     stop: &AtomicBool,
 ) {
     loop {
@@ -298,7 +299,7 @@ fn read_groups(
 fn compute(
     query: &mut Query,
     groups: Receiver<ReadMessage>,
-    results: SyncSender<WriteMessage>,
+    results: Sender<WriteMessage>,
     settings: &RunSettings,
     collect_late: bool,
     report: &mut RunReport,
@@ -373,7 +374,7 @@ fn write_results(
     queue: Receiver<WriteMessage>,
     sink: &mut dyn Sink,
     late_sink: Option<&mut dyn Sink>,
-    wake: SyncSender<ReadMessage>,
+    wake: Sender<ReadMessage>,
 ) -> Result<Written> {
     let written = write_all(&queue, sink, late_sink);
     if written.is_err() {

@@ -20,7 +20,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
-use arrow::compute::{concat, concat_batches, filter_record_batch, take_record_batch};
+use arrow::compute::{
+    concat, concat_batches, filter_record_batch, interleave, interleave_record_batch,
+    take_record_batch,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 
@@ -63,6 +66,9 @@ struct PanePartial {
     global_of_generation: u64,
     /// Sliding windows: per slot, its query-wide key id.
     slot_global: Vec<u32>,
+    /// Tumbling EMIT CHANGES: the key columns of the touched slots in first-change
+    /// order, emitted by the worker so the in-order merge only evaluates aggregates.
+    change_keys: Vec<ArrayRef>,
 }
 
 /// A key id not known yet (ids stay below 2^31).
@@ -89,6 +95,7 @@ impl PanePartial {
             global_of: Vec::new(),
             global_of_generation: u64::MAX,
             slot_global: Vec::new(),
+            change_keys: Vec::new(),
         })
     }
 
@@ -103,6 +110,7 @@ impl PanePartial {
         let n = batch.num_rows();
         self.slot_pane.clear();
         self.slot_gid.clear();
+        self.change_keys.clear();
         self.state.ids.clear();
         if n == 0 {
             self.state.num_groups = 0;
@@ -195,7 +203,25 @@ impl PanePartial {
             }
         }
         self.state.num_groups = self.slot_pane.len();
-        self.state.accumulate(spec, batch)
+        self.state.accumulate(spec, batch)?;
+        let WindowShape::Panes { size, slide, .. } = exec.shape else {
+            return Ok(());
+        };
+        if spec.emit == EmitMode::Changes
+            && size == slide
+            && let Some(keys) = &self.keys
+        {
+            // reuses `gids` (the rows' key ids are no longer needed)
+            self.gids.clear();
+            self.gids.extend(
+                self.state
+                    .touched
+                    .iter()
+                    .map(|&s| self.slot_gid[s as usize]),
+            );
+            self.change_keys = keys.emit(&self.gids)?;
+        }
+        Ok(())
     }
 
     /// After the merge: values dropped, key table kept unless large.
@@ -609,23 +635,49 @@ impl PaneAggregate {
         n
     }
 
-    /// EMIT CHANGES, tumbling: (pane, group) in first-change order.
+    /// EMIT CHANGES, tumbling: (pane, group) in first-change order. The key columns
+    /// come from the worker (`change_keys`); here only the bounds and the aggregates of
+    /// the merged groups are built, one `evaluate` per aggregate and pane.
     fn changes_tumbling(
         &mut self,
         p: &PanePartial,
         buckets: &[(i64, Vec<u32>)],
     ) -> Result<Option<RecordBatch>> {
-        let mut parts = Vec::with_capacity(buckets.len());
+        let touched = &p.state.touched;
+        let n = touched.len();
+        let starts: Vec<i64> = touched.iter().map(|&s| p.slot_pane[s as usize]).collect();
+        let ends: Vec<i64> = starts.iter().map(|s| s.saturating_add(self.size)).collect();
+        let mut cols: Vec<ArrayRef> =
+            vec![self.exec.bound_column(starts), self.exec.bound_column(ends)];
+        if p.change_keys.len() != self.spec.key_types.len() {
+            return Err(Error::internal("changed rows without their key columns"));
+        }
+        cols.extend(p.change_keys.iter().cloned());
+        // per pane, its aggregates over the merged groups, then rows in first-change order
+        let mut parts: Vec<Vec<ArrayRef>> = Vec::with_capacity(buckets.len());
         for (start, src) in buckets {
             let Some(pane) = self.panes.get(start) else {
                 return Err(Error::internal("pane vanished during emission"));
             };
             let ids: Vec<u32> = src.iter().map(|&s| p.slot_dst[s as usize]).collect();
-            parts.push(self.window_rows(*start, &pane.state, &ids)?);
+            parts.push(
+                pane.state
+                    .accumulators
+                    .iter()
+                    .map(|a| a.evaluate(&ids))
+                    .collect::<Result<_>>()?,
+            );
         }
-        let batch = self.in_first_change_order(parts, buckets, &p.state.touched, |s| {
-            p.slot_pane[s as usize]
-        })?;
+        if parts.len() == 1 {
+            cols.extend(parts.pop().unwrap_or_default());
+        } else {
+            let order = first_change_order(buckets, touched, |s| p.slot_pane[s as usize])?;
+            for a in 0..self.spec.calls.len() {
+                let arrays: Vec<&dyn Array> = parts.iter().map(|part| part[a].as_ref()).collect();
+                cols.push(interleave(&arrays, &order)?);
+            }
+        }
+        let batch = batch_of(&self.values_schema, cols, n)?;
         let passes = having_mask(self.spec.having.as_ref(), &batch)?;
         if !self.spec.changelog {
             return Ok(non_empty(match passes {
@@ -932,8 +984,8 @@ impl PaneAggregate {
         Ok(())
     }
 
-    /// Concatenates per-bucket rows and reorders them into the order of `order` (each
-    /// item's bucket given by `bucket_of`).
+    /// Interleaves per-bucket rows into the order of `order` (each item's bucket given
+    /// by `bucket_of`).
     fn in_first_change_order(
         &self,
         parts: Vec<RecordBatch>,
@@ -947,23 +999,9 @@ impl PaneAggregate {
                 .next()
                 .ok_or_else(|| Error::internal("no emission part"));
         }
-        let mut base: HashMap<i64, (usize, usize), ahash::RandomState> = HashMap::default();
-        let mut offset = 0;
-        for (b, (start, members)) in buckets.iter().enumerate() {
-            base.insert(*start, (b, offset));
-            offset += members.len();
-        }
-        let mut next = vec![0usize; buckets.len()];
-        let mut perm = Vec::with_capacity(order.len());
-        for &item in order {
-            let Some(&(b, off)) = base.get(&bucket_of(item)) else {
-                return Err(Error::internal("emission row without a bucket"));
-            };
-            perm.push((off + next[b]) as u32);
-            next[b] += 1;
-        }
-        let all = concat_batches(&self.values_schema, &parts)?;
-        Ok(take_record_batch(&all, &UInt32Array::from(perm))?)
+        let indices = first_change_order(buckets, order, bucket_of)?;
+        let parts: Vec<&RecordBatch> = parts.iter().collect();
+        Ok(interleave_record_batch(&parts, &indices)?)
     }
 
     /// Appends `_op` and drops rows without an op.
@@ -1127,6 +1165,31 @@ fn pane_starts(times: &[i64], pane: i64, offset: i64, out: &mut Vec<i64>) {
         }
         out.push(start);
     }
+}
+
+/// For items `order` (each in the bucket `bucket_of(item)`, buckets listing their
+/// members in that same order), the (bucket index, position in bucket) of each item: the
+/// indices that interleave per-bucket rows back into the order of `order`.
+fn first_change_order(
+    buckets: &[(i64, Vec<u32>)],
+    order: &[u32],
+    bucket_of: impl Fn(u32) -> i64,
+) -> Result<Vec<(usize, usize)>> {
+    let index: HashMap<i64, usize, ahash::RandomState> = buckets
+        .iter()
+        .enumerate()
+        .map(|(b, (start, _))| (*start, b))
+        .collect();
+    let mut next = vec![0usize; buckets.len()];
+    let mut out = Vec::with_capacity(order.len());
+    for &item in order {
+        let Some(&b) = index.get(&bucket_of(item)) else {
+            return Err(Error::internal("emission row without a bucket"));
+        };
+        out.push((b, next[b]));
+        next[b] += 1;
+    }
+    Ok(out)
 }
 
 /// Items bucketed by `key`, buckets in order of first appearance, items in order.

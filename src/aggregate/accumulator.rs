@@ -228,6 +228,23 @@ impl<'a> AlignedMerge<'a> {
         self.ids.is_empty()
     }
 
+    /// `other` as an `A` (the accumulator merging it) and `self`'s range, after checking
+    /// both ranges lie inside their states (`groups(other)` groups in `other`).
+    ///
+    /// # Errors
+    /// `Internal` if `other` is another kind of accumulator or a range reaches past its
+    /// state.
+    pub(crate) fn target<'o, A: 'static>(
+        &self,
+        other: &'o dyn GroupsAccumulator,
+        groups: impl Fn(&A) -> usize,
+        total_groups: usize,
+    ) -> Result<(&'o A, std::ops::Range<usize>)> {
+        let other = downcast_other::<A>(other)?;
+        let dst = self.checked(groups(other), total_groups)?;
+        Ok((other, dst))
+    }
+
     /// `self`'s range, after checking both ranges lie inside their states.
     ///
     /// # Errors

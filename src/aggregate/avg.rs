@@ -119,8 +119,7 @@ impl<K: SumKind> GroupsAccumulator for AvgAccumulator<K> {
         ranges: AlignedMerge<'_>,
         total_groups: usize,
     ) -> Result<()> {
-        let other = downcast_other::<Self>(other)?;
-        let dst = ranges.checked(other.counts.len(), total_groups)?;
+        let (other, dst) = ranges.target(other, |o: &Self| o.counts.len(), total_groups)?;
         self.sums.grow_to(total_groups);
         grow(&mut self.counts, total_groups, 0);
         self.sums.add_range(dst.clone(), &other.sums, |_| true);

@@ -95,8 +95,7 @@ impl GroupsAccumulator for CountAccumulator {
         ranges: AlignedMerge<'_>,
         total_groups: usize,
     ) -> Result<()> {
-        let other = downcast_other::<Self>(other)?;
-        let dst = ranges.checked(other.counts.len(), total_groups)?;
+        let (other, dst) = ranges.target(other, |o: &Self| o.counts.len(), total_groups)?;
         grow(&mut self.counts, total_groups, 0);
         for (c, &o) in self.counts[dst].iter_mut().zip(&other.counts) {
             *c += o;

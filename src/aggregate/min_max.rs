@@ -173,8 +173,7 @@ where
         ranges: AlignedMerge<'_>,
         total_groups: usize,
     ) -> Result<()> {
-        let other = downcast_other::<Self>(other)?;
-        let dst = ranges.checked(other.values.len(), total_groups)?;
+        let (other, dst) = ranges.target(other, |o: &Self| o.values.len(), total_groups)?;
         self.grow_to(total_groups);
         let n = dst.len();
         let pairs = self.values[dst.clone()]

@@ -425,8 +425,7 @@ impl<K: SumKind> GroupsAccumulator for SumAccumulator<K> {
         ranges: AlignedMerge<'_>,
         total_groups: usize,
     ) -> Result<()> {
-        let other = downcast_other::<Self>(other)?;
-        let dst = ranges.checked(other.seen.len(), total_groups)?;
+        let (other, dst) = ranges.target(other, |o: &Self| o.seen.len(), total_groups)?;
         self.sums.grow_to(total_groups);
         grow(&mut self.seen, total_groups, false);
         let other_seen = &other.seen[..dst.len()];

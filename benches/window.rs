@@ -17,16 +17,18 @@ use velostream::{Engine, QueryOptions};
 const AGGS: &str = "trader_id, symbol, COUNT(*) AS trade_count, AVG(price) AS avg_price, \
     SUM(quantity) AS total_quantity, SUM(price * quantity) AS total_value";
 
-/// Runs `sql` over `batches` (one push each) and returns the output row count.
-fn run(sql: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> usize {
-    let engine = Engine::with_partitions(1);
+/// Runs `sql` over `batches` on `partitions` threads and returns the output row count:
+/// one push per batch on one partition, as `velo run` does; groups of 32 batches per
+/// partition otherwise (`runner::batches_per_push`).
+fn run(sql: &str, schema: &SchemaRef, batches: &[RecordBatch], partitions: usize) -> usize {
+    let engine = Engine::with_partitions(partitions);
     let mut q = engine
         .query(sql, &[("t", schema.clone())], QueryOptions::default())
         .expect("query");
     let mut rows = 0;
-    for b in batches {
+    for group in batches.chunks(velostream::exec::runner::batches_per_push(partitions)) {
         rows += q
-            .push("t", b.clone())
+            .push_batches("t", group.to_vec())
             .expect("push")
             .iter()
             .map(|o| o.num_rows())
@@ -81,7 +83,7 @@ fn trades(c: &mut Criterion) {
     group.sample_size(10);
     for (name, sql, batches) in &cases {
         group.bench_function(format!("{name}/rows={rows}/partitions=1"), |b| {
-            b.iter(|| black_box(run(sql, &schema, batches)))
+            b.iter(|| black_box(run(sql, &schema, batches, 1)))
         });
     }
     group.finish();
@@ -139,10 +141,12 @@ fn sessions(c: &mut Criterion) {
     let mut group = c.benchmark_group("window");
     group.throughput(Throughput::Elements(rows as u64));
     group.sample_size(10);
-    group.bench_function(
-        format!("session_5m_keys={keys}/rows={rows}/batch=8192/partitions=1"),
-        |b| b.iter(|| black_box(run(sql, &schema, &batches))),
-    );
+    for partitions in [1, 2] {
+        group.bench_function(
+            format!("session_5m_keys={keys}/rows={rows}/batch=8192/partitions={partitions}"),
+            |b| b.iter(|| black_box(run(sql, &schema, &batches, partitions))),
+        );
+    }
     group.finish();
 }
 

@@ -21,7 +21,7 @@ fn velo() -> Command {
     c
 }
 
-fn run(args: &[&str]) -> Output {
+fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     velo()
         .args(args)
         .stdin(Stdio::null())
@@ -29,18 +29,20 @@ fn run(args: &[&str]) -> Output {
         .expect("velo runs")
 }
 
+/// The arguments `run -i trades=<input> -p <partitions> -o <out>`, then `rest`.
+fn query_args(input: &Path, partitions: &str, out: &str, rest: &[&str]) -> Vec<String> {
+    let input = format!("trades={}", input.display());
+    ["run", "-i", input.as_str(), "-p", partitions, "-o", out]
+        .iter()
+        .chain(rest)
+        .map(|a| a.to_string())
+        .collect()
+}
+
 /// `velo run -i trades=<input> -p <partitions> -o <out> <sql>`.
 fn run_query(input: &Path, partitions: &str, out: &Path, sql: &str) -> Output {
-    run(&[
-        "run",
-        "-i",
-        &format!("trades={}", input.display()),
-        "-p",
-        partitions,
-        "-o",
-        out.to_str().expect("utf-8 path"),
-        sql,
-    ])
+    let out = out.to_str().expect("utf-8 path");
+    run(&query_args(input, partitions, out, &[sql]))
 }
 
 fn stderr(o: &Output) -> String {
@@ -288,19 +290,14 @@ fn a_failing_output_is_a_clear_error_and_does_not_hang() {
                 .write(true)
                 .open("/dev/full")
                 .expect("/dev/full");
+            let sql = "SELECT trader_id, symbol, price FROM trades";
             let o = velo()
-                .args([
-                    "run",
-                    "-i",
-                    &format!("trades={}", input.display()),
-                    "-p",
+                .args(query_args(
+                    &input,
                     partitions,
-                    "-o",
                     "-",
-                    "--format",
-                    format,
-                    "SELECT trader_id, symbol, price FROM trades",
-                ])
+                    &["--format", format, sql],
+                ))
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(full))
                 .output()
@@ -342,16 +339,7 @@ fn the_stdin_pipeline_gives_the_rows_of_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = gen_trades(dir.path(), "in.arrow", 50_000, 1_000);
     for partitions in ["1", "2"] {
-        let from_file = run(&[
-            "run",
-            "-i",
-            &format!("trades={}", input.display()),
-            "-p",
-            partitions,
-            "-o",
-            "-",
-            SELECT,
-        ]);
+        let from_file = run(&query_args(&input, partitions, "-", &[SELECT]));
         assert_exit(&from_file, 0);
         let want = trades_of(&read_ipc_stream(&from_file.stdout));
         assert!(want.len() > 1_000, "{}", want.len());

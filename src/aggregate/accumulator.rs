@@ -453,6 +453,8 @@ pub(crate) mod tests {
         fn lists_that_are_not_ranges_or_reach_past_a_state_are_internal_errors() {
             assert!(AlignedMerge::new(&[0, 1], &[3, 4]).is_ok());
             assert!(AlignedMerge::new(&[1, 2], &[3, 4]).is_err());
+            let err = AlignedMerge::new(&[0, 1], &[4, 3]).expect_err("not a range");
+            assert!(err.to_string().contains("not ranges"), "{err}");
             assert!(AlignedMerge::new(&[0, 1], &[3, 5]).is_err());
             assert!(AlignedMerge::new(&[0], &[3, 4]).is_err());
             let arg: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));

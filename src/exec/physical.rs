@@ -239,11 +239,7 @@ impl PhysicalPlan {
         if let Some(a) = &self.aggregate {
             pad.push_str("  ");
             let names: Vec<String> = a.calls.iter().map(|c| format!("{:?}", c.func)).collect();
-            let sessions = matches!(
-                a.window.as_ref().map(|w| w.shape),
-                Some(WindowShape::Session { .. })
-            );
-            let parts = if a.key_types.is_empty() || sessions {
+            let parts = if a.key_types.is_empty() {
                 1
             } else {
                 partitions

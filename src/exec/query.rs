@@ -120,9 +120,9 @@ impl Query {
                     WindowShape::Panes { .. } => {
                         Stateful::Panes(Box::new(PaneAggregate::new(spec, w, workers.clone())?))
                     }
-                    WindowShape::Session { .. } => {
-                        Stateful::Session(Box::new(SessionAggregate::new(spec, w)?))
-                    }
+                    WindowShape::Session { .. } => Stateful::Session(Box::new(
+                        SessionAggregate::new(spec, w, workers.clone())?,
+                    )),
                 },
             }),
         };
@@ -299,25 +299,7 @@ impl Query {
             Some(Stateful::Panes(a)) => {
                 a.update_batches_with(&batches, prepare, &before, &after)?
             }
-            Some(Stateful::Session(a)) => {
-                let prepared = match self.workers.for_call(&batches) {
-                    Some(pool) => pool.install(|| {
-                        batches
-                            .par_iter()
-                            .enumerate()
-                            .map(|(i, b)| prepare(i, b))
-                            .collect::<Result<Vec<_>>>()
-                    })?,
-                    None => batches
-                        .iter()
-                        .enumerate()
-                        .map(|(i, b)| prepare(i, b))
-                        .collect::<Result<Vec<_>>>()?,
-                };
-                let (pre, screened): (Vec<RecordBatch>, Vec<Screened>) =
-                    prepared.into_iter().unzip();
-                (a.update_batches(&pre, &after)?, screened)
-            }
+            Some(Stateful::Session(a)) => a.update_batches_with(&batches, prepare, &after)?,
             _ => return Err(Error::internal("window without a windowed operator")),
         };
         for (nulls, late) in screened {

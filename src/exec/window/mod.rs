@@ -20,6 +20,7 @@ mod pane_fifo;
 mod pane_keys;
 pub mod panes;
 pub mod session;
+mod session_table;
 
 use std::sync::Arc;
 

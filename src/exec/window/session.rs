@@ -1,13 +1,19 @@
 //! Session windows, per GROUP BY key (SPEC §4).
 //!
 //! ```text
-//!  batch ─▶ keys interned → key ids ─▶ per row: the key's open sessions (sorted, few)
-//!            t joins a session when t < last + gap and t > first − gap;
-//!            no session: a new one; several: they merge into the earliest
-//!        ─▶ one slot per session: accumulators updated from (slot, value) columns
-//!        ─▶ merges applied (slot contents folded into the surviving slot)
+//!  worker, per batch:  keys interned → key ids ─▶ per row: the key's sessions within
+//!    the batch (a span [first, last] per run of rows closer than gap, merged as rows
+//!    bridge them) ─▶ accumulators per span, from (span, value) columns
+//!  in input order:     each span joins the query's open sessions of its key it overlaps
+//!    (merging them into the earliest) or opens one ─▶ span states merged into theirs
 //!  watermark ≥ last + gap ─▶ the session closes (a min-heap of ends, checked lazily)
 //! ```
+//! Sessions are the connected components of the rows' intervals `[t, t + gap)`, so the
+//! components of a batch's rows, merged into the query's sessions in input order, give
+//! the same sessions as the rows one at a time: the batches are sessionised on the
+//! workers in parallel (`overlap::run_ordered_with`) and only their spans are merged on
+//! one thread, as the other windowed operators do.
+//!
 //! Slots of closed or merged sessions are dead; when they outnumber the live ones the
 //! accumulators and the key table are compacted, so state stays proportional to the
 //! open sessions.
@@ -21,67 +27,165 @@ use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::panes::changelog_op;
+use super::session_table::SessionTable;
 use super::{WindowExec, WindowShape, batch_of, event_times, sort_by_columns};
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
-use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask};
+use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
+use crate::exec::overlap::{run_ordered_with, scratch_count};
+use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
 
-/// One open session of a key.
-#[derive(Debug, Clone, Copy)]
-struct Session {
-    first: i64,
-    last: i64,
-    slot: u32,
+/// A partial's key table is kept between batches (so its keys' query-wide ids can be
+/// cached) until it holds this many keys.
+const PARTIAL_MAX_KEYS: usize = 1 << 16;
+
+/// One batch's sessions, built on a worker: per key, its spans of rows within the batch,
+/// each with its accumulator slot.
+struct SessionPartial {
+    /// Key table (raw key types); `None` without GROUP BY keys.
+    keys: Option<Box<dyn GroupValues>>,
+    /// Per partial key id: the query's key id (`u32::MAX`: not known yet), valid while
+    /// the query's key table is at generation `generation`.
+    merged_ids: Vec<u32>,
+    generation: u64,
+    key_ids: Vec<u32>,
+    /// The batch's spans (slots); merged ones are dead.
+    table: SessionTable,
+    /// Accumulators over the spans; `touched`: the surviving spans in the order they
+    /// first changed in the batch.
+    state: GroupState,
+    merges: Vec<(u32, u32)>,
+    redirect: Vec<u32>,
+}
+
+impl SessionPartial {
+    fn new(spec: &AggregateSpec, gap: i64) -> Result<SessionPartial> {
+        Ok(SessionPartial {
+            keys: if spec.key_types.is_empty() {
+                None
+            } else {
+                Some(new_group_values(&spec.key_types)?)
+            },
+            merged_ids: Vec::new(),
+            generation: 0,
+            key_ids: Vec::new(),
+            table: SessionTable::new(gap),
+            state: GroupState::new(spec, &[])?,
+            merges: Vec::new(),
+            redirect: Vec::new(),
+        })
+    }
+
+    /// Sessionises one pre-projected batch.
+    fn update(
+        &mut self,
+        spec: &AggregateSpec,
+        time_index: usize,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        self.table.clear();
+        self.merges.clear();
+        for a in &mut self.state.accumulators {
+            a.clear();
+        }
+        let n = batch.num_rows();
+        let num_keys = spec.key_types.len();
+        match &mut self.keys {
+            Some(k) => {
+                if k.len() > PARTIAL_MAX_KEYS {
+                    k.clear();
+                    self.merged_ids.clear();
+                }
+                k.intern(&batch.columns()[..num_keys], &mut self.key_ids)?;
+                self.table.ensure_keys(k.len());
+            }
+            None => {
+                self.key_ids.clear();
+                self.key_ids.resize(n, 0);
+                self.table.ensure_keys(1);
+            }
+        }
+        let (times, _) = event_times(batch.column(time_index))?;
+        let mut ids = std::mem::take(&mut self.state.ids);
+        ids.clear();
+        for (&k, &t) in self.key_ids.iter().zip(times.iter()) {
+            ids.push(self.table.add(k, t, t, &mut self.merges).0);
+        }
+        if !self.merges.is_empty() {
+            // rows of merged spans go to the span that survived
+            self.redirect.clear();
+            self.redirect.extend(0..self.table.slots() as u32);
+            for &(from, into) in &self.merges {
+                self.redirect[from as usize] = into;
+            }
+            for s in 0..self.redirect.len() {
+                let mut r = self.redirect[s];
+                while self.redirect[r as usize] != r {
+                    r = self.redirect[r as usize];
+                }
+                self.redirect[s] = r;
+            }
+            for id in &mut ids {
+                *id = self.redirect[*id as usize];
+            }
+        }
+        self.state.ids = ids;
+        self.state.num_groups = self.table.slots();
+        self.state.accumulate(spec, batch)
+    }
 }
 
 /// The session window aggregation operator.
 pub struct SessionAggregate {
-    spec: AggregateSpec,
+    spec: Arc<AggregateSpec>,
     exec: WindowExec,
     gap: i64,
-    /// Per-batch key table (raw key types).
-    batch_keys: Option<Box<dyn GroupValues>>,
+    workers: Workers,
+    /// Partial states, reused batch after batch.
+    partials: Vec<SessionPartial>,
     /// The query's key table (emitted key types): key → key id.
     keys: Option<Box<dyn GroupValues>>,
-    /// Per key id: its open sessions, sorted by first event.
-    sessions: Vec<Vec<Session>>,
+    /// Bumped when compaction renumbers the key ids (partials' caches go stale).
+    key_generation: u64,
+    /// Open sessions per key id, and per slot its key and bounds.
+    table: SessionTable,
     /// Accumulators over session slots.
     state: GroupState,
-    slot_key: Vec<u32>,
-    slot_first: Vec<i64>,
-    slot_last: Vec<i64>,
-    slot_live: Vec<bool>,
     /// Changelog: emitted and passing HAVING, per slot.
     visible: Vec<bool>,
-    live: usize,
     /// (end, slot), possibly stale: the true end is checked when popped.
     ends: BinaryHeap<Reverse<(i64, u32)>>,
     values_schema: SchemaRef,
     key_types: Vec<DataType>,
     opened: u64,
     closed: u64,
-    batch_gids: Vec<u32>,
-    key_of_batch_gid: Vec<u32>,
+    // per-merge scratch
+    key_ids: Vec<u32>,
+    partial_keys: Vec<u32>,
+    joined: Vec<u32>,
+    merges: Vec<(u32, u32)>,
 }
 
 impl SessionAggregate {
-    /// Creates the operator.
+    /// Creates the operator; calls big enough for `workers` sessionise their batches in
+    /// parallel.
     ///
     /// # Errors
     /// Key or argument types without an implementation.
-    pub fn new(spec: AggregateSpec, exec: WindowExec) -> Result<SessionAggregate> {
+    pub fn new(
+        spec: AggregateSpec,
+        exec: WindowExec,
+        workers: Workers,
+    ) -> Result<SessionAggregate> {
         let WindowShape::Session { gap } = exec.shape else {
             return Err(Error::internal("session operator on a pane window"));
         };
         let key_types: Vec<DataType> = spec.key_types.iter().map(emitted_key_type).collect();
-        let (batch_keys, keys) = if spec.key_types.is_empty() {
-            (None, None)
+        let keys = if spec.key_types.is_empty() {
+            None
         } else {
-            (
-                Some(new_group_values(&spec.key_types)?),
-                Some(new_group_values(&key_types)?),
-            )
+            Some(new_group_values(&key_types)?)
         };
         let value_fields: Vec<Field> = spec
             .schema
@@ -93,42 +197,36 @@ impl SessionAggregate {
         Ok(SessionAggregate {
             state: GroupState::new(&spec, &[])?,
             values_schema: Arc::new(Schema::new(value_fields)),
-            spec,
+            spec: Arc::new(spec),
             exec,
             gap,
-            batch_keys,
+            workers,
+            partials: Vec::new(),
             keys,
-            sessions: Vec::new(),
-            slot_key: Vec::new(),
-            slot_first: Vec::new(),
-            slot_last: Vec::new(),
-            slot_live: Vec::new(),
+            key_generation: 0,
+            table: SessionTable::new(gap),
             visible: Vec::new(),
-            live: 0,
             ends: BinaryHeap::new(),
             key_types,
             opened: 0,
             closed: 0,
-            batch_gids: Vec::new(),
-            key_of_batch_gid: Vec::new(),
+            key_ids: Vec::new(),
+            partial_keys: Vec::new(),
+            joined: Vec::new(),
+            merges: Vec::new(),
         })
     }
 
     /// Open sessions.
     pub fn groups_live(&self) -> u64 {
-        self.live as u64
+        self.table.live as u64
     }
 
-    /// Bytes of state held now.
+    /// Bytes of state held now (the query's sessions; the partials are scratch).
     pub fn state_bytes(&self) -> u64 {
         (self.keys.as_ref().map_or(0, |k| k.size_bytes())
-            + self.batch_keys.as_ref().map_or(0, |k| k.size_bytes())
             + self.state.size_bytes()
-            + self.sessions.capacity() * 24
-            + self.live * std::mem::size_of::<Session>()
-            + self.slot_key.capacity() * 4
-            + (self.slot_first.capacity() + self.slot_last.capacity()) * 8
-            + self.slot_live.capacity()
+            + self.table.size_bytes()
             + self.visible.capacity()
             + self.ends.capacity() * 16) as u64
     }
@@ -138,137 +236,165 @@ impl SessionAggregate {
         (self.opened, self.closed)
     }
 
-    /// Folds pre-projected batches in order; per batch: its EMIT CHANGES rows, then
-    /// the sessions its watermark closes (EMIT FINAL).
+    /// Folds input batches: `prepare(i, batch)` (screening and pre-projection) and the
+    /// batch's sessions run in one parallel task per batch; the partials are merged in
+    /// input order, overlapping the later tasks. `wm_after[i]` is the watermark after
+    /// batch `i`. Returns the emissions in order (per batch, its EMIT CHANGES rows, then
+    /// the sessions its watermark closes) and each batch's side value from `prepare`.
     ///
     /// # Errors
     /// Overflow in exact sums, the memory limit.
-    pub fn update_batches(
+    pub fn update_batches_with<T, F>(
         &mut self,
         batches: &[RecordBatch],
+        prepare: F,
         wm_after: &[i64],
-    ) -> Result<Vec<RecordBatch>> {
-        let mut out = Vec::new();
-        for (b, &wm) in batches.iter().zip(wm_after) {
-            out.extend(self.update(b)?);
-            out.extend(self.close(wm)?);
+    ) -> Result<(Vec<RecordBatch>, Vec<T>)>
+    where
+        T: Send,
+        F: Fn(usize, &RecordBatch) -> Result<(RecordBatch, T)> + Sync,
+    {
+        let pool = self.workers.for_call(batches).cloned();
+        let in_flight = scratch_count(pool.as_deref());
+        while self.partials.len() < in_flight {
+            self.partials
+                .push(SessionPartial::new(&self.spec, self.gap)?);
         }
-        Ok(out)
+        // the partials are set aside while the merges borrow `self`
+        let mut partials = std::mem::take(&mut self.partials);
+        let spec = Arc::clone(&self.spec);
+        let time_index = self.exec.pre_time_index;
+        let work = |i: usize, p: &mut SessionPartial| -> Result<T> {
+            let b = batches
+                .get(i)
+                .ok_or_else(|| Error::internal("batch index out of range"))?;
+            let (pre, side) = prepare(i, b)?;
+            p.update(&spec, time_index, &pre)?;
+            Ok(side)
+        };
+        let mut out = Vec::new();
+        let mut sides = Vec::with_capacity(batches.len());
+        let mut failed = None;
+        let mut consume = |i: usize, p: &mut SessionPartial, r: Result<T>| {
+            if failed.is_some() {
+                return;
+            }
+            let merged = r.and_then(|side| {
+                let wm = wm_after
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| Error::internal("watermark index out of range"))?;
+                out.extend(self.merge_partial(p)?);
+                out.extend(self.close(wm)?);
+                Ok(side)
+            });
+            match merged {
+                Ok(side) => sides.push(side),
+                Err(e) => failed = Some(e),
+            }
+        };
+        match pool {
+            // batches i+1.. are sessionised while batch i merges
+            Some(pool) => run_ordered_with(&pool, batches.len(), &mut partials, work, consume),
+            None => {
+                if let Some(p) = partials.first_mut() {
+                    for i in 0..batches.len() {
+                        let r = work(i, p);
+                        consume(i, p, r);
+                    }
+                }
+            }
+        }
+        self.partials = partials;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((out, sides)),
+        }
     }
 
-    fn update(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
-        let n = batch.num_rows();
-        if n == 0 {
+    /// Merges a batch's spans into the query's sessions, in the order they first changed;
+    /// returns the batch's EMIT CHANGES rows.
+    fn merge_partial(&mut self, p: &mut SessionPartial) -> Result<Option<RecordBatch>> {
+        let spans = &p.state.touched;
+        if spans.is_empty() {
             return Ok(None);
         }
-        // key ids: intern per batch, then the batch's distinct keys into the query's table
-        let num_keys = self.spec.key_types.len();
-        match (&mut self.batch_keys, &mut self.keys) {
-            (Some(bk), Some(k)) => {
-                bk.clear();
-                bk.intern(&batch.columns()[..num_keys], &mut self.batch_gids)?;
-                let distinct: Vec<u32> = (0..bk.len() as u32).collect();
-                let cols = bk.emit(&distinct)?;
-                k.intern(&cols, &mut self.key_of_batch_gid)?;
-                if self.sessions.len() < k.len() {
-                    self.sessions.resize_with(k.len(), Vec::new);
+        // the spans' query-wide key ids
+        match (&p.keys, &mut self.keys) {
+            (Some(pk), Some(k)) => {
+                if p.generation != self.key_generation {
+                    p.merged_ids.clear();
+                    p.generation = self.key_generation;
                 }
+                self.partial_keys.clear();
+                self.partial_keys
+                    .extend(spans.iter().map(|&s| p.table.slot_key[s as usize]));
+                map_to_merged(
+                    pk.as_ref(),
+                    &mut p.merged_ids,
+                    &self.partial_keys,
+                    k.as_mut(),
+                    &mut self.key_ids,
+                )?;
+                self.table.ensure_keys(k.len());
             }
             _ => {
-                self.batch_gids.clear();
-                self.batch_gids.resize(n, 0);
-                self.key_of_batch_gid.clear();
-                self.key_of_batch_gid.push(0);
-                if self.sessions.is_empty() {
-                    self.sessions.push(Vec::new());
-                }
+                self.key_ids.clear();
+                self.key_ids.resize(spans.len(), 0);
+                self.table.ensure_keys(1);
             }
         }
-        let (times, _) = event_times(batch.column(self.exec.pre_time_index))?;
-        // session assignment: a short scan of the key's open sessions per row
-        let gap = self.gap;
-        let mut ids = std::mem::take(&mut self.state.ids);
-        ids.clear();
-        let mut merges: Vec<(u32, u32)> = Vec::new();
-        for (&bg, &t) in self.batch_gids.iter().zip(times.iter()) {
-            let key = self.key_of_batch_gid[bg as usize];
-            let list = &mut self.sessions[key as usize];
-            // fast path: the latest session takes the row
-            if let Some(s) = list.last_mut()
-                && t < s.last.saturating_add(gap)
-                && t >= s.first
-            {
-                s.last = s.last.max(t);
-                self.slot_last[s.slot as usize] = s.last;
-                ids.push(s.slot);
-                continue;
-            }
-            let overlaps =
-                |s: &Session| t < s.last.saturating_add(gap) && t > s.first.saturating_sub(gap);
-            let Some(first_hit) = list.iter().position(overlaps) else {
-                // a new session, kept sorted by first event
-                let slot = self.slot_key.len() as u32;
-                self.slot_key.push(key);
-                self.slot_first.push(t);
-                self.slot_last.push(t);
-                self.slot_live.push(true);
-                self.live += 1;
+        // each span joins (and may merge) the key's open sessions, or opens one
+        self.merges.clear();
+        self.joined.clear();
+        for (&s, &key) in spans.iter().zip(&self.key_ids) {
+            let (first, last) = (
+                p.table.slot_first[s as usize],
+                p.table.slot_last[s as usize],
+            );
+            let (slot, new) = self.table.add(key, first, last, &mut self.merges);
+            if new {
                 self.opened += 1;
-                self.ends.push(Reverse((t.saturating_add(gap), slot)));
-                let at = list.partition_point(|s| s.first < t);
-                list.insert(
-                    at,
-                    Session {
-                        first: t,
-                        last: t,
-                        slot,
-                    },
-                );
-                ids.push(slot);
-                continue;
-            };
-            let mut keep = list[first_hit];
-            keep.first = keep.first.min(t);
-            keep.last = keep.last.max(t);
-            // later sessions the row bridges into this one
-            let j = first_hit + 1;
-            while j < list.len() && overlaps(&list[j]) {
-                let other = list.remove(j);
-                keep.first = keep.first.min(other.first);
-                keep.last = keep.last.max(other.last);
-                merges.push((other.slot, keep.slot));
-                self.slot_live[other.slot as usize] = false;
-                self.live -= 1;
+                self.ends
+                    .push(Reverse((last.saturating_add(self.gap), slot)));
             }
-            // a merged session can now reach earlier or later ones: extend until stable
-            list[first_hit] = keep;
-            self.slot_first[keep.slot as usize] = keep.first;
-            self.slot_last[keep.slot as usize] = keep.last;
-            ids.push(keep.slot);
+            self.joined.push(slot);
         }
-        self.state.ids = ids;
-        self.state.num_groups = self.slot_key.len();
-        self.state.accumulate(&self.spec, batch)?;
-        let targets = self.apply_merges(&merges)?;
+        let merges = std::mem::take(&mut self.merges);
+        let redirects = self.apply_merges(&merges);
+        self.merges = merges;
+        let redirects = redirects?;
+        for slot in &mut self.joined {
+            *slot = redirects.resolve(*slot);
+        }
+        let total = self.table.slots();
+        for (acc, part) in self
+            .state
+            .accumulators
+            .iter_mut()
+            .zip(&p.state.accumulators)
+        {
+            acc.merge(part.as_ref(), spans, &self.joined, total)?;
+        }
+        self.state.num_groups = total;
         if let Some(limit) = self.spec.memory_limit_bytes {
             let used = self.state_bytes();
             if used > limit as u64 {
                 return Err(Error::ResourcesExhausted(format!(
                     "session state is {used} bytes ({} open sessions), over the memory limit of {limit} bytes (--memory-limit)",
-                    self.live
+                    self.table.live
                 )));
             }
         }
         if self.spec.emit != EmitMode::Changes {
             return Ok(None);
         }
-        // touched slots through their merge targets, first occurrence kept
-        let mut order: Vec<u32> = Vec::with_capacity(self.state.touched.len());
+        // the sessions the batch changed, first occurrence kept
+        let mut order: Vec<u32> = Vec::with_capacity(self.joined.len());
         let mut seen = std::collections::HashSet::<u32, ahash::RandomState>::default();
-        for &s in &self.state.touched {
-            let t = resolve(&targets, s);
-            if seen.insert(t) {
-                order.push(t);
+        for &s in &self.joined {
+            if seen.insert(s) {
+                order.push(s);
             }
         }
         let batch = self.rows_of(&order)?;
@@ -280,7 +406,7 @@ impl SessionAggregate {
             };
             return Ok((b.num_rows() > 0).then_some(b));
         }
-        self.visible.resize(self.slot_key.len(), false);
+        self.visible.resize(self.table.slots(), false);
         let mut keep = Vec::new();
         let mut ops = Vec::new();
         for (row, &slot) in order.iter().enumerate() {
@@ -299,15 +425,15 @@ impl SessionAggregate {
         Ok(Some(RecordBatch::try_new(self.spec.schema.clone(), cols)?))
     }
 
-    /// Folds merged sessions' accumulator slots into their survivors; returns the
-    /// redirect table (slot → slot it was merged into).
-    fn apply_merges(&mut self, merges: &[(u32, u32)]) -> Result<Vec<(u32, u32)>> {
+    /// Folds merged sessions' accumulator slots into their survivors; returns where each
+    /// merged slot went.
+    fn apply_merges(&mut self, merges: &[(u32, u32)]) -> Result<Redirects> {
+        let redirects = Redirects::new(merges);
         if merges.is_empty() {
-            return Ok(Vec::new());
+            return Ok(redirects);
         }
-        let targets: Vec<(u32, u32)> = merges.to_vec();
         let froms: Vec<u32> = merges.iter().map(|m| m.0).collect();
-        let finals: Vec<u32> = froms.iter().map(|&f| resolve(&targets, f)).collect();
+        let finals: Vec<u32> = froms.iter().map(|&f| redirects.resolve(f)).collect();
         // a merged session was emitted when any of its parts was (changelog)
         for (&f, &t) in froms.iter().zip(&finals) {
             if self.visible.get(f as usize).copied().unwrap_or(false) {
@@ -318,27 +444,33 @@ impl SessionAggregate {
             }
         }
         let scratch_ids: Vec<u32> = (0..froms.len() as u32).collect();
-        let total = self.slot_key.len();
+        let total = self.table.slots();
         for (acc, call) in self.state.accumulators.iter_mut().zip(&self.spec.calls) {
             let mut scratch = call.func.create_accumulator(&call.arg_types)?;
             scratch.merge(acc.as_ref(), &froms, &scratch_ids, froms.len())?;
             acc.merge(scratch.as_ref(), &scratch_ids, &finals, total)?;
         }
-        Ok(targets)
+        Ok(redirects)
     }
 
     /// Rows [window_start, window_end, keys, aggregates] of session slots.
     fn rows_of(&self, slots: &[u32]) -> Result<RecordBatch> {
         let n = slots.len();
-        let starts: Vec<i64> = slots.iter().map(|&s| self.slot_first[s as usize]).collect();
+        let starts: Vec<i64> = slots
+            .iter()
+            .map(|&s| self.table.slot_first[s as usize])
+            .collect();
         let ends: Vec<i64> = slots
             .iter()
-            .map(|&s| self.slot_last[s as usize].saturating_add(self.gap))
+            .map(|&s| self.table.slot_last[s as usize].saturating_add(self.gap))
             .collect();
         let mut cols: Vec<ArrayRef> =
             vec![self.exec.bound_column(starts), self.exec.bound_column(ends)];
         if let Some(k) = &self.keys {
-            let kids: Vec<u32> = slots.iter().map(|&s| self.slot_key[s as usize]).collect();
+            let kids: Vec<u32> = slots
+                .iter()
+                .map(|&s| self.table.slot_key[s as usize])
+                .collect();
             cols.extend(k.emit(&kids)?);
         }
         for acc in &self.state.accumulators {
@@ -360,10 +492,10 @@ impl SessionAggregate {
             }
             self.ends.pop();
             let s = slot as usize;
-            if !self.slot_live[s] {
+            if !self.table.slot_live[s] {
                 continue;
             }
-            let actual = self.slot_last[s].saturating_add(self.gap);
+            let actual = self.table.slot_last[s].saturating_add(self.gap);
             if actual > wm {
                 self.ends.push(Reverse((actual, slot)));
                 continue;
@@ -395,15 +527,11 @@ impl SessionAggregate {
             None
         };
         for &slot in &closing {
-            let s = slot as usize;
-            self.slot_live[s] = false;
-            self.live -= 1;
+            self.table.close(slot);
             self.closed += 1;
-            let list = &mut self.sessions[self.slot_key[s] as usize];
-            list.retain(|x| x.slot != slot);
         }
-        let dead = self.slot_key.len() - self.live;
-        if dead > 1024 && dead > self.live {
+        let dead = self.table.slots() - self.table.live;
+        if dead > 1024 && dead > self.table.live {
             self.compact()?;
         }
         Ok(out)
@@ -411,9 +539,7 @@ impl SessionAggregate {
 
     /// Rebuilds accumulators, slots and the key table over the open sessions only.
     fn compact(&mut self) -> Result<()> {
-        let live: Vec<u32> = (0..self.slot_key.len() as u32)
-            .filter(|&s| self.slot_live[s as usize])
-            .collect();
+        let live = self.table.live_slots();
         let new_ids: Vec<u32> = (0..live.len() as u32).collect();
         let mut fresh: Vec<Box<dyn GroupsAccumulator>> = Vec::with_capacity(self.spec.calls.len());
         for (acc, call) in self.state.accumulators.iter().zip(&self.spec.calls) {
@@ -423,66 +549,77 @@ impl SessionAggregate {
         }
         self.state.accumulators = fresh;
         self.state.touched.clear();
-        // keys of open sessions only
-        let old_kids: Vec<u32> = live.iter().map(|&s| self.slot_key[s as usize]).collect();
-        let mut new_kid_of_slot = Vec::with_capacity(live.len());
-        if let Some(k) = &mut self.keys {
-            let cols = k.emit(&old_kids)?;
-            let mut table = new_group_values(&self.key_types)?;
-            table.intern(&cols, &mut new_kid_of_slot)?;
-            *k = table;
-        } else {
-            new_kid_of_slot.resize(live.len(), 0);
-        }
-        let num_keys = new_kid_of_slot
+        // keys of open sessions only: the key ids change
+        let old_kids: Vec<u32> = live
             .iter()
-            .map(|&k| k as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let mut sessions: Vec<Vec<Session>> =
-            vec![Vec::new(); num_keys.max(usize::from(self.keys.is_none()))];
-        let mut ends = BinaryHeap::with_capacity(live.len());
-        let mut visible = Vec::with_capacity(live.len());
-        let (mut key, mut first, mut last) = (Vec::new(), Vec::new(), Vec::new());
-        for (new, &old) in live.iter().enumerate() {
-            let o = old as usize;
-            let kid = new_kid_of_slot[new];
-            key.push(kid);
-            first.push(self.slot_first[o]);
-            last.push(self.slot_last[o]);
-            visible.push(self.visible.get(o).copied().unwrap_or(false));
-            sessions[kid as usize].push(Session {
-                first: self.slot_first[o],
-                last: self.slot_last[o],
-                slot: new as u32,
-            });
-            ends.push(Reverse((
-                self.slot_last[o].saturating_add(self.gap),
-                new as u32,
-            )));
-        }
-        for list in &mut sessions {
-            list.sort_by_key(|s| s.first);
-        }
-        self.sessions = sessions;
-        self.slot_key = key;
-        self.slot_first = first;
-        self.slot_last = last;
-        self.slot_live = vec![true; live.len()];
+            .map(|&s| self.table.slot_key[s as usize])
+            .collect();
+        let mut new_kids = Vec::with_capacity(live.len());
+        let num_keys = match &mut self.keys {
+            Some(k) => {
+                let cols = k.emit(&old_kids)?;
+                let mut table = new_group_values(&self.key_types)?;
+                table.intern(&cols, &mut new_kids)?;
+                *k = table;
+                k.len()
+            }
+            None => {
+                new_kids.resize(live.len(), 0);
+                1
+            }
+        };
+        self.key_generation += 1;
+        let visible: Vec<bool> = live
+            .iter()
+            .map(|&s| self.visible.get(s as usize).copied().unwrap_or(false))
+            .collect();
+        self.table.compact(&live, &new_kids, num_keys);
         self.visible = visible;
-        self.ends = ends;
+        self.ends = (0..live.len() as u32)
+            .map(|s| Reverse((self.table.slot_last[s as usize].saturating_add(self.gap), s)))
+            .collect();
         self.state.num_groups = live.len();
         Ok(())
     }
 }
 
-/// Follows merge redirects to the surviving slot.
-fn resolve(targets: &[(u32, u32)], mut slot: u32) -> u32 {
-    // merges are few per batch: a linear walk is cheaper than a map
-    loop {
-        match targets.iter().find(|(from, _)| *from == slot) {
-            Some(&(_, into)) => slot = into,
-            None => return slot,
+/// Where merged slots went: follows `(from, into)` pairs to the surviving slot. Merges
+/// are few per batch; a map takes over when they are not.
+struct Redirects {
+    pairs: Vec<(u32, u32)>,
+    map: Option<std::collections::HashMap<u32, u32, ahash::RandomState>>,
+}
+
+impl Redirects {
+    fn new(merges: &[(u32, u32)]) -> Redirects {
+        let map = (merges.len() > 16).then(|| merges.iter().copied().collect());
+        Redirects {
+            pairs: if map.is_some() {
+                Vec::new()
+            } else {
+                merges.to_vec()
+            },
+            map,
         }
+    }
+
+    fn target_of(&self, slot: u32) -> Option<u32> {
+        match &self.map {
+            Some(m) => m.get(&slot).copied(),
+            None => self
+                .pairs
+                .iter()
+                .find(|(from, _)| *from == slot)
+                .map(|p| p.1),
+        }
+    }
+
+    /// The slot `slot` ended up in (itself when it was not merged).
+    fn resolve(&self, mut slot: u32) -> u32 {
+        // a merged slot is dead and never a merge target: the chain ends
+        while let Some(into) = self.target_of(slot) {
+            slot = into;
+        }
+        slot
     }
 }

@@ -14,6 +14,7 @@
 //! Everything runs in the unit of the event-time column (durations are converted once),
 //! so the window bounds leave with the column's own type.
 
+mod end_queue;
 mod key_ranks;
 mod keyed_aggregate;
 mod pane_fifo;

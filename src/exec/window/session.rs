@@ -6,7 +6,7 @@
 //!    bridge them) ─▶ accumulators per span, from (span, value) columns
 //!  in input order:     each span joins the query's open sessions of its key it overlaps
 //!    (merging them into the earliest) or opens one ─▶ span states merged into theirs
-//!  watermark ≥ last + gap ─▶ the session closes (a min-heap of ends, checked lazily)
+//!  watermark ≥ last + gap ─▶ the session closes (a radix heap of ends, checked lazily)
 //! ```
 //! Sessions are the connected components of the rows' intervals `[t, t + gap)`, so the
 //! components of a batch's rows, merged into the query's sessions in input order, give
@@ -18,14 +18,13 @@
 //! accumulators and the key table are compacted, so state stays proportional to the
 //! open sessions.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use super::end_queue::EndQueue;
 use super::panes::changelog_op;
 use super::session_table::SessionTable;
 use super::{WindowExec, WindowShape, batch_of, event_times, sort_by_columns};
@@ -38,7 +37,7 @@ use crate::sql::EmitMode;
 
 /// A partial's key table is kept between batches (so its keys' query-wide ids can be
 /// cached) until it holds this many keys.
-const PARTIAL_MAX_KEYS: usize = 1 << 16;
+const PARTIAL_MAX_KEYS: usize = 1 << 12;
 
 /// One batch's sessions, built on a worker: per key, its spans of rows within the batch,
 /// each with its accumulator slot.
@@ -154,8 +153,9 @@ pub struct SessionAggregate {
     state: GroupState,
     /// Changelog: emitted and passing HAVING, per slot.
     visible: Vec<bool>,
-    /// (end, slot), possibly stale: the true end is checked when popped.
-    ends: BinaryHeap<Reverse<(i64, u32)>>,
+    /// (end, slot), possibly stale: the true end is checked when taken out.
+    ends: EndQueue,
+    ended: Vec<(i64, u32)>,
     values_schema: SchemaRef,
     key_types: Vec<DataType>,
     opened: u64,
@@ -206,7 +206,8 @@ impl SessionAggregate {
             key_generation: 0,
             table: SessionTable::new(gap),
             visible: Vec::new(),
-            ends: BinaryHeap::new(),
+            ends: EndQueue::default(),
+            ended: Vec::new(),
             key_types,
             opened: 0,
             closed: 0,
@@ -228,7 +229,7 @@ impl SessionAggregate {
             + self.state.size_bytes()
             + self.table.size_bytes()
             + self.visible.capacity()
-            + self.ends.capacity() * 16) as u64
+            + self.ends.size_bytes()) as u64
     }
 
     /// Sessions opened and closed so far.
@@ -355,8 +356,7 @@ impl SessionAggregate {
             let (slot, new) = self.table.add(key, first, last, &mut self.merges);
             if new {
                 self.opened += 1;
-                self.ends
-                    .push(Reverse((last.saturating_add(self.gap), slot)));
+                self.ends.push(last.saturating_add(self.gap), slot);
             }
             self.joined.push(slot);
         }
@@ -486,22 +486,22 @@ impl SessionAggregate {
     /// Overflow when a result does not fit its type.
     pub fn close(&mut self, wm: i64) -> Result<Option<RecordBatch>> {
         let mut closing: Vec<u32> = Vec::new();
-        while let Some(&Reverse((end, slot))) = self.ends.peek() {
-            if end > wm {
-                break;
-            }
-            self.ends.pop();
+        let mut ended = std::mem::take(&mut self.ended);
+        ended.clear();
+        self.ends.drain_to(wm, &mut ended);
+        for &(_, slot) in &ended {
             let s = slot as usize;
             if !self.table.slot_live[s] {
                 continue;
             }
             let actual = self.table.slot_last[s].saturating_add(self.gap);
             if actual > wm {
-                self.ends.push(Reverse((actual, slot)));
+                self.ends.push(actual, slot);
                 continue;
             }
             closing.push(slot);
         }
+        self.ended = ended;
         if closing.is_empty() {
             return Ok(None);
         }
@@ -575,9 +575,11 @@ impl SessionAggregate {
             .collect();
         self.table.compact(&live, &new_kids, num_keys);
         self.visible = visible;
-        self.ends = (0..live.len() as u32)
-            .map(|s| Reverse((self.table.slot_last[s as usize].saturating_add(self.gap), s)))
-            .collect();
+        self.ends = EndQueue::default();
+        for s in 0..live.len() as u32 {
+            let end = self.table.slot_last[s as usize].saturating_add(self.gap);
+            self.ends.push(end, s);
+        }
         self.state.num_groups = live.len();
         Ok(())
     }

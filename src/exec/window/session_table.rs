@@ -89,19 +89,25 @@ impl SessionTable {
             self.slot_last[s.slot as usize] = s.last;
             return (s.slot, false);
         }
-        let overlaps =
-            |s: &Session| first < s.last.saturating_add(gap) && last > s.first.saturating_sub(gap);
-        let Some(hit) = list.iter().position(overlaps) else {
+        // sessions are separated and sorted, so their ends are sorted too: the first one
+        // ending after `first` is the only candidate for the earliest overlap
+        let hit = list.partition_point(|s| s.last.saturating_add(gap) <= first);
+        if list
+            .get(hit)
+            .is_none_or(|s| last <= s.first.saturating_sub(gap))
+        {
+            // no overlap: a new session, between the ones before and after the span
             let slot = self.slot_key.len() as u32;
             self.slot_key.push(key);
             self.slot_first.push(first);
             self.slot_last.push(last);
             self.slot_live.push(true);
             self.live += 1;
-            let at = list.partition_point(|s| s.first < first);
-            list.insert(at, Session { first, last, slot });
+            list.insert(hit, Session { first, last, slot });
             return (slot, true);
-        };
+        }
+        let overlaps =
+            |s: &Session| first < s.last.saturating_add(gap) && last > s.first.saturating_sub(gap);
         let mut keep = list[hit];
         keep.first = keep.first.min(first);
         keep.last = keep.last.max(last);

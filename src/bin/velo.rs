@@ -13,6 +13,11 @@ use velostream::io::{self, Format};
 use velostream::sql::duration::parse_duration_ms;
 use velostream::{Engine, Error, QueryOptions};
 
+/// The binary's allocator: batches are allocated on one worker and freed on another many
+/// times a second, which glibc's per-thread arenas handle poorly (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// velostream: a vectorized streaming SQL engine over Apache Arrow.
 #[derive(Parser, Debug)]
 #[command(name = "velo", version, about, long_about = None, propagate_version = true)]

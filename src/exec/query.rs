@@ -11,7 +11,7 @@ use super::metrics::Metrics;
 use super::physical::PhysicalPlan;
 use super::window::panes::PaneAggregate;
 use super::window::session::SessionAggregate;
-use super::window::{WindowExec, WindowShape, max_event_time, passing_where, screen};
+use super::window::{WindowExec, WindowShape, passing_where, screen, time_span};
 use super::workers::Workers;
 use crate::error::{Error, Result};
 use crate::expr::types::sql_type_name;
@@ -273,14 +273,13 @@ impl Query {
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>> {
         // the watermark before and after each batch (raw input, before WHERE); the
-        // batches' largest event times are found in parallel
-        let maxima =
-            self.in_parallel(&batches, |b| max_event_time(b.column(w.input_time_index)))?;
+        // batches' event-time spans are found in parallel
+        let spans = self.in_parallel(&batches, |b| time_span(b.column(w.input_time_index)))?;
         let mut before = Vec::with_capacity(batches.len());
         let mut after = Vec::with_capacity(batches.len());
-        for m in maxima {
+        for span in &spans {
             before.push(self.watermark);
-            if let Some(m) = m {
+            if let Some(m) = span.max() {
                 self.watermark = self.watermark.max(m.saturating_sub(w.delay));
             }
             after.push(self.watermark);
@@ -289,7 +288,10 @@ impl Query {
         // NULL-time and late rows screened out, the rest pre-projected; for panes in the
         // same parallel task as the batch's pre-aggregation
         let prepare = |i: usize, b: &RecordBatch| -> Result<(RecordBatch, Screened)> {
-            let s = screen(w, b, before[i])?;
+            let span = spans
+                .get(i)
+                .ok_or_else(|| Error::internal("batch index out of range"))?;
+            let s = screen(w, b, span, before[i])?;
             Ok((
                 stage.apply(&s.kept)?,
                 (s.null_candidates, s.late_candidates),

@@ -238,46 +238,63 @@ pub fn event_times(col: &ArrayRef) -> Result<(ScalarBuffer<i64>, Option<NullBuff
     Ok((values, col.logical_nulls().filter(|n| n.null_count() > 0)))
 }
 
-/// The largest non-NULL event time of a batch, if any.
-pub fn max_event_time(col: &ArrayRef) -> Result<Option<i64>> {
+/// A batch's event times at a glance: found by one pass over the column before the
+/// watermarks are known, so that screening (which needs the watermark) does not read
+/// the column again when no row can be late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeSpan {
+    /// Smallest and largest non-NULL event time (`None`: no such row).
+    pub min_max: Option<(i64, i64)>,
+    /// Whether any event time is NULL.
+    pub has_nulls: bool,
+}
+
+impl TimeSpan {
+    /// The largest non-NULL event time.
+    pub fn max(&self) -> Option<i64> {
+        self.min_max.map(|m| m.1)
+    }
+}
+
+/// The [`TimeSpan`] of an event-time column.
+///
+/// # Errors
+/// A column that is not an event-time type.
+pub fn time_span(col: &ArrayRef) -> Result<TimeSpan> {
     let (values, nulls) = event_times(col)?;
-    Ok(match nulls {
-        None => max_of(&values),
-        // the valid rows come as runs: one vectorized max per run
+    let min_max = match &nulls {
+        None => min_max_of(&values),
+        // the valid rows come as runs: one vectorized pass per run
         Some(n) => n
             .inner()
             .set_slices()
-            .filter_map(|(start, end)| max_of(&values[start..end]))
-            .max(),
+            .filter_map(|(start, end)| min_max_of(&values[start..end]))
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
+    };
+    Ok(TimeSpan {
+        min_max,
+        has_nulls: nulls.is_some(),
     })
 }
 
-/// The largest value of a slice.
-fn max_of(values: &[i64]) -> Option<i64> {
-    fold_lanes(values, i64::max)
-}
-
-/// The smallest value of a slice.
-fn min_of(values: &[i64]) -> Option<i64> {
-    fold_lanes(values, i64::min)
-}
-
-/// Folds a slice with a commutative, associative `op`, eight independent lanes at a time
-/// (the compiler turns the lane loop into vector instructions; `Iterator::max` and a
-/// short-circuiting `any` stay scalar).
-#[inline(always)]
-fn fold_lanes(values: &[i64], op: impl Fn(i64, i64) -> i64) -> Option<i64> {
+/// The smallest and largest value of a slice, in one pass of eight independent lanes
+/// (the compiler turns the lane loop into vector instructions; `Iterator::max` stays
+/// scalar).
+fn min_max_of(values: &[i64]) -> Option<(i64, i64)> {
     const LANES: usize = 8;
     let first = *values.first()?;
-    let mut lanes = [first; LANES];
+    let (mut lo, mut hi) = ([first; LANES], [first; LANES]);
     let chunks = values.chunks_exact(LANES);
     let tail = chunks.remainder();
     for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = op(*lane, v);
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(chunk) {
+            *l = (*l).min(v);
+            *h = (*h).max(v);
         }
     }
-    Some(lanes.iter().chain(tail).fold(first, |a, &b| op(a, b)))
+    let min = lo.iter().chain(tail).fold(first, |a, &b| a.min(b));
+    let max = hi.iter().chain(tail).fold(first, |a, &b| a.max(b));
+    Some((min, max))
 }
 
 /// What the event-time check did with one raw input batch.
@@ -296,19 +313,24 @@ pub struct Screened {
 ///
 /// # Errors
 /// A time column of the wrong type.
-pub fn screen(exec: &WindowExec, batch: &RecordBatch, wm: i64) -> Result<Screened> {
-    let col = batch.column(exec.input_time_index);
-    let (values, nulls) = event_times(col)?;
+pub fn screen(
+    exec: &WindowExec,
+    batch: &RecordBatch,
+    span: &TimeSpan,
+    wm: i64,
+) -> Result<Screened> {
     let threshold = exec.shape.late_threshold(wm);
-    // NULL slots hold arbitrary values: a false alarm only costs the exact path below
-    let any_late = threshold != i64::MIN && min_of(&values).is_some_and(|m| m < threshold);
-    if nulls.is_none() && !any_late {
+    let any_late = span.min_max.is_some_and(|(min, _)| min < threshold);
+    if !span.has_nulls && !any_late {
+        // the common case, decided without reading the column again
         return Ok(Screened {
             kept: batch.clone(),
             null_candidates: None,
             late_candidates: None,
         });
     }
+    let col = batch.column(exec.input_time_index);
+    let (values, nulls) = event_times(col)?;
     // bit masks built 64 rows at a time, combined with the validity bitmap
     let on_time = BooleanBuffer::collect_bool(values.len(), |i| values[i] >= threshold);
     let (keep, null_rows, late_rows) = match &nulls {
@@ -395,7 +417,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn max_event_time_skips_nulls_in_every_layout() {
+    fn time_span_skips_nulls_in_every_layout() {
         use arrow::array::Int64Array;
         use std::sync::Arc;
         // lengths around the 8-lane chunking, NULLs at the ends, in runs and alone
@@ -411,11 +433,19 @@ mod tests {
                         (null_every == 0 || i % null_every != 0).then_some(v)
                     })
                     .collect();
-                let expected = values.iter().flatten().copied().max();
+                let valid: Vec<i64> = values.iter().flatten().copied().collect();
+                let expected = TimeSpan {
+                    min_max: valid
+                        .iter()
+                        .min()
+                        .zip(valid.iter().max())
+                        .map(|(a, b)| (*a, *b)),
+                    has_nulls: valid.len() < values.len(),
+                };
                 let col: ArrayRef = Arc::new(Int64Array::from(values));
                 assert_eq!(
-                    max_event_time(&col).ok().flatten(),
-                    expected,
+                    time_span(&col).ok(),
+                    Some(expected),
                     "len {len}, null every {null_every}"
                 );
             }

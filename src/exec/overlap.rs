@@ -54,9 +54,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Partial states to keep per worker for [`run_ordered_with`]: enough for every worker
-/// to have an item in hand while another waits for its turn to be consumed (3 measured
-/// best: 6 and 12 were no faster, `BENCHMARKS.md`).
-const SCRATCH_PER_WORKER: usize = 3;
+/// to have an item in hand while another waits for its turn to be consumed. 2 measured
+/// best: 3 was 3–5 % slower on S3a/S3b at two partitions (each partial state re-learns
+/// the key ids of every new pane), 6 and 12 no faster (`BENCHMARKS.md`).
+const SCRATCH_PER_WORKER: usize = 2;
 
 /// How many scratch states to give [`run_ordered_with`] on `pool` (1 without a pool).
 pub fn scratch_count(pool: Option<&ThreadPool>) -> usize {

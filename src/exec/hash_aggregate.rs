@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use crate::exec::overlap::{run_ordered_with, scratch_count};
+use crate::exec::overlap::{run_ordered, scratch_count};
 use crate::exec::workers::Workers;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StringArray,
@@ -340,7 +340,7 @@ impl HashAggregate {
         };
         let mut out = Vec::with_capacity(batches.len());
         let mut failed = None;
-        let mut consume = |_: usize, p: &mut GroupState, r: Result<()>| {
+        let consume = |_: usize, p: &mut GroupState, r: Result<()>| {
             if failed.is_none() {
                 match r.and_then(|()| self.merge_partial(p)) {
                     Ok(changes) => out.push(changes),
@@ -349,18 +349,8 @@ impl HashAggregate {
             }
             p.reset_values();
         };
-        match pool {
-            // batches i+1.. pre-aggregate while batch i merges
-            Some(pool) => run_ordered_with(&pool, batches.len(), &mut partials, work, consume),
-            None => {
-                if let Some(p) = partials.first_mut() {
-                    for i in 0..batches.len() {
-                        let r = work(i, p);
-                        consume(i, p, r);
-                    }
-                }
-            }
-        }
+        // batches i+1.. pre-aggregate while batch i merges
+        run_ordered(pool.as_deref(), batches.len(), &mut partials, work, consume);
         self.partials = partials;
         match failed {
             Some(e) => Err(e),

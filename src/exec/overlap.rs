@@ -171,9 +171,62 @@ pub fn run_ordered_with<S, R, W, C>(
     scratch.extend(spawner.free);
 }
 
+/// [`run_ordered_with`] on `pool`; without a pool, each item is worked and consumed in
+/// turn on the calling thread with the first scratch state (nothing runs without one).
+pub fn run_ordered<S, R, W, C>(
+    pool: Option<&ThreadPool>,
+    n: usize,
+    scratch: &mut Vec<S>,
+    work: W,
+    mut consume: C,
+) where
+    S: Send,
+    R: Send,
+    W: Fn(usize, &mut S) -> R + Sync,
+    C: FnMut(usize, &mut S, R) + Send,
+{
+    match pool {
+        Some(pool) => run_ordered_with(pool, n, scratch, work, consume),
+        None => {
+            if let Some(s) = scratch.first_mut() {
+                for i in 0..n {
+                    let r = work(i, s);
+                    consume(i, s, r);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_a_pool_items_run_in_turn_on_the_first_scratch() {
+        let mut scratch = vec![0usize, 100];
+        let mut seen = Vec::new();
+        run_ordered(
+            None,
+            4,
+            &mut scratch,
+            |i, s: &mut usize| {
+                *s += 1;
+                i * 2
+            },
+            |i, s: &mut usize, r| seen.push((i, *s, r)),
+        );
+        assert_eq!(seen, vec![(0, 1, 0), (1, 2, 2), (2, 3, 4), (3, 4, 6)]);
+        assert_eq!(scratch, vec![4, 100]);
+        let mut none: Vec<usize> = Vec::new();
+        run_ordered(
+            None,
+            3,
+            &mut none,
+            |i, _: &mut usize| i,
+            |_, _, _: usize| panic!("no scratch state: nothing runs"),
+        );
+    }
 
     #[test]
     fn consumes_in_order_whatever_the_finishing_order() {

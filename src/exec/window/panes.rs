@@ -34,7 +34,7 @@ use super::{WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_co
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
-use crate::exec::overlap::{run_ordered_with, scratch_count};
+use crate::exec::overlap::{run_ordered, scratch_count};
 use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
 
@@ -466,7 +466,7 @@ impl PaneAggregate {
         let mut out = Vec::new();
         let mut sides = Vec::with_capacity(batches.len());
         let mut failed = None;
-        let mut consume = |i: usize, p: &mut PanePartial, r: Result<T>| {
+        let consume = |i: usize, p: &mut PanePartial, r: Result<T>| {
             if failed.is_none() {
                 let merged = r.and_then(|side| {
                     out.extend(self.merge_into_panes(p, wm_before[i])?);
@@ -480,18 +480,8 @@ impl PaneAggregate {
             }
             p.reset();
         };
-        match pool {
-            // batches i+1.. pre-aggregate while batch i merges
-            Some(pool) => run_ordered_with(&pool, batches.len(), &mut partials, work, consume),
-            None => {
-                if let Some(p) = partials.first_mut() {
-                    for i in 0..batches.len() {
-                        let r = work(i, p);
-                        consume(i, p, r);
-                    }
-                }
-            }
-        }
+        // batches i+1.. pre-aggregate while batch i merges
+        run_ordered(pool.as_deref(), batches.len(), &mut partials, work, consume);
         self.partials = partials;
         match failed {
             Some(e) => Err(e),

@@ -31,7 +31,7 @@ use super::{WindowExec, WindowShape, batch_of, event_times, sort_by_columns};
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
-use crate::exec::overlap::{run_ordered_with, scratch_count};
+use crate::exec::overlap::{run_ordered, scratch_count};
 use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
 
@@ -276,7 +276,7 @@ impl SessionAggregate {
         let mut out = Vec::new();
         let mut sides = Vec::with_capacity(batches.len());
         let mut failed = None;
-        let mut consume = |i: usize, p: &mut SessionPartial, r: Result<T>| {
+        let consume = |i: usize, p: &mut SessionPartial, r: Result<T>| {
             if failed.is_some() {
                 return;
             }
@@ -294,18 +294,8 @@ impl SessionAggregate {
                 Err(e) => failed = Some(e),
             }
         };
-        match pool {
-            // batches i+1.. are sessionised while batch i merges
-            Some(pool) => run_ordered_with(&pool, batches.len(), &mut partials, work, consume),
-            None => {
-                if let Some(p) = partials.first_mut() {
-                    for i in 0..batches.len() {
-                        let r = work(i, p);
-                        consume(i, p, r);
-                    }
-                }
-            }
-        }
+        // batches i+1.. are sessionised while batch i merges
+        run_ordered(pool.as_deref(), batches.len(), &mut partials, work, consume);
         self.partials = partials;
         match failed {
             Some(e) => Err(e),

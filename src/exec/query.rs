@@ -1,5 +1,6 @@
 //! A running query: push input batches, take result batches.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -11,7 +12,7 @@ use super::metrics::Metrics;
 use super::physical::PhysicalPlan;
 use super::window::panes::PaneAggregate;
 use super::window::session::SessionAggregate;
-use super::window::{WindowExec, WindowShape, passing_where, screen, time_span};
+use super::window::{Settle, TimeSpan, WindowExec, WindowShape, passing_where, screen, time_span};
 use super::workers::Workers;
 use crate::error::{Error, Result};
 use crate::expr::types::sql_type_name;
@@ -62,8 +63,18 @@ impl Stateful {
     }
 }
 
-/// The rows a batch's screening set aside: (NULL event time, late), before WHERE.
-type Screened = (Option<RecordBatch>, Option<RecordBatch>);
+/// A batch's screening as its task did it: its event-time span, the smallest kept event
+/// time, and the rows set aside (NULL event time, late), before WHERE.
+struct Screening {
+    span: TimeSpan,
+    kept_min: Option<i64>,
+    nulls: Option<RecordBatch>,
+    late: Option<RecordBatch>,
+}
+
+/// Calls screened against exact watermarks (spans found in a pass of their own) after
+/// a call whose optimistic screening had to be redone.
+const EXACT_SCREENING_CALLS: u32 = 16;
 
 /// A compiled, running query. Created by [`crate::Engine::query`].
 ///
@@ -77,6 +88,8 @@ pub struct Query {
     /// Event-time window: the watermark (column units) and the late rows kept.
     window: Option<WindowExec>,
     watermark: i64,
+    /// Calls left to screen against exact watermarks (see `push_windowed`).
+    exact_screening: u32,
     late: Vec<RecordBatch>,
     /// ROWS-window analytics.
     analytic: Option<super::analytic::AnalyticOperator>,
@@ -137,6 +150,7 @@ impl Query {
             aggregate,
             window,
             watermark: i64::MIN,
+            exact_screening: 0,
             late: Vec::new(),
             analytic,
             workers,
@@ -272,39 +286,96 @@ impl Query {
         w: &WindowExec,
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>> {
-        // the watermark before and after each batch (raw input, before WHERE); the
-        // batches' event-time spans are found in parallel
-        let spans = self.in_parallel(&batches, |b| time_span(b.column(w.input_time_index)))?;
-        let mut before = Vec::with_capacity(batches.len());
-        let mut after = Vec::with_capacity(batches.len());
-        for span in &spans {
-            before.push(self.watermark);
-            if let Some(m) = span.max() {
-                self.watermark = self.watermark.max(m.saturating_sub(w.delay));
-            }
-            after.push(self.watermark);
-        }
+        // Screening needs the watermark before each batch, which depends on the largest
+        // event times of the batches before it. Optimistically, each batch's own task
+        // finds its event-time span and screens against the watermark known when it
+        // starts: a lower bound, so every row it drops is late. The in-order merge, where
+        // the true watermark is known, checks that no kept row is late under it, and
+        // screens and aggregates the batch again in the rare case one is. On one
+        // partition the known watermark is the true one. After a call with redoes, a few
+        // calls find the spans first, in a pass of their own, and screen exactly.
+        let delay = w.delay;
+        let exact: Option<Vec<(TimeSpan, i64)>> = if self.exact_screening > 0 {
+            self.exact_screening -= 1;
+            let spans = self.in_parallel(&batches, |b| time_span(b.column(w.input_time_index)))?;
+            let mut wm = self.watermark;
+            Some(
+                spans
+                    .into_iter()
+                    .map(|span| {
+                        let before = wm;
+                        if let Some(m) = span.max() {
+                            wm = wm.max(m.saturating_sub(delay));
+                        }
+                        (span, before)
+                    })
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        let known = AtomicI64::new(self.watermark);
         let stage = &self.physical.pre;
-        // NULL-time and late rows screened out, the rest pre-projected; for panes in the
-        // same parallel task as the batch's pre-aggregation
-        let prepare = |i: usize, b: &RecordBatch| -> Result<(RecordBatch, Screened)> {
-            let span = spans
-                .get(i)
-                .ok_or_else(|| Error::internal("batch index out of range"))?;
-            let s = screen(w, b, span, before[i])?;
+        let prepare = |i: usize, b: &RecordBatch| -> Result<(RecordBatch, Screening)> {
+            let (span, guess) = match &exact {
+                Some(v) => *v
+                    .get(i)
+                    .ok_or_else(|| Error::internal("batch index out of range"))?,
+                None => (
+                    time_span(b.column(w.input_time_index))?,
+                    known.load(Ordering::Relaxed),
+                ),
+            };
+            let s = screen(w, b, &span, guess)?;
             Ok((
                 stage.apply(&s.kept)?,
-                (s.null_candidates, s.late_candidates),
+                Screening {
+                    span,
+                    kept_min: s.kept_min,
+                    nulls: s.null_candidates,
+                    late: s.late_candidates,
+                },
             ))
         };
-        let (emitted, screened) = match &mut self.aggregate {
-            Some(Stateful::Panes(a)) => {
-                a.update_batches_with(&batches, prepare, &before, &after)?
+        let mut wm = self.watermark;
+        let mut redoes = 0usize;
+        let settle = |i: usize, s: &mut Screening| -> Result<Settle> {
+            let before = wm;
+            let threshold = w.shape.late_threshold(before);
+            let redo = if s.kept_min.is_some_and(|m| m < threshold) {
+                redoes += 1;
+                let b = batches
+                    .get(i)
+                    .ok_or_else(|| Error::internal("batch index out of range"))?;
+                let again = screen(w, b, &s.span, before)?;
+                s.kept_min = again.kept_min;
+                s.nulls = again.null_candidates;
+                s.late = again.late_candidates;
+                Some(stage.apply(&again.kept)?)
+            } else {
+                None
+            };
+            if let Some(m) = s.span.max() {
+                wm = wm.max(m.saturating_sub(delay));
             }
-            Some(Stateful::Session(a)) => a.update_batches_with(&batches, prepare, &after)?,
+            known.store(wm, Ordering::Relaxed);
+            Ok(Settle {
+                before,
+                after: wm,
+                redo,
+            })
+        };
+        let result = match &mut self.aggregate {
+            Some(Stateful::Panes(a)) => a.update_batches_with(&batches, prepare, settle),
+            Some(Stateful::Session(a)) => a.update_batches_with(&batches, prepare, settle),
             _ => return Err(Error::internal("window without a windowed operator")),
         };
-        for (nulls, late) in screened {
+        self.watermark = wm;
+        if redoes > 0 {
+            self.exact_screening = EXACT_SCREENING_CALLS;
+        }
+        let (emitted, screened) = result?;
+        for Screening { nulls, late, .. } in screened {
             if let Some(n) = nulls {
                 let n = passing_where(stage.predicate(), n)?;
                 self.metrics.null_event_time_rows += n.num_rows() as u64;

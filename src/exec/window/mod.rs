@@ -305,6 +305,22 @@ pub struct Screened {
     pub null_candidates: Option<RecordBatch>,
     /// Rows dropped as late (before WHERE).
     pub late_candidates: Option<RecordBatch>,
+    /// The smallest event time among the kept rows (`None`: no row kept).
+    pub kept_min: Option<i64>,
+}
+
+/// What the in-order merge learns about a batch before merging its partial state: the
+/// watermarks around it and, when the worker screened it against a watermark that proved
+/// too low (a kept row is late under the true one), the batch screened and pre-projected
+/// again, to aggregate instead.
+#[derive(Debug)]
+pub struct Settle {
+    /// Watermark before the batch.
+    pub before: i64,
+    /// Watermark after the batch.
+    pub after: i64,
+    /// The pre-projected batch to aggregate instead of the worker's.
+    pub redo: Option<RecordBatch>,
 }
 
 /// Splits a raw batch into the rows the window operator takes and those it drops (NULL
@@ -327,6 +343,7 @@ pub fn screen(
             kept: batch.clone(),
             null_candidates: None,
             late_candidates: None,
+            kept_min: span.min_max.map(|m| m.0),
         });
     }
     let col = batch.column(exec.input_time_index);
@@ -350,7 +367,13 @@ pub fn screen(
             Ok(Some(filter_record_batch(batch, mask)?))
         }
     };
+    let kept_min = keep
+        .values()
+        .set_indices()
+        .filter_map(|i| values.get(i).copied())
+        .min();
     Ok(Screened {
+        kept_min,
         kept: filter_record_batch(batch, &keep)?,
         null_candidates: match &null_rows {
             Some(mask) => pick(mask)?,

@@ -30,7 +30,7 @@ use arrow::row::{RowConverter, SortField};
 use super::key_ranks::KeyRanks;
 use super::pane_fifo::WindowMerger;
 use super::pane_keys::{PaneKeyIndex, PaneKeyMap};
-use super::{WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_columns};
+use super::{Settle, WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_columns};
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
@@ -428,22 +428,24 @@ impl PaneAggregate {
 
     /// Folds input batches: `prepare(i, batch)` (screening and pre-projection) and the
     /// pre-aggregation of its result run in one parallel task per batch; the partials
-    /// are merged in input order, overlapping the later tasks (`overlap::run_ordered_with`). `wm_before[i]` / `wm_after[i]` are the watermarks
-    /// around batch `i`. Returns the emissions in order (per batch, its EMIT CHANGES rows,
-    /// then the windows its watermark closes) and each batch's side value from `prepare`.
+    /// are merged in input order, overlapping the later tasks (`overlap::run_ordered`).
+    /// Before batch `i` is merged, `settle(i, side)` gives the watermarks around it and,
+    /// when the worker's screening must be redone, the batch to aggregate instead.
+    /// Returns the emissions in order (per batch, its EMIT CHANGES rows, then the windows
+    /// its watermark closes) and each batch's side value from `prepare`.
     ///
     /// # Errors
     /// Overflow in exact sums, the memory limit.
-    pub fn update_batches_with<T, F>(
+    pub fn update_batches_with<T, F, G>(
         &mut self,
         batches: &[RecordBatch],
         prepare: F,
-        wm_before: &[i64],
-        wm_after: &[i64],
+        mut settle: G,
     ) -> Result<(Vec<RecordBatch>, Vec<T>)>
     where
         T: Send,
         F: Fn(usize, &RecordBatch) -> Result<(RecordBatch, T)> + Sync,
+        G: FnMut(usize, &mut T) -> Result<Settle> + Send,
     {
         let pool = self.workers.for_call(batches).cloned();
         // a few partials, reused batch after batch (see `HashAggregate`)
@@ -468,9 +470,14 @@ impl PaneAggregate {
         let mut failed = None;
         let consume = |i: usize, p: &mut PanePartial, r: Result<T>| {
             if failed.is_none() {
-                let merged = r.and_then(|side| {
-                    out.extend(self.merge_into_panes(p, wm_before[i])?);
-                    out.extend(self.close(wm_after[i])?);
+                let merged = r.and_then(|mut side| {
+                    let settled = settle(i, &mut side)?;
+                    if let Some(pre) = settled.redo {
+                        p.reset();
+                        p.update(&spec, &exec, &pre)?;
+                    }
+                    out.extend(self.merge_into_panes(p, settled.before)?);
+                    out.extend(self.close(settled.after)?);
                     Ok(side)
                 });
                 match merged {

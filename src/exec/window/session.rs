@@ -27,7 +27,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use super::end_queue::EndQueue;
 use super::panes::changelog_op;
 use super::session_table::SessionTable;
-use super::{WindowExec, WindowShape, batch_of, event_times, sort_by_columns};
+use super::{Settle, WindowExec, WindowShape, batch_of, event_times, sort_by_columns};
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
@@ -239,21 +239,23 @@ impl SessionAggregate {
 
     /// Folds input batches: `prepare(i, batch)` (screening and pre-projection) and the
     /// batch's sessions run in one parallel task per batch; the partials are merged in
-    /// input order, overlapping the later tasks. `wm_after[i]` is the watermark after
-    /// batch `i`. Returns the emissions in order (per batch, its EMIT CHANGES rows, then
+    /// input order, overlapping the later tasks. Before batch `i` is merged,
+    /// `settle(i, side)` gives the watermark after it and, when the worker's screening
+    /// must be redone, the batch to aggregate instead. Returns the emissions in order (per batch, its EMIT CHANGES rows, then
     /// the sessions its watermark closes) and each batch's side value from `prepare`.
     ///
     /// # Errors
     /// Overflow in exact sums, the memory limit.
-    pub fn update_batches_with<T, F>(
+    pub fn update_batches_with<T, F, G>(
         &mut self,
         batches: &[RecordBatch],
         prepare: F,
-        wm_after: &[i64],
+        mut settle: G,
     ) -> Result<(Vec<RecordBatch>, Vec<T>)>
     where
         T: Send,
         F: Fn(usize, &RecordBatch) -> Result<(RecordBatch, T)> + Sync,
+        G: FnMut(usize, &mut T) -> Result<Settle> + Send,
     {
         let pool = self.workers.for_call(batches).cloned();
         let in_flight = scratch_count(pool.as_deref());
@@ -280,13 +282,13 @@ impl SessionAggregate {
             if failed.is_some() {
                 return;
             }
-            let merged = r.and_then(|side| {
-                let wm = wm_after
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| Error::internal("watermark index out of range"))?;
+            let merged = r.and_then(|mut side| {
+                let settled = settle(i, &mut side)?;
+                if let Some(pre) = settled.redo {
+                    p.update(&spec, time_index, &pre)?;
+                }
                 out.extend(self.merge_partial(p)?);
-                out.extend(self.close(wm)?);
+                out.extend(self.close(settled.after)?);
                 Ok(side)
             });
             match merged {

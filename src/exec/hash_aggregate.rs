@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use crate::exec::overlap::{run_ordered, scratch_count};
+use crate::exec::overlap::{fill_scratch, run_ordered};
 use crate::exec::workers::Workers;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StringArray,
@@ -323,12 +323,10 @@ impl HashAggregate {
         F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     {
         let pool = self.workers.for_call(batches).cloned();
-        // a few partial states, reused batch after batch (`overlap::scratch_count`)
-        let in_flight = scratch_count(pool.as_deref());
-        while self.partials.len() < in_flight {
-            self.partials
-                .push(GroupState::new(&self.spec, &self.spec.key_types)?);
-        }
+        // a few partial states, reused batch after batch
+        fill_scratch(pool.as_deref(), &mut self.partials, || {
+            GroupState::new(&self.spec, &self.spec.key_types)
+        })?;
         // set aside while the merges borrow `self`
         let mut partials = std::mem::take(&mut self.partials);
         let spec = Arc::clone(&self.spec);

@@ -64,6 +64,22 @@ pub fn scratch_count(pool: Option<&ThreadPool>) -> usize {
     pool.map_or(1, |p| SCRATCH_PER_WORKER * p.current_num_threads())
 }
 
+/// Grows `scratch` to [`scratch_count`] states for `pool`, making the missing ones with
+/// `make` (states are kept between calls and reused).
+///
+/// # Errors
+/// As `make`.
+pub fn fill_scratch<S, E>(
+    pool: Option<&ThreadPool>,
+    scratch: &mut Vec<S>,
+    mut make: impl FnMut() -> Result<S, E>,
+) -> Result<(), E> {
+    while scratch.len() < scratch_count(pool) {
+        scratch.push(make()?);
+    }
+    Ok(())
+}
+
 /// Scratch states waiting to be handed out, and the next item without a task.
 struct Spawner<S> {
     free: Vec<S>,
@@ -201,6 +217,32 @@ pub fn run_ordered<S, R, W, C>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scratch_is_filled_to_the_count_and_kept() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut scratch = vec![7u8];
+        let mut made = 0;
+        let r: Result<(), ()> = fill_scratch(Some(&pool), &mut scratch, || {
+            made += 1;
+            Ok(0)
+        });
+        assert_eq!(r, Ok(()));
+        assert_eq!(scratch.len(), scratch_count(Some(&pool)));
+        assert_eq!((scratch[0], made), (7, scratch.len() - 1));
+        assert_eq!(
+            fill_scratch(None, &mut scratch, || Err("not called")),
+            Ok(())
+        );
+        let mut empty: Vec<u8> = Vec::new();
+        assert_eq!(
+            fill_scratch(None, &mut empty, || Err("fails")),
+            Err("fails")
+        );
+    }
 
     #[test]
     fn without_a_pool_items_run_in_turn_on_the_first_scratch() {

@@ -34,7 +34,7 @@ use super::{Settle, WindowExec, WindowShape, batch_of, event_times, floor_to, so
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
-use crate::exec::overlap::{run_ordered, scratch_count};
+use crate::exec::overlap::{fill_scratch, run_ordered};
 use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
 
@@ -448,11 +448,10 @@ impl PaneAggregate {
         G: FnMut(usize, &mut T) -> Result<Settle> + Send,
     {
         let pool = self.workers.for_call(batches).cloned();
-        // a few partials, reused batch after batch (see `HashAggregate`)
-        let in_flight = scratch_count(pool.as_deref());
-        while self.partials.len() < in_flight {
-            self.partials.push(PanePartial::new(&self.spec)?);
-        }
+        // a few partial states, reused batch after batch
+        fill_scratch(pool.as_deref(), &mut self.partials, || {
+            PanePartial::new(&self.spec)
+        })?;
         // the partials are set aside while the merges borrow `self`
         let mut partials = std::mem::take(&mut self.partials);
         let spec = Arc::clone(&self.spec);

@@ -31,7 +31,7 @@ use super::{Settle, WindowExec, WindowShape, batch_of, event_times, sort_by_colu
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
-use crate::exec::overlap::{run_ordered, scratch_count};
+use crate::exec::overlap::{fill_scratch, run_ordered};
 use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
 
@@ -258,11 +258,10 @@ impl SessionAggregate {
         G: FnMut(usize, &mut T) -> Result<Settle> + Send,
     {
         let pool = self.workers.for_call(batches).cloned();
-        let in_flight = scratch_count(pool.as_deref());
-        while self.partials.len() < in_flight {
-            self.partials
-                .push(SessionPartial::new(&self.spec, self.gap)?);
-        }
+        // a few partial states, reused batch after batch
+        fill_scratch(pool.as_deref(), &mut self.partials, || {
+            SessionPartial::new(&self.spec, self.gap)
+        })?;
         // the partials are set aside while the merges borrow `self`
         let mut partials = std::mem::take(&mut self.partials);
         let spec = Arc::clone(&self.spec);
@@ -577,41 +576,19 @@ impl SessionAggregate {
     }
 }
 
-/// Where merged slots went: follows `(from, into)` pairs to the surviving slot. Merges
-/// are few per batch; a map takes over when they are not.
-struct Redirects {
-    pairs: Vec<(u32, u32)>,
-    map: Option<std::collections::HashMap<u32, u32, ahash::RandomState>>,
-}
+/// Where merged slots went: follows `(from, into)` pairs to the surviving slot (an
+/// empty map, which does not allocate, when nothing merged).
+struct Redirects(std::collections::HashMap<u32, u32, ahash::RandomState>);
 
 impl Redirects {
     fn new(merges: &[(u32, u32)]) -> Redirects {
-        let map = (merges.len() > 16).then(|| merges.iter().copied().collect());
-        Redirects {
-            pairs: if map.is_some() {
-                Vec::new()
-            } else {
-                merges.to_vec()
-            },
-            map,
-        }
-    }
-
-    fn target_of(&self, slot: u32) -> Option<u32> {
-        match &self.map {
-            Some(m) => m.get(&slot).copied(),
-            None => self
-                .pairs
-                .iter()
-                .find(|(from, _)| *from == slot)
-                .map(|p| p.1),
-        }
+        Redirects(merges.iter().copied().collect())
     }
 
     /// The slot `slot` ended up in (itself when it was not merged).
     fn resolve(&self, mut slot: u32) -> u32 {
         // a merged slot is dead and never a merge target: the chain ends
-        while let Some(into) = self.target_of(slot) {
+        while let Some(&into) = self.0.get(&slot) {
             slot = into;
         }
         slot

@@ -1,19 +1,25 @@
 //! A row selection prepared once per batch and applied to each column.
 //!
 //! The predicate's NULLs are folded into the mask once, the selected count is known up
-//! front (so "all rows" and "no rows" skip filtering entirely), and Arrow's filter is
-//! prepared once (index or slice iteration, chosen by selectivity) for every column.
+//! front (so "all rows" and "no rows" skip filtering entirely), and columns without
+//! NULLs take kernels of their own:
 //!
-//! String columns without NULLs take a kernel of their own (`filter_strings`): one pass
-//! over the selected rows that copies a string of up to 16 bytes with one fixed-size
-//! move, where Arrow's filter calls `memcpy` per string. On S0 (`symbol`, 4-byte strings,
-//! 60 % selected) that took the in-memory run from 147 M to 195 M rows/s (BENCHMARKS.md).
-//! For primitives, hand-written branch-free compaction was 30 % slower than Arrow's
-//! prepared filter at S0's selectivity (measured 2026-11-24), so they use Arrow's kernel.
+//! - strings (`filter_strings`): one pass over the selected rows that copies a string of
+//!   up to 16 bytes with one fixed-size move, where Arrow's filter calls `memcpy` per
+//!   string. On S0 (`symbol`, 4-byte strings, 60 % selected) that took the in-memory run
+//!   from 147 M to 195 M rows/s on session 5's host (BENCHMARKS.md).
+//! - primitives (`compact`): branch-free compaction over 64-row mask words, with no row
+//!   index list. S0 in memory, one partition: 128–132 M → 144–145 M rows/s (session 7).
+//!
+//! Other columns (NULLs, booleans, nested types) go through Arrow's filter, prepared once
+//! per selection (index or slice iteration, chosen by selectivity).
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, GenericStringArray, OffsetSizeTrait};
+use arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, GenericStringArray,
+    OffsetSizeTrait, PrimitiveArray, downcast_primitive_array,
+};
 use arrow::buffer::{BooleanBuffer, Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::compute::{FilterBuilder, FilterPredicate};
 use arrow::datatypes::DataType;
@@ -71,6 +77,9 @@ impl Selection {
                 }
                 _ => {}
             }
+            if let Some(filtered) = filter_primitive(column.as_ref(), self) {
+                return Ok(filtered);
+            }
         }
         let mask = &self.mask;
         let filter = self.prepared.get_or_insert_with(|| {
@@ -86,6 +95,72 @@ impl Selection {
 /// has 16 bytes of slack) instead of a `memcpy` call sized to the string.
 const SHORT_STRING: usize = 16;
 
+/// The selected values of a primitive column without NULLs, or `None` for other
+/// columns (Arrow's filter takes those).
+fn filter_primitive(column: &dyn Array, selection: &Selection) -> Option<ArrayRef> {
+    downcast_primitive_array!(
+        column => filter_values(column, selection),
+        _ => None
+    )
+}
+
+fn filter_values<T: ArrowPrimitiveType>(
+    column: &PrimitiveArray<T>,
+    selection: &Selection,
+) -> Option<ArrayRef> {
+    let values = compact(column.values(), selection)?;
+    let array = PrimitiveArray::<T>::new(ScalarBuffer::from(values), None)
+        .with_data_type(column.data_type().clone());
+    Some(Arc::new(array))
+}
+
+/// The values of `values` at the selected rows, by branch-free compaction a 64-row mask
+/// word at a time: every value of the word is written at the next output slot, and the
+/// slot advances only past selected ones (a word of all selected rows is one block copy,
+/// one of none is skipped). Arrow's prepared filter turns the mask into a list of row
+/// indices per batch and gathers through it per column; on S0 (60 % of rows selected,
+/// two 8-byte columns) that list and the gathers were 27 % of the run. `None` when the
+/// mask and `values` disagree in length (never, for a selection made for the batch).
+fn compact<T: Copy>(values: &[T], selection: &Selection) -> Option<Vec<T>> {
+    const WORD: usize = 64;
+    if values.len() != selection.mask.len() {
+        return None;
+    }
+    let count = selection.count;
+    // room for a whole word past the last selected value
+    let mut out: Vec<T> = Vec::with_capacity(count + WORD);
+    let spare = out.spare_capacity_mut();
+    let chunks = selection.mask.bit_chunks();
+    let remainder = (chunks.remainder_len() > 0).then(|| chunks.remainder_bits());
+    let words = chunks.iter().chain(remainder);
+    let mut k = 0usize;
+    for (word, rows) in words.zip(values.chunks(WORD)) {
+        let dst = spare.get_mut(k..k + WORD)?;
+        if word == u64::MAX && rows.len() == WORD {
+            for (d, v) in dst.iter_mut().zip(rows) {
+                d.write(*v);
+            }
+            k += WORD;
+        } else if word != 0 {
+            let mut c = 0usize;
+            for (j, v) in rows.iter().enumerate() {
+                // c ≤ j < 64, so the mask keeps the index in bounds without a check
+                dst[c & (WORD - 1)].write(*v);
+                c += ((word >> j) & 1) as usize;
+            }
+            k += c;
+        }
+    }
+    if k != count {
+        return None;
+    }
+    // SAFETY: `k` ≤ `count` + 64 is within the capacity, and every slot below `k` was
+    // written: slot `k + c` of a word is written (with row `j`) before `c` moves past
+    // it, and `c` only moves past it when row `j` is selected, whose value stays.
+    unsafe { out.set_len(k) };
+    Some(out)
+}
+
 /// The selected strings of a column without NULLs: offsets rebuilt and bytes copied in
 /// one pass over the selected rows. Arrow's filter copies each string with a
 /// length-sized `memcpy`, which for short strings (symbols, ids) costs more than the copy
@@ -99,23 +174,26 @@ fn filter_strings<O: OffsetSizeTrait>(
     let values = strings.value_data();
     let first = offsets.first().map_or(0, |o| o.as_usize());
     let last = offsets.last().map_or(0, |o| o.as_usize());
-    // the selected strings hold at most the bytes of all strings
-    let mut bytes = vec![0u8; last - first + SHORT_STRING];
+    // the selected strings hold at most the bytes of all strings; the buffer is not
+    // zeroed: a short string is copied as a 16-byte block and the buffer cut back to it
+    let mut bytes: Vec<u8> = Vec::with_capacity(last - first + SHORT_STRING);
     let mut out_offsets: Vec<O> = Vec::with_capacity(selection.count + 1);
     out_offsets.push(O::usize_as(0));
-    let mut at = 0usize;
     for i in selection.mask.set_indices() {
         let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
-        let len = end - start;
-        if len <= SHORT_STRING && start + SHORT_STRING <= values.len() {
-            bytes[at..at + SHORT_STRING].copy_from_slice(&values[start..start + SHORT_STRING]);
-        } else {
-            bytes[at..at + len].copy_from_slice(&values[start..end]);
+        let at = bytes.len();
+        match values
+            .get(start..)
+            .and_then(<[u8]>::first_chunk::<SHORT_STRING>)
+        {
+            Some(block) if end - start <= SHORT_STRING => {
+                bytes.extend_from_slice(block);
+                bytes.truncate(at + (end - start));
+            }
+            _ => bytes.extend_from_slice(&values[start..end]),
         }
-        at += len;
-        out_offsets.push(O::usize_as(at));
+        out_offsets.push(O::usize_as(bytes.len()));
     }
-    bytes.truncate(at);
     // SAFETY: the offsets start at 0 and grow by each copied string's length, so they are
     // monotonic and end at `bytes.len()`; every string is copied whole from a valid UTF-8
     // array, so each slice between two offsets is valid UTF-8.
@@ -133,13 +211,36 @@ fn filter_strings<O: OffsetSizeTrait>(
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Float64Array, Int64Array, LargeStringArray, StringArray};
+    use arrow::array::{
+        Decimal128Array, Float64Array, Int8Array, Int32Array, Int64Array, LargeStringArray,
+        StringArray, TimestampMillisecondArray, UInt16Array,
+    };
     use proptest::prelude::*;
 
     use super::*;
 
     fn reference(column: &ArrayRef, mask: &BooleanArray) -> ArrayRef {
         arrow::compute::filter(column.as_ref(), mask).unwrap()
+    }
+
+    #[test]
+    fn compaction_takes_whole_words_partial_words_and_the_tail() {
+        let values: Vec<u32> = (0..200).collect();
+        // word 0 all kept, word 1 none, words 2–3 every third row, and the last row
+        let keep: Vec<bool> = (0..200)
+            .map(|i| i < 64 || (i >= 128 && i % 3 == 0) || i == 199)
+            .collect();
+        let selection = Selection::new(&BooleanArray::from(keep.clone()));
+        let expected: Vec<u32> = values
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(v, _)| *v)
+            .collect();
+        assert_eq!(compact(&values, &selection), Some(expected));
+        assert_eq!(compact(&values[..100], &selection), None, "lengths differ");
+        let none = Selection::new(&BooleanArray::from(vec![false; 200]));
+        assert_eq!(compact(&values, &none), Some(vec![]));
     }
 
     proptest! {
@@ -162,6 +263,49 @@ mod tests {
                 let theirs = reference(&col, &m);
                 prop_assert_eq!(ours.as_ref(), theirs.as_ref());
                 prop_assert_eq!(ours.data_type(), col.data_type());
+            }
+        }
+
+        /// Primitive columns without NULLs (the compaction kernel): every width, a type
+        /// with parameters (timezone, precision), masks with whole words selected and
+        /// none, sliced columns and masks, against Arrow's filter.
+        #[test]
+        fn primitives_match_arrow_filter(
+            rows in proptest::collection::vec((any::<i64>(), 0u8..4), 0..700),
+            skip in 0usize..70,
+        ) {
+            // runs of the pattern make words of all selected and all dropped rows
+            let keep: Vec<bool> = rows.iter().enumerate().map(|(i, r)| match r.1 {
+                0 => true,
+                1 => false,
+                _ => (i / 64) % 2 == 0,
+            }).collect();
+            let skip = skip.min(rows.len());
+            let v: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(Int8Array::from(v.iter().map(|&x| x as i8).collect::<Vec<_>>())),
+                Arc::new(UInt16Array::from(v.iter().map(|&x| x as u16).collect::<Vec<_>>())),
+                Arc::new(Int32Array::from(v.iter().map(|&x| x as i32).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(v.clone())),
+                Arc::new(Float64Array::from(v.iter().map(|&x| x as f64 / 3.0).collect::<Vec<_>>())),
+                Arc::new(TimestampMillisecondArray::from(v.clone()).with_timezone("+01:00")),
+                Arc::new(
+                    Decimal128Array::from(v.iter().map(|&x| x as i128 * 1000).collect::<Vec<_>>())
+                        .with_precision_and_scale(38, 3)
+                        .unwrap(),
+                ),
+            ];
+            let mask = BooleanArray::from(keep);
+            for col in &columns {
+                for (c, m) in [
+                    (col.clone(), mask.clone()),
+                    (col.slice(skip, rows.len() - skip), mask.slice(skip, rows.len() - skip)),
+                ] {
+                    let ours = Selection::new(&m).apply(&c).unwrap();
+                    let theirs = reference(&c, &m);
+                    prop_assert_eq!(ours.data_type(), c.data_type());
+                    prop_assert_eq!(ours.as_ref(), theirs.as_ref());
+                }
             }
         }
 

@@ -30,7 +30,9 @@ use arrow::row::{RowConverter, SortField};
 use super::key_ranks::KeyRanks;
 use super::pane_fifo::WindowMerger;
 use super::pane_keys::{PaneKeyIndex, PaneKeyMap};
-use super::{Settle, WindowExec, WindowShape, batch_of, event_times, floor_to, sort_by_columns};
+use super::{
+    Settle, WindowExec, WindowShape, batch_of, event_times, floor_to, min_max_of, sort_by_columns,
+};
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
@@ -132,19 +134,18 @@ impl PanePartial {
             return Err(Error::internal("pane operator on a session window"));
         };
         let (times, _) = event_times(batch.column(exec.pre_time_index))?;
-        pane_starts(&times, pane, offset, &mut self.starts);
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for &s in &self.starts {
-            lo = lo.min(s);
-            hi = hi.max(s);
-        }
+        // the first and last pane (the pane start is monotonic in the time)
+        let (first, last) = min_max_of(&times).unwrap_or((0, 0));
+        let (lo, hi) = (floor_to(first, pane, offset), floor_to(last, pane, offset));
         let ids = &mut self.state.ids;
         if lo == hi {
-            // the common case: the whole batch in one pane, slots are the key ids
-            ids.extend_from_slice(&self.gids);
+            // the common case: the whole batch in one pane (found without a pane start
+            // per row), slots are the key ids
+            std::mem::swap(ids, &mut self.gids);
             self.slot_pane.resize(keys_len, lo);
             self.slot_gid.extend(0..keys_len as u32);
         } else {
+            pane_starts(&times, pane, offset, &mut self.starts);
             let panes = (hi as i128 - lo as i128) / pane as i128 + 1;
             let cells = panes.saturating_mul(keys_len as i128);
             if cells <= 2 * n as i128 {

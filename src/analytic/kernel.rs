@@ -129,6 +129,40 @@ pub(crate) fn for_each_row(rows: &Rows<'_>, mut f: impl FnMut(usize, usize, usiz
     }
 }
 
+/// Calls `f(rows, first_slot, pid)` for each run of consecutive rows of one key, in
+/// order (the slots of a run's rows follow on from `first_slot`). A kernel that keeps the
+/// key's state in locals for the run, instead of loading and storing it per row, takes the
+/// store-to-load round trip out of the dependency chain of a running sum. Keys that change
+/// on every row make runs of one row.
+#[inline(always)]
+pub(crate) fn for_each_run(
+    rows: &Rows<'_>,
+    mut f: impl FnMut(std::ops::Range<usize>, usize, usize),
+) {
+    match rows {
+        Rows::All { pids } => {
+            let n = pids.len();
+            let mut i = 0usize;
+            while let Some(&p) = pids.get(i) {
+                let mut end = i + 1;
+                while end < n && pids[end] == p {
+                    end += 1;
+                }
+                f(i..end, i, p as usize);
+                i = end;
+            }
+        }
+        Rows::Runs { runs } => {
+            let mut slot = 0usize;
+            for r in runs.iter() {
+                let start = r.start as usize;
+                f(start..start + r.len as usize, slot, r.pid as usize);
+                slot += r.len as usize;
+            }
+        }
+    }
+}
+
 /// An analytic function with fixed-width results, over the keys of one owner.
 pub(crate) trait FrameKernel: Send {
     /// Processes `rows` of one batch, in order, writing each row's result to its slot of

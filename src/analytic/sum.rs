@@ -22,7 +22,7 @@ use std::marker::PhantomData;
 use arrow::array::{Array, ArrowPrimitiveType, AsArray};
 use arrow::datatypes::DataType;
 
-use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
+use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, for_each_run, grow};
 use super::output::OutputColumn;
 use super::ring::Ring;
 use crate::aggregate::native::{ToF64, ToI128};
@@ -403,27 +403,31 @@ where
                 let rings = &mut self.rings[..];
                 let ring_bytes = &mut self.ring_bytes;
                 let recompute_every = (cap as u64).saturating_mul(RECOMPUTE_TURNS);
-                for_each_row(
+                // the key's state stays in locals for a run of its rows
+                for_each_run(
                     rows,
                     #[inline(always)]
-                    |i, o, p| {
-                        let s = &mut states[p];
+                    |run, first_slot, p| {
+                        let mut s = states[p];
                         let ring = &mut rings[p];
-                        let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
-                        let v = values[i];
-                        if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes) {
-                            if old_valid {
-                                s.remove(old.to_f64());
+                        for (i, o) in run.zip(first_slot..) {
+                            let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
+                            let v = values[i];
+                            if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes) {
+                                if old_valid {
+                                    s.remove(old.to_f64());
+                                }
+                                s.evicted += 1;
                             }
-                            s.evicted += 1;
+                            if valid {
+                                s.add(v.to_f64());
+                            }
+                            if s.evicted >= recompute_every || !s.sum.is_finite() {
+                                s.recompute(ring);
+                            }
+                            out.set_opt(o, result(&s), s.count > 0);
                         }
-                        if valid {
-                            s.add(v.to_f64());
-                        }
-                        if s.evicted >= recompute_every || !s.sum.is_finite() {
-                            s.recompute(ring);
-                        }
-                        out.set_opt(o, result(s), s.count > 0);
+                        states[p] = s;
                     },
                 );
             }

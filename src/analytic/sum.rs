@@ -143,31 +143,36 @@ where
             Some(cap) => {
                 let rings = &mut self.rings[..];
                 let ring_bytes = &mut self.ring_bytes;
-                for_each_row(
+                // the key's state stays in locals for a run of its rows
+                for_each_run(
                     rows,
                     #[inline(always)]
-                    |i, o, p| {
-                        let s = &mut states[p];
-                        let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
-                        let v = values[i];
-                        if let Some((old, old_valid)) = rings[p].push((v, valid), cap, ring_bytes)
-                            && old_valid
-                        {
-                            match s.sum.checked_sub(old.to_i128()) {
-                                Some(x) => s.sum = x,
-                                None => failed = true,
+                    |run, first_slot, p| {
+                        let mut s = states[p];
+                        let ring = &mut rings[p];
+                        for (i, o) in run.zip(first_slot..) {
+                            let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
+                            let v = values[i];
+                            if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes)
+                                && old_valid
+                            {
+                                match s.sum.checked_sub(old.to_i128()) {
+                                    Some(x) => s.sum = x,
+                                    None => failed = true,
+                                }
+                                s.count -= 1;
                             }
-                            s.count -= 1;
-                        }
-                        if valid {
-                            match s.sum.checked_add(v.to_i128()) {
-                                Some(x) => s.sum = x,
-                                None => failed = true,
+                            if valid {
+                                match s.sum.checked_add(v.to_i128()) {
+                                    Some(x) => s.sum = x,
+                                    None => failed = true,
+                                }
+                                s.count += 1;
                             }
-                            s.count += 1;
+                            failed |= s.sum.unsigned_abs() > max_abs;
+                            out.set_opt(o, result(&s), s.count > 0);
                         }
-                        failed |= s.sum.unsigned_abs() > max_abs;
-                        out.set_opt(o, result(s), s.count > 0);
+                        states[p] = s;
                     },
                 );
             }

@@ -1221,3 +1221,58 @@ fn state_past_the_memory_limit_is_resources_exhausted() {
         assert_eq!(batch_rows(&out).len(), 20_000);
     }
 }
+
+/// The metrics time the aggregation's two phases: on two partitions a call big enough
+/// for the workers counts as one parallel call, and its idle share is a fraction; on
+/// one partition the phases are timed and no parallel call is counted; a query without
+/// an aggregation reports neither.
+#[test]
+fn metrics_time_the_pre_aggregation_and_merges() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Float64, false),
+    ]));
+    let batches: Vec<RecordBatch> = (0..8)
+        .map(|b| {
+            let keys: Vec<i64> = (0..4096).map(|i| (i * 7 + b) % 97).collect();
+            let values: Vec<f64> = (0..4096).map(|i| f64::from(i) * 0.5).collect();
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(keys)),
+                    Arc::new(Float64Array::from(values)),
+                ],
+            )
+            .unwrap()
+        })
+        .collect();
+    let run = |partitions: usize, sql: &str| {
+        let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
+        let mut q = engine
+            .query(sql, &[("t", schema.clone())], QueryOptions::default())
+            .unwrap();
+        q.push_batches("t", batches.clone()).unwrap();
+        q.finish().unwrap();
+        q.metrics()
+    };
+    let grouped = "SELECT k, SUM(v) AS s, COUNT(*) AS n FROM t GROUP BY k EMIT FINAL";
+    let two = run(2, grouped);
+    assert_eq!((two.workers, two.parallel_calls), (2, 1), "{two:?}");
+    assert!(!two.pre_aggregate_time.is_zero(), "{two:?}");
+    assert!(!two.merge_time.is_zero(), "{two:?}");
+    assert!(two.parallel_time <= two.elapsed, "{two:?}");
+    let idle = two.worker_idle_share().expect("a parallel call ran");
+    assert!((0.0..1.0).contains(&idle), "{idle}");
+    assert!(two.to_string().contains("parallel calls:       1"), "{two}");
+    let one = run(1, grouped);
+    assert_eq!((one.workers, one.parallel_calls), (1, 0), "{one:?}");
+    assert!(!one.pre_aggregate_time.is_zero(), "{one:?}");
+    assert_eq!(one.worker_idle_share(), None);
+    assert!(!one.to_string().contains("parallel calls"), "{one}");
+    let plain = run(2, "SELECT k, v * 2 AS w FROM t WHERE v > 10");
+    assert!(
+        plain.pre_aggregate_time.is_zero() && plain.merge_time.is_zero(),
+        "{plain:?}"
+    );
+    assert_eq!(plain.worker_idle_share(), None);
+}

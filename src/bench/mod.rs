@@ -21,7 +21,7 @@ use crate::config::QueryOptions;
 use crate::datagen::{TradesGenerator, write_trades};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::exec::metrics::human_rate;
+use crate::exec::metrics::{Metrics, human_rate};
 use crate::exec::runner::{CountSink, RunSettings, run_to_sink};
 use crate::io::{self, Format};
 
@@ -144,6 +144,14 @@ pub struct BenchResult {
     /// The least busy worker thread's CPU time over the busiest one's, over all timed
     /// runs (1.0 = even); `None` with one worker or where it cannot be read.
     pub balance: Option<f64>,
+    /// Best run, aggregation operators: the share of the workers' time inside parallel
+    /// calls spent neither pre-aggregating nor merging (see
+    /// [`Metrics::worker_idle_share`]); `None` without parallel calls.
+    pub worker_idle: Option<f64>,
+    /// Best run, aggregation operators: time pre-aggregating batches (all threads).
+    pub pre_aggregate: Duration,
+    /// Best run, aggregation operators: time merging partial states in order.
+    pub merge: Duration,
 }
 
 impl BenchResult {
@@ -225,13 +233,15 @@ struct Run {
     latencies: Vec<Duration>,
     /// Process CPU time during the run.
     cpu: Duration,
+    /// The query's metrics at the end of the run.
+    metrics: Metrics,
 }
 
 /// Times `f`, wall and process CPU time.
-fn timed(f: impl FnOnce() -> Result<(u64, Vec<Duration>)>) -> Result<Run> {
+fn timed(f: impl FnOnce() -> Result<(u64, Vec<Duration>, Metrics)>) -> Result<Run> {
     let cpu_before = process_cpu_time();
     let start = Instant::now();
-    let (rows_out, latencies) = f()?;
+    let (rows_out, latencies, metrics) = f()?;
     let wall = start.elapsed();
     let cpu = match (cpu_before, process_cpu_time()) {
         (Some(before), Some(after)) => after.saturating_sub(before),
@@ -242,11 +252,16 @@ fn timed(f: impl FnOnce() -> Result<(u64, Vec<Duration>)>) -> Result<Run> {
         rows_out,
         latencies,
         cpu,
+        metrics,
     })
 }
 
 /// Runs `sql` over in-memory batches; returns (output rows, per-push latencies).
-fn run_mem(engine: &Engine, sql: &str, batches: &[RecordBatch]) -> Result<(u64, Vec<Duration>)> {
+fn run_mem(
+    engine: &Engine,
+    sql: &str,
+    batches: &[RecordBatch],
+) -> Result<(u64, Vec<Duration>, Metrics)> {
     let schema = batches
         .first()
         .map(|b| b.schema())
@@ -267,7 +282,7 @@ fn run_mem(engine: &Engine, sql: &str, batches: &[RecordBatch]) -> Result<(u64, 
     out_rows += out.iter().map(|b| b.num_rows() as u64).sum::<u64>();
     keep.extend(out);
     drop(keep);
-    Ok((out_rows, latencies))
+    Ok((out_rows, latencies, q.metrics()))
 }
 
 /// Runs `sql` from an IPC file through the CLI's runner (streamed: read, compute and
@@ -278,7 +293,7 @@ fn run_file(
     sql: &str,
     path: &str,
     out_path: Option<&str>,
-) -> Result<(u64, Vec<Duration>)> {
+) -> Result<(u64, Vec<Duration>, Metrics)> {
     let source = io::open_source(path, Some(Format::ArrowFile))?;
     let mut q = engine.query(sql, &[("trades", source.schema())], QueryOptions::default())?;
     let settings = RunSettings {
@@ -294,7 +309,7 @@ fn run_file(
             report
         }
     };
-    Ok((report.rows_out, report.push_latencies))
+    Ok((report.rows_out, report.push_latencies, q.metrics()))
 }
 
 /// Runs the benchmark and prints the results.
@@ -471,6 +486,9 @@ fn measure_modes(
                         p99: percentile(&run.latencies, 0.99),
                         speedup_vs_original: 0.0,
                         balance: balance::balance(&per_worker),
+                        worker_idle: run.metrics.worker_idle_share(),
+                        pre_aggregate: run.metrics.pre_aggregate_time,
+                        merge: run.metrics.merge_time,
                     };
                     let speedup = res.rows_per_sec() / s.original_rows_per_sec;
                     results.push(BenchResult {
@@ -493,7 +511,7 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
         for r in results {
             let _ = writeln!(
                 out,
-                "{{\"scenario\":\"{}\",\"mode\":\"{}\",\"rows\":{},\"batch_size\":{},\"partitions\":{},\"wall_s\":{:.6},\"rows_per_sec\":{:.0},\"median_wall_s\":{:.6},\"median_rows_per_sec\":{:.0},\"rows_out\":{},\"amplification\":{:.6},\"peak_rss_bytes\":{},\"cpu\":{:.2},\"p50_us\":{},\"p99_us\":{},\"speedup_vs_original\":{:.1},\"balance\":{},\"peak_rss_reset\":{}}}",
+                "{{\"scenario\":\"{}\",\"mode\":\"{}\",\"rows\":{},\"batch_size\":{},\"partitions\":{},\"wall_s\":{:.6},\"rows_per_sec\":{:.0},\"median_wall_s\":{:.6},\"median_rows_per_sec\":{:.0},\"rows_out\":{},\"amplification\":{:.6},\"peak_rss_bytes\":{},\"cpu\":{:.2},\"p50_us\":{},\"p99_us\":{},\"speedup_vs_original\":{:.1},\"balance\":{},\"peak_rss_reset\":{},\"pre_aggregate_s\":{:.6},\"merge_s\":{:.6},\"worker_idle\":{}}}",
                 r.scenario,
                 r.mode,
                 r.rows,
@@ -512,14 +530,18 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
                 r.speedup_vs_original,
                 r.balance
                     .map_or_else(|| "null".to_string(), |b| format!("{b:.3}")),
-                r.peak_rss_reset
+                r.peak_rss_reset,
+                r.pre_aggregate.as_secs_f64(),
+                r.merge.as_secs_f64(),
+                r.worker_idle
+                    .map_or_else(|| "null".to_string(), |b| format!("{b:.4}"))
             );
         }
         return out;
     }
     let _ = writeln!(
         out,
-        "{:<5} {:<13} {:>11} {:>6} {:>5} {:>9} {:>5} {:>10} {:>10} {:>11} {:>7} {:>9} {:>9} {:>9} {:>10} {:>5}",
+        "{:<5} {:<13} {:>11} {:>6} {:>5} {:>9} {:>5} {:>10} {:>10} {:>11} {:>7} {:>9} {:>9} {:>9} {:>10} {:>5} {:>5}",
         "scen",
         "mode",
         "rows",
@@ -535,12 +557,13 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
         "p50",
         "p99",
         "vs orig",
-        "bal"
+        "bal",
+        "idle"
     );
     for r in results {
         let _ = writeln!(
             out,
-            "{:<5} {:<13} {:>11} {:>6} {:>5} {:>8.3}s {:>5.2} {:>10} {:>10} {:>11} {:>7.4} {:>7}MB {:>7}us {:>7}us {:>9.0}x {:>5}",
+            "{:<5} {:<13} {:>11} {:>6} {:>5} {:>8.3}s {:>5.2} {:>10} {:>10} {:>11} {:>7.4} {:>7}MB {:>7}us {:>7}us {:>9.0}x {:>5} {:>5}",
             r.scenario,
             r.mode,
             r.rows,
@@ -557,7 +580,9 @@ pub fn format_results(results: &[BenchResult], json: bool) -> String {
             r.p99.as_micros(),
             r.speedup_vs_original,
             r.balance
-                .map_or_else(|| "-".to_string(), |b| format!("{b:.2}"))
+                .map_or_else(|| "-".to_string(), |b| format!("{b:.2}")),
+            r.worker_idle
+                .map_or_else(|| "-".to_string(), |b| format!("{:.0}%", b * 100.0))
         );
     }
     out

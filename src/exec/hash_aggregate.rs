@@ -323,6 +323,7 @@ impl HashAggregate {
         F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     {
         let pool = self.workers.for_call(batches).cloned();
+        let clock = self.workers.clock();
         // a few partial states, reused batch after batch
         fill_scratch(pool.as_deref(), &mut self.partials, || {
             GroupState::new(&self.spec, &self.spec.key_types)
@@ -348,7 +349,14 @@ impl HashAggregate {
             p.reset_values();
         };
         // batches i+1.. pre-aggregate while batch i merges
-        run_ordered(pool.as_deref(), batches.len(), &mut partials, work, consume);
+        run_ordered(
+            pool.as_deref(),
+            &clock,
+            batches.len(),
+            &mut partials,
+            work,
+            consume,
+        );
         self.partials = partials;
         match failed {
             Some(e) => Err(e),

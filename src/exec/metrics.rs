@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::overlap::PhaseTimes;
+
 /// A snapshot of a query's counters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Metrics {
@@ -29,6 +31,18 @@ pub struct Metrics {
     pub state_bytes: u64,
     /// Wall time since the query started.
     pub elapsed: Duration,
+    /// Aggregation operators (GROUP BY, windows): time spent pre-aggregating batches
+    /// into partial states, summed over the threads that did it.
+    pub pre_aggregate_time: Duration,
+    /// Aggregation operators: time spent merging the partial states into the query's
+    /// state in input order (and emitting what the merges close).
+    pub merge_time: Duration,
+    /// Wall time of the calls whose batches were pre-aggregated on the worker threads.
+    pub parallel_time: Duration,
+    /// Calls whose batches were pre-aggregated on the worker threads.
+    pub parallel_calls: u64,
+    /// Worker threads of the query (1: every call runs on the calling thread).
+    pub workers: usize,
 }
 
 impl Metrics {
@@ -40,6 +54,19 @@ impl Metrics {
     /// Output rows per second over the elapsed time.
     pub fn rows_out_per_sec(&self) -> f64 {
         per_sec(self.rows_out, self.elapsed)
+    }
+
+    /// The share of the workers' time inside parallel calls spent neither
+    /// pre-aggregating nor merging (waiting for their turn, waking, spinning); `None`
+    /// before any parallel call.
+    pub fn worker_idle_share(&self) -> Option<f64> {
+        PhaseTimes {
+            work: self.pre_aggregate_time,
+            consume: self.merge_time,
+            parallel: self.parallel_time,
+            parallel_calls: self.parallel_calls,
+        }
+        .idle_share(self.workers)
     }
 
     /// Output rows per input row.
@@ -97,6 +124,25 @@ impl fmt::Display for Metrics {
             "rows/s out:           {}",
             human_rate(self.rows_out_per_sec())
         )?;
-        write!(f, "amplification:        {:.4}", self.amplification())
+        write!(f, "amplification:        {:.4}", self.amplification())?;
+        if !self.pre_aggregate_time.is_zero() || !self.merge_time.is_zero() {
+            write!(
+                f,
+                "\npre-aggregation:      {:.3}s\nmerges:               {:.3}s",
+                self.pre_aggregate_time.as_secs_f64(),
+                self.merge_time.as_secs_f64()
+            )?;
+        }
+        if let Some(idle) = self.worker_idle_share() {
+            write!(
+                f,
+                "\nparallel calls:       {} ({:.3}s on {} workers, {:.1}% idle)",
+                self.parallel_calls,
+                self.parallel_time.as_secs_f64(),
+                self.workers,
+                idle * 100.0
+            )?;
+        }
+        Ok(())
     }
 }

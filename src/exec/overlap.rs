@@ -22,10 +22,90 @@
 //! order it was: `velo bench -p 2` S3a/S3b ran 5–25 % longer).
 //!
 //! A few lock acquisitions per item (a batch), never per row.
+//!
+//! A [`PhaseClock`] adds up the time spent working items and consuming them, and the
+//! wall time of the parallel calls, so that a query's metrics show how busy its workers
+//! were (two clock reads and two relaxed adds per item).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 use rayon::ThreadPool;
+
+/// Time spent in [`run_ordered`]: working items, consuming them, and inside calls run
+/// on a pool. Shared by the operators of one query (through its `Workers`).
+#[derive(Debug, Default)]
+pub struct PhaseClock {
+    work_ns: AtomicU64,
+    consume_ns: AtomicU64,
+    parallel_ns: AtomicU64,
+    parallel_calls: AtomicU64,
+}
+
+/// A snapshot of a [`PhaseClock`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTimes {
+    /// Summed over the items (and threads): working an item (pre-aggregation).
+    pub work: Duration,
+    /// Summed over the items: consuming an item (the in-order merge).
+    pub consume: Duration,
+    /// Wall time of the calls that ran on a pool.
+    pub parallel: Duration,
+    /// Calls that ran on a pool.
+    pub parallel_calls: u64,
+}
+
+impl PhaseClock {
+    /// The times so far.
+    pub fn snapshot(&self) -> PhaseTimes {
+        let d = |a: &AtomicU64| Duration::from_nanos(a.load(Ordering::Relaxed));
+        PhaseTimes {
+            work: d(&self.work_ns),
+            consume: d(&self.consume_ns),
+            parallel: d(&self.parallel_ns),
+            parallel_calls: self.parallel_calls.load(Ordering::Relaxed),
+        }
+    }
+
+    fn add(counter: &AtomicU64, since: Instant) {
+        let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counter.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// `work(i, s)`, timed.
+    fn work<S, R>(&self, work: impl FnOnce(usize, &mut S) -> R, i: usize, s: &mut S) -> R {
+        let t = Instant::now();
+        let r = work(i, s);
+        Self::add(&self.work_ns, t);
+        r
+    }
+
+    /// `consume(i, s, r)`, timed.
+    fn consume<S, R>(&self, consume: impl FnOnce(usize, &mut S, R), i: usize, s: &mut S, r: R) {
+        let t = Instant::now();
+        consume(i, s, r);
+        Self::add(&self.consume_ns, t);
+    }
+}
+
+impl PhaseTimes {
+    /// The share of the workers' time inside parallel calls that was neither work nor
+    /// consumption (waiting, waking, spinning), for `workers` threads; `None` before any
+    /// parallel call. Sequential calls, when there were some, count as busy time outside
+    /// the calls and can push the figure below zero; it is clamped at zero.
+    pub fn idle_share(&self, workers: usize) -> Option<f64> {
+        if self.parallel_calls == 0 || workers == 0 {
+            return None;
+        }
+        let available = self.parallel.as_secs_f64() * workers as f64;
+        if available <= 0.0 {
+            return None;
+        }
+        let busy = (self.work + self.consume).as_secs_f64();
+        Some((1.0 - busy / available).max(0.0))
+    }
+}
 
 /// Results waiting for their turn, and the index of the next one to consume.
 struct Ready<I, R> {
@@ -80,6 +160,23 @@ pub fn fill_scratch<S, E>(
     Ok(())
 }
 
+/// What every task of one [`run_ordered_with`] call refers to.
+struct Shared<'s, S, R, W, C> {
+    n: usize,
+    clock: &'s PhaseClock,
+    work: &'s W,
+    ready: &'s Mutex<Ready<S, R>>,
+    consumer: &'s Mutex<(C, Spawner<S>)>,
+}
+
+// Copied into each task: only references and a count (a derive would ask `S: Copy`, …).
+impl<S, R, W, C> Clone for Shared<'_, S, R, W, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S, R, W, C> Copy for Shared<'_, S, R, W, C> {}
+
 /// Scratch states waiting to be handed out, and the next item without a task.
 struct Spawner<S> {
     free: Vec<S>,
@@ -98,6 +195,7 @@ struct Spawner<S> {
 /// in `scratch` when the call returns. With no scratch state nothing runs.
 pub fn run_ordered_with<S, R, W, C>(
     pool: &ThreadPool,
+    clock: &PhaseClock,
     n: usize,
     scratch: &mut Vec<S>,
     work: W,
@@ -111,6 +209,7 @@ pub fn run_ordered_with<S, R, W, C>(
     if scratch.is_empty() {
         return;
     }
+    let call_start = Instant::now();
     let ready = Mutex::new(Ready {
         slots: (0..n).map(|_| None).collect(),
         next: 0,
@@ -128,30 +227,33 @@ pub fn run_ordered_with<S, R, W, C>(
             next: first,
         },
     ));
+    let shared = Shared {
+        n,
+        clock,
+        work: &work,
+        ready: &ready,
+        consumer: &consumer,
+    };
     pool.in_place_scope_fifo(|scope| {
-        let (work, ready, consumer) = (&work, &ready, &consumer);
         // item `i` with scratch `s`: work, store, then consume whatever is ready in order
         // and start the next items on the scratches this frees
         fn task<'s, S, R, W, C>(
             scope: &rayon::ScopeFifo<'s>,
             i: usize,
             mut s: S,
-            n: usize,
-            work: &'s W,
-            ready: &'s Mutex<Ready<S, R>>,
-            consumer: &'s Mutex<(C, Spawner<S>)>,
+            sh: Shared<'s, S, R, W, C>,
         ) where
             S: Send + 's,
             R: Send + 's,
             W: Fn(usize, &mut S) -> R + Sync,
             C: FnMut(usize, &mut S, R) + Send,
         {
-            let r = work(i, &mut s);
-            if let Some(slot) = lock(ready).slots.get_mut(i) {
+            let r = sh.clock.work(sh.work, i, &mut s);
+            if let Some(slot) = lock(sh.ready).slots.get_mut(i) {
                 *slot = Some((s, r));
             }
             loop {
-                let mut guard = match consumer.try_lock() {
+                let mut guard = match sh.consumer.try_lock() {
                     Ok(g) => g,
                     Err(TryLockError::Poisoned(p)) => p.into_inner(),
                     Err(TryLockError::WouldBlock) => return,
@@ -160,37 +262,40 @@ pub fn run_ordered_with<S, R, W, C>(
                 loop {
                     // the `ready` guard is dropped before `consume`: other workers store
                     // their results while this one merges
-                    let next = lock(ready).take_next();
+                    let next = lock(sh.ready).take_next();
                     let Some((k, mut s, r)) = next else { break };
-                    consume(k, &mut s, r);
-                    if spawner.next < n {
+                    sh.clock.consume(&mut *consume, k, &mut s, r);
+                    if spawner.next < sh.n {
                         let j = spawner.next;
                         spawner.next += 1;
-                        scope.spawn_fifo(move |scope| task(scope, j, s, n, work, ready, consumer));
+                        scope.spawn_fifo(move |scope| task(scope, j, s, sh));
                     } else {
                         spawner.free.push(s);
                     }
                 }
                 drop(guard);
-                if !lock(ready).next_is_ready() {
+                if !lock(sh.ready).next_is_ready() {
                     return;
                 }
             }
         }
         for (i, s) in initial.into_iter().enumerate() {
-            scope.spawn_fifo(move |scope| task(scope, i, s, n, work, ready, consumer));
+            scope.spawn_fifo(move |scope| task(scope, i, s, shared));
         }
     });
     let (_, spawner) = consumer
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
     scratch.extend(spawner.free);
+    PhaseClock::add(&clock.parallel_ns, call_start);
+    clock.parallel_calls.fetch_add(1, Ordering::Relaxed);
 }
 
 /// [`run_ordered_with`] on `pool`; without a pool, each item is worked and consumed in
 /// turn on the calling thread with the first scratch state (nothing runs without one).
 pub fn run_ordered<S, R, W, C>(
     pool: Option<&ThreadPool>,
+    clock: &PhaseClock,
     n: usize,
     scratch: &mut Vec<S>,
     work: W,
@@ -202,12 +307,12 @@ pub fn run_ordered<S, R, W, C>(
     C: FnMut(usize, &mut S, R) + Send,
 {
     match pool {
-        Some(pool) => run_ordered_with(pool, n, scratch, work, consume),
+        Some(pool) => run_ordered_with(pool, clock, n, scratch, work, consume),
         None => {
             if let Some(s) = scratch.first_mut() {
                 for i in 0..n {
-                    let r = work(i, s);
-                    consume(i, s, r);
+                    let r = clock.work(&work, i, s);
+                    clock.consume(&mut consume, i, s, r);
                 }
             }
         }
@@ -250,6 +355,7 @@ mod tests {
         let mut seen = Vec::new();
         run_ordered(
             None,
+            &PhaseClock::default(),
             4,
             &mut scratch,
             |i, s: &mut usize| {
@@ -263,6 +369,7 @@ mod tests {
         let mut none: Vec<usize> = Vec::new();
         run_ordered(
             None,
+            &PhaseClock::default(),
             3,
             &mut none,
             |i, _: &mut usize| i,
@@ -281,6 +388,7 @@ mod tests {
             let mut seen = Vec::new();
             run_ordered_with(
                 &pool,
+                &PhaseClock::default(),
                 n,
                 &mut scratch,
                 |i, s: &mut u64| {
@@ -312,6 +420,7 @@ mod tests {
             let mut scratch = vec![(); 9];
             run_ordered_with(
                 &pool,
+                &PhaseClock::default(),
                 n,
                 &mut scratch,
                 |i, _: &mut ()| {
@@ -359,6 +468,7 @@ mod tests {
             let mut order = Vec::new();
             run_ordered_with(
                 &pool,
+                &PhaseClock::default(),
                 n,
                 &mut scratch,
                 |i, s: &mut Vec<usize>| {
@@ -405,6 +515,7 @@ mod tests {
                 let mut seen = Vec::new();
                 run_ordered_with(
                     &pool,
+                    &PhaseClock::default(),
                     n,
                     &mut scratch,
                     |i, _: &mut u8| i,
@@ -417,5 +528,49 @@ mod tests {
                 assert_eq!(scratch.len(), 64);
             }
         }
+    }
+
+    #[test]
+    fn the_clock_adds_up_work_consumption_and_parallel_calls() {
+        use std::time::Duration;
+        let pause = Duration::from_millis(2);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let clock = PhaseClock::default();
+        let mut scratch = vec![(); 4];
+        // work: 6 items of 2 ms; consumption: 6 of 1 ms
+        run_ordered_with(
+            &pool,
+            &clock,
+            6,
+            &mut scratch,
+            |_, _: &mut ()| std::thread::sleep(pause),
+            |_, _, ()| std::thread::sleep(pause / 2),
+        );
+        let t = clock.snapshot();
+        assert!(t.work >= pause * 6, "{t:?}");
+        assert!(t.consume >= pause * 3, "{t:?}");
+        assert!(t.work < pause * 6 * 20, "{t:?}");
+        assert_eq!(t.parallel_calls, 1);
+        // the call lasts at least the consumption, done one item at a time
+        assert!(t.parallel >= pause * 3, "{t:?}");
+        let idle = t.idle_share(2).unwrap();
+        assert!((0.0..1.0).contains(&idle), "{idle}");
+        // without a pool the items are timed too, and no parallel call is counted
+        run_ordered(
+            None,
+            &clock,
+            2,
+            &mut scratch,
+            |_, _: &mut ()| std::thread::sleep(pause),
+            |_, _, ()| {},
+        );
+        let after = clock.snapshot();
+        assert!(after.work >= t.work + pause * 2, "{after:?}");
+        assert_eq!(after.parallel_calls, 1);
+        assert_eq!(after.parallel, t.parallel);
+        assert_eq!(PhaseTimes::default().idle_share(2), None);
     }
 }

@@ -527,6 +527,12 @@ impl Query {
         if !self.finished {
             m.elapsed = self.started.elapsed();
         }
+        let t = self.workers.clock().snapshot();
+        m.pre_aggregate_time = t.work;
+        m.merge_time = t.consume;
+        m.parallel_time = t.parallel;
+        m.parallel_calls = t.parallel_calls;
+        m.workers = self.workers.threads();
         m
     }
 

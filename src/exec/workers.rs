@@ -12,6 +12,8 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use rayon::ThreadPool;
 
+use super::overlap::PhaseClock;
+
 /// Fewer input rows than this in one call run on the calling thread by default.
 pub const DEFAULT_MIN_PARALLEL_ROWS: usize = 16_384;
 
@@ -21,12 +23,19 @@ pub struct Workers {
     /// `None` with one partition, or when no thread could be started.
     pool: Option<Arc<ThreadPool>>,
     min_rows: usize,
+    /// The time the query's operators spent in `overlap::run_ordered` (shared by the
+    /// clones of one query's `Workers`).
+    clock: Arc<PhaseClock>,
 }
 
 impl Workers {
     /// `pool` used for calls of at least `min_rows` rows (and more than one batch).
     pub fn new(pool: Option<Arc<ThreadPool>>, min_rows: usize) -> Workers {
-        Workers { pool, min_rows }
+        Workers {
+            pool,
+            min_rows,
+            clock: Arc::default(),
+        }
     }
 
     /// Every call runs on the calling thread.
@@ -34,7 +43,20 @@ impl Workers {
         Workers {
             pool: None,
             min_rows: 0,
+            clock: Arc::default(),
         }
+    }
+
+    /// The clock of the query's pre-aggregation and merges.
+    pub fn clock(&self) -> Arc<PhaseClock> {
+        Arc::clone(&self.clock)
+    }
+
+    /// Worker threads (1 without a pool: calls run on the calling thread).
+    pub fn threads(&self) -> usize {
+        self.pool
+            .as_ref()
+            .map_or(1, |p| p.current_num_threads().max(1))
     }
 
     /// The smallest call, in rows, that runs on the workers.

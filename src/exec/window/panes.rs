@@ -449,6 +449,7 @@ impl PaneAggregate {
         G: FnMut(usize, &mut T) -> Result<Settle> + Send,
     {
         let pool = self.workers.for_call(batches).cloned();
+        let clock = self.workers.clock();
         // a few partial states, reused batch after batch
         fill_scratch(pool.as_deref(), &mut self.partials, || {
             PanePartial::new(&self.spec)
@@ -488,7 +489,14 @@ impl PaneAggregate {
             p.reset();
         };
         // batches i+1.. pre-aggregate while batch i merges
-        run_ordered(pool.as_deref(), batches.len(), &mut partials, work, consume);
+        run_ordered(
+            pool.as_deref(),
+            &clock,
+            batches.len(),
+            &mut partials,
+            work,
+            consume,
+        );
         self.partials = partials;
         match failed {
             Some(e) => Err(e),

@@ -258,6 +258,7 @@ impl SessionAggregate {
         G: FnMut(usize, &mut T) -> Result<Settle> + Send,
     {
         let pool = self.workers.for_call(batches).cloned();
+        let clock = self.workers.clock();
         // a few partial states, reused batch after batch
         fill_scratch(pool.as_deref(), &mut self.partials, || {
             SessionPartial::new(&self.spec, self.gap)
@@ -296,7 +297,14 @@ impl SessionAggregate {
             }
         };
         // batches i+1.. are sessionised while batch i merges
-        run_ordered(pool.as_deref(), batches.len(), &mut partials, work, consume);
+        run_ordered(
+            pool.as_deref(),
+            &clock,
+            batches.len(),
+            &mut partials,
+            work,
+            consume,
+        );
         self.partials = partials;
         match failed {
             Some(e) => Err(e),

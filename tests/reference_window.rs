@@ -2708,3 +2708,91 @@ fn session_state_past_the_memory_limit_is_resources_exhausted() {
         assert_eq!(batch_rows(&out).len(), 20_000, "{partitions} partitions");
     }
 }
+
+/// Tumbling windows over many keys: every window brings 600 keys, most never seen
+/// before, so the query-wide key table that names the panes' groups outgrows the live
+/// panes and is rebuilt, and keys that come back after a rebuild get new ids. Each
+/// (window, key) must still get exactly its own rows, on one and two partitions, and the
+/// state must stay bounded by the open windows, not by every key ever seen.
+#[test]
+fn many_keys_across_tumbling_windows_keep_their_groups() {
+    const WINDOWS: i64 = 60;
+    const KEYS_PER_WINDOW: i64 = 600;
+    let sql = "SELECT _window_start AS ws, k, g, COUNT(*) AS n, SUM(x) AS s FROM t \
+               GROUP BY k, g WINDOW TUMBLING(ts, INTERVAL '10' MILLISECOND) EMIT FINAL";
+    // key ids wrap at a prime: keys of early windows come back in later ones
+    let rows: Vec<Row> = (0..WINDOWS)
+        .flat_map(|w| {
+            (0..KEYS_PER_WINDOW).flat_map(move |j| {
+                let k = (w * 1000 + j) % 7919;
+                // every key twice in its window, at two times
+                [
+                    r(Some(k), Some(10 * w + j % 10), Some(j)),
+                    r(Some(k), Some(10 * w + 9), Some(w)),
+                ]
+            })
+        })
+        .collect();
+    let mut expected: BTreeMap<(i64, i64), (i64, i64)> = BTreeMap::new();
+    for row in &rows {
+        let (Some(k), Some(ts), Some(x)) = (row.k, row.ts, row.x) else {
+            unreachable!()
+        };
+        let e = expected
+            .entry((ts - ts.rem_euclid(10), k))
+            .or_insert((0, 0));
+        e.0 += 1;
+        e.1 += x;
+    }
+    let expected: Vec<(i64, i64, String, i64, i64)> = expected
+        .into_iter()
+        .map(|((ws, k), (n, s))| (ws, k, format!("g{k}"), n, s))
+        .collect();
+    let batches: Vec<RecordBatch> = rows
+        .chunks(500)
+        .map(|c| batch_of(c, TimeType::TimestampMs))
+        .collect();
+    for partitions in [1, 2] {
+        let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
+        let mut q = engine
+            .query(sql, &[("t", ms_schema())], QueryOptions::default())
+            .expect("plans");
+        let mut out = Vec::new();
+        let mut state_bytes = Vec::new();
+        for call in batches.chunks(8) {
+            out.extend(q.push_batches("t", call.to_vec()).expect("push"));
+            state_bytes.push(q.metrics().state_bytes);
+        }
+        out.extend(q.finish().expect("finish"));
+        let mut got = Vec::new();
+        for b in &out {
+            let ws = cast(b.column(0), &DataType::Int64).unwrap();
+            let ws = ws.as_primitive::<Int64Type>();
+            let k = b.column(1).as_primitive::<Int64Type>();
+            let g = b.column(2).as_string::<i32>();
+            let n = cast(b.column(3), &DataType::Int64).unwrap();
+            let n = n.as_primitive::<Int64Type>();
+            let s = cast(b.column(4), &DataType::Int64).unwrap();
+            let s = s.as_primitive::<Int64Type>();
+            for i in 0..b.num_rows() {
+                got.push((
+                    ws.value(i),
+                    k.value(i),
+                    g.value(i).to_string(),
+                    n.value(i),
+                    s.value(i),
+                ));
+            }
+        }
+        assert_eq!(got.len(), expected.len(), "{partitions} partitions");
+        assert!(got == expected, "{partitions} partitions: rows differ");
+        // 90 calls over 60 windows: the state after a third of the stream and at its
+        // end hold the same few open windows
+        let third = state_bytes[state_bytes.len() / 3];
+        let last = state_bytes[state_bytes.len() - 1];
+        assert!(
+            last < 2 * third,
+            "{partitions} partitions: state grew from {third} to {last} bytes"
+        );
+    }
+}

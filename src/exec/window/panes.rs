@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  time ─┬──────┬──────┬──────┬──────┬──   panes of gcd(size, slide) (= slide)
-//!        │ p0   │ p1   │ p2   │ p3   │     each: key table + accumulators
+//!        │ p0   │ p1   │ p2   │ p3   │     each: accumulators over its keys
 //!        └──────┴──────┴──────┘            window [p0, p3): p0 ⊕ p1 ⊕ p2 (merge)
 //!               └──────┴──────┴──────┘     window [p1, p4): p1 ⊕ p2 ⊕ p3
 //! ```
@@ -11,6 +11,13 @@
 //! its (pane, key) pair, and accumulators are updated from those slots in typed loops.
 //! Panes are merged only when a window is emitted. A tumbling window is a single pane
 //! and is emitted straight from it.
+//!
+//! Panes keep no key table: their groups are named by the ids of one query-wide key
+//! table. A partial state interns a key into it once (and remembers the id while its
+//! own table keeps the key), so a new pane costs no hashing of key values, whichever
+//! partial state reaches it (`PaneKeyIndex`). With per-pane tables, each of the few
+//! partial states that take turns on the workers re-interned every key of every new
+//! pane: on two partitions the in-order merge of S3a took 70 % longer than on one.
 //!
 //! As in the plain operator, batches are pre-aggregated in parallel into partial states
 //! and merged into the panes one by one in input order, so the output is the same for
@@ -35,7 +42,7 @@ use super::{
 };
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
-use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
+use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask};
 use crate::exec::overlap::{fill_scratch, run_ordered};
 use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
@@ -56,17 +63,14 @@ struct PanePartial {
     slot_gid: Vec<u32>,
     /// Per slot: group id in its pane after the merge.
     slot_dst: Vec<u32>,
-    /// Key id → group id in pane generation `cache_pane` (see `map_to_merged`).
-    cache: Vec<u32>,
-    cache_pane: u64,
     /// (pane offset * keys + key) → slot + 1 (0: none yet), kept zeroed between batches.
     remap: Vec<u32>,
     remap_far: HashMap<(i64, u32), u32, ahash::RandomState>,
-    /// Sliding windows: key id → query-wide key id (`NO_ID`: not known yet), valid for
+    /// Key id → query-wide key id (`NO_ID`: not known yet), valid for
     /// key-table generation `global_of_generation` while this table keeps its keys.
     global_of: Vec<u32>,
     global_of_generation: u64,
-    /// Sliding windows: per slot, its query-wide key id.
+    /// Per slot: its query-wide key id.
     slot_global: Vec<u32>,
     /// Tumbling EMIT CHANGES: the key columns of the touched slots in first-change
     /// order, emitted by the worker so the in-order merge only evaluates aggregates.
@@ -90,8 +94,6 @@ impl PanePartial {
             slot_pane: Vec::new(),
             slot_gid: Vec::new(),
             slot_dst: Vec::new(),
-            cache: Vec::new(),
-            cache_pane: u64::MAX,
             remap: Vec::new(),
             remap_far: HashMap::default(),
             global_of: Vec::new(),
@@ -233,8 +235,6 @@ impl PanePartial {
             && k.len() > PARTIAL_TABLE_MAX_GROUPS
         {
             k.clear();
-            self.cache.clear();
-            self.cache_pane = u64::MAX;
             self.global_of.clear();
         }
     }
@@ -256,10 +256,10 @@ pub(super) struct Pane {
     state: GroupState,
     /// Per group: emitted and passing HAVING (tumbling changelog).
     visible: Vec<bool>,
-    /// Sliding windows: per group, its id in the query-wide key table (without keys:
+    /// Per group: its id in the query-wide key table (without keys:
     /// `[0]`, the one group). Sliding panes keep no key table of their own.
     global_ids: Vec<u32>,
-    /// Sliding windows, large panes only: key id → group (see `PaneKeyIndex`).
+    /// Large panes only: key id → group (see `PaneKeyIndex`).
     local: Option<PaneKeyMap>,
 }
 
@@ -300,7 +300,7 @@ pub struct PaneAggregate {
     /// Panes created so far.
     windows_opened_panes: u64,
     dst: Vec<u32>,
-    /// Sliding windows with keys: one key table for all panes.
+    /// With keys: one key table for all panes, whose ids name the panes' groups.
     global: Option<Box<dyn GroupValues>>,
     /// Accumulators a window is merged into.
     scratch: GroupState,
@@ -348,7 +348,8 @@ impl PaneAggregate {
         } else {
             None
         };
-        let global = if size != slide && !key_types.is_empty() {
+        // panes name their groups by query-wide key id (see `PaneKeyIndex`)
+        let global = if !key_types.is_empty() {
             Some(new_group_values(&key_types)?)
         } else {
             None
@@ -516,22 +517,19 @@ impl PaneAggregate {
         let buckets = bucket_by(&p.state.touched, |s| p.slot_pane[s as usize]);
         p.slot_dst.clear();
         p.slot_dst.resize(p.slot_pane.len(), 0);
-        let sliding_keys = self.global.is_some();
-        if sliding_keys {
+        let keyed = self.global.is_some();
+        if keyed {
             self.slots_to_global(p)?;
         }
         let mut gids: Vec<u32> = Vec::new();
         for (start, src) in &buckets {
             gids.clear();
-            if sliding_keys {
+            if keyed {
                 gids.extend(src.iter().map(|&s| p.slot_global[s as usize]));
-            } else {
-                gids.extend(src.iter().map(|&s| p.slot_gid[s as usize]));
             }
             if !self.panes.contains_key(start) {
-                // sliding panes name their groups by query-wide key id: no table
-                let table_keys: &[DataType] = if sliding_keys { &[] } else { &self.key_types };
-                let state = GroupState::new(&self.spec, table_keys)?;
+                // panes name their groups by query-wide key id: no key table
+                let state = GroupState::new(&self.spec, &[])?;
                 self.panes.insert(
                     *start,
                     Pane {
@@ -555,30 +553,19 @@ impl PaneAggregate {
             let Some(pane) = self.panes.get_mut(start) else {
                 return Err(Error::internal("pane vanished during merge"));
             };
-            match (&p.keys, &mut pane.state.groups) {
-                _ if sliding_keys => {
-                    self.key_index.map(
-                        pane.generation,
-                        &mut pane.global_ids,
-                        &mut pane.local,
-                        &gids,
-                        &mut self.dst,
-                    );
-                    pane.state.num_groups = pane.global_ids.len();
-                }
-                (Some(k), Some(g)) => {
-                    if p.cache_pane != pane.generation {
-                        p.cache.clear();
-                        p.cache_pane = pane.generation;
-                    }
-                    map_to_merged(k.as_ref(), &mut p.cache, &gids, g.as_mut(), &mut self.dst)?;
-                    pane.state.num_groups = g.len();
-                }
-                _ => {
-                    self.dst.clear();
-                    self.dst.push(0);
-                    pane.state.num_groups = 1;
-                }
+            if keyed {
+                self.key_index.map(
+                    pane.generation,
+                    &mut pane.global_ids,
+                    &mut pane.local,
+                    &gids,
+                    &mut self.dst,
+                );
+                pane.state.num_groups = pane.global_ids.len();
+            } else {
+                self.dst.clear();
+                self.dst.push(0);
+                pane.state.num_groups = 1;
             }
             let total = pane.state.num_groups;
             for (g, q) in pane
@@ -777,15 +764,20 @@ impl PaneAggregate {
         out
     }
 
-    /// Rows [window_start, window_end, keys, aggregates] of groups `ids` of one state.
-    fn window_rows(&self, start: i64, state: &GroupState, ids: &[u32]) -> Result<RecordBatch> {
-        let n = ids.len();
+    /// Rows [window_start, window_end, keys, aggregates] of every group of `pane`, a
+    /// whole tumbling window; the keys come from the query-wide table.
+    fn pane_rows(&self, start: i64, pane: &Pane) -> Result<RecordBatch> {
+        let n = pane.state.num_groups;
         let end = start.saturating_add(self.size);
         let mut cols: Vec<ArrayRef> = vec![
             self.exec.bound_column(vec![start; n]),
             self.exec.bound_column(vec![end; n]),
         ];
-        cols.extend(state.evaluate(ids)?);
+        if let Some(g) = &self.global {
+            cols.extend(g.emit(&pane.global_ids)?);
+        }
+        let ids: Vec<u32> = (0..n as u32).collect();
+        cols.extend(pane.state.evaluate(&ids)?);
         batch_of(&self.values_schema, cols, n)
     }
 
@@ -926,7 +918,7 @@ impl PaneAggregate {
     /// once (one emit and one intern per batch); the partial remembers their ids.
     fn slots_to_global(&mut self, p: &mut PanePartial) -> Result<()> {
         let (Some(global), Some(keys)) = (&mut self.global, &p.keys) else {
-            return Err(Error::internal("sliding key ids without key tables"));
+            return Err(Error::internal("query-wide key ids without key tables"));
         };
         if p.global_of_generation != self.global_generation {
             p.global_of.clear();
@@ -960,7 +952,7 @@ impl PaneAggregate {
         Ok(())
     }
 
-    /// Sliding windows: rebuilds the query-wide key table from the open panes once most
+    /// Rebuilds the query-wide key table from the open panes once most
     /// of its keys belong to freed panes.
     fn compact_global(&mut self) -> Result<()> {
         let Some(global) = &self.global else {
@@ -1109,8 +1101,7 @@ impl PaneAggregate {
                 let Some(p) = self.panes.get(&s) else {
                     continue;
                 };
-                let ids: Vec<u32> = (0..p.state.num_groups as u32).collect();
-                let rows = self.window_rows(s, &p.state, &ids)?;
+                let rows = self.pane_rows(s, p)?;
                 parts.push(sort_by_columns(&rows, &key_cols)?);
             }
             out = Some(concat_batches(&self.values_schema, &parts)?);

@@ -307,7 +307,7 @@ pub struct PaneAggregate {
     seen: Vec<bool>,
     /// Sliding windows, EMIT FINAL: the merged state of each closing window.
     merger: Option<WindowMerger>,
-    /// Sliding windows with keys: sort ranks of the query-wide key ids.
+    /// With keys: sort ranks of the query-wide key ids.
     ranks: KeyRanks,
     /// Sliding windows with keys: group ids of key ids in the pane merged last.
     key_index: PaneKeyIndex,
@@ -764,21 +764,41 @@ impl PaneAggregate {
         out
     }
 
-    /// Rows [window_start, window_end, keys, aggregates] of every group of `pane`, a
-    /// whole tumbling window; the keys come from the query-wide table.
-    fn pane_rows(&self, start: i64, pane: &Pane) -> Result<RecordBatch> {
+    /// Rows [window_start, window_end, keys, aggregates] of every group of the pane at
+    /// `start`, a whole tumbling window, in key order (SPEC §4). The keys come from the
+    /// query-wide table. While the pane holds a good share of that table's keys, the
+    /// groups are put in order by the keys' sort ranks (`KeyRanks`: a window with the
+    /// same key list as the last one reuses its order and key columns); else by sorting
+    /// the pane's key columns, so that a few keys never rank a large table.
+    fn tumbling_window_rows(&mut self, start: i64) -> Result<Option<RecordBatch>> {
+        let Some(pane) = self.panes.get(&start) else {
+            return Ok(None);
+        };
         let n = pane.state.num_groups;
         let end = start.saturating_add(self.size);
         let mut cols: Vec<ArrayRef> = vec![
             self.exec.bound_column(vec![start; n]),
             self.exec.bound_column(vec![end; n]),
         ];
-        if let Some(g) = &self.global {
-            cols.extend(g.emit(&pane.global_ids)?);
+        let Some(global) = &self.global else {
+            // no keys: the one group
+            let ids: Vec<u32> = (0..n as u32).collect();
+            cols.extend(pane.state.evaluate(&ids)?);
+            return Ok(Some(batch_of(&self.values_schema, cols, n)?));
+        };
+        if global.len() > 4 * pane.global_ids.len() + 1024 {
+            cols.extend(global.emit(&pane.global_ids)?);
+            let ids: Vec<u32> = (0..n as u32).collect();
+            cols.extend(pane.state.evaluate(&ids)?);
+            let rows = batch_of(&self.values_schema, cols, n)?;
+            let key_cols: Vec<usize> = (2..2 + self.key_types.len()).collect();
+            return Ok(Some(sort_by_columns(&rows, &key_cols)?));
         }
-        let ids: Vec<u32> = (0..n as u32).collect();
-        cols.extend(pane.state.evaluate(&ids)?);
-        batch_of(&self.values_schema, cols, n)
+        self.ranks.refresh(global.as_ref())?;
+        let order = self.ranks.order(&pane.global_ids).to_vec();
+        cols.extend(self.ranks.ordered_columns(global.as_ref())?.iter().cloned());
+        cols.extend(pane.state.evaluate(&order)?);
+        Ok(Some(batch_of(&self.values_schema, cols, n)?))
     }
 
     /// Window `start` merged from its panes; with `keys`, only those keys (in that
@@ -1095,14 +1115,9 @@ impl PaneAggregate {
             out = self.sliding_final_rows(&starts)?;
         } else if self.spec.emit == EmitMode::Final && !starts.is_empty() {
             let mut parts = Vec::with_capacity(starts.len());
-            let key_cols: Vec<usize> = (2..2 + self.key_types.len()).collect();
             // tumbling: a window is its pane
             for &s in &starts {
-                let Some(p) = self.panes.get(&s) else {
-                    continue;
-                };
-                let rows = self.pane_rows(s, p)?;
-                parts.push(sort_by_columns(&rows, &key_cols)?);
+                parts.extend(self.tumbling_window_rows(s)?);
             }
             out = Some(concat_batches(&self.values_schema, &parts)?);
         }

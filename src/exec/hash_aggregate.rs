@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use crate::exec::overlap::{fill_scratch, run_ordered};
+use crate::exec::overlap::fill_scratch;
 use crate::exec::workers::Workers;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, StringArray,
@@ -322,10 +322,9 @@ impl HashAggregate {
     where
         F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     {
-        let pool = self.workers.for_call(batches).cloned();
-        let clock = self.workers.clock();
+        let call = self.workers.ordered_call(batches);
         // a few partial states, reused batch after batch
-        fill_scratch(pool.as_deref(), &mut self.partials, || {
+        fill_scratch(call.pool(), &mut self.partials, || {
             GroupState::new(&self.spec, &self.spec.key_types)
         })?;
         // set aside while the merges borrow `self`
@@ -349,14 +348,7 @@ impl HashAggregate {
             p.reset_values();
         };
         // batches i+1.. pre-aggregate while batch i merges
-        run_ordered(
-            pool.as_deref(),
-            &clock,
-            batches.len(),
-            &mut partials,
-            work,
-            consume,
-        );
+        call.run_ordered(batches.len(), &mut partials, work, consume);
         self.partials = partials;
         match failed {
             Some(e) => Err(e),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use rayon::ThreadPool;
 
-use super::overlap::PhaseClock;
+use super::overlap::{PhaseClock, run_ordered};
 
 /// Fewer input rows than this in one call run on the calling thread by default.
 pub const DEFAULT_MIN_PARALLEL_ROWS: usize = 16_384;
@@ -48,8 +48,8 @@ impl Workers {
     }
 
     /// The clock of the query's pre-aggregation and merges.
-    pub fn clock(&self) -> Arc<PhaseClock> {
-        Arc::clone(&self.clock)
+    pub fn clock(&self) -> &PhaseClock {
+        &self.clock
     }
 
     /// Worker threads (1 without a pool: calls run on the calling thread).
@@ -57,6 +57,15 @@ impl Workers {
         self.pool
             .as_ref()
             .map_or(1, |p| p.current_num_threads().max(1))
+    }
+
+    /// The pool for `batches` (see [`Workers::for_call`]) and the query's clock, to
+    /// run one call's pre-aggregation and merges (`overlap::run_ordered`).
+    pub fn ordered_call(&self, batches: &[RecordBatch]) -> OrderedCall {
+        OrderedCall {
+            pool: self.for_call(batches).cloned(),
+            clock: Arc::clone(&self.clock),
+        }
     }
 
     /// The smallest call, in rows, that runs on the workers.
@@ -79,6 +88,30 @@ impl Workers {
             }
         }
         None
+    }
+}
+
+/// One call's pool (`None`: the calling thread) and the query's phase clock.
+pub struct OrderedCall {
+    pool: Option<Arc<ThreadPool>>,
+    clock: Arc<PhaseClock>,
+}
+
+impl OrderedCall {
+    /// The pool the call runs on, if any.
+    pub fn pool(&self) -> Option<&ThreadPool> {
+        self.pool.as_deref()
+    }
+
+    /// [`run_ordered`] on this call's pool, timed by the query's clock.
+    pub fn run_ordered<S, R, W, C>(&self, n: usize, scratch: &mut Vec<S>, work: W, consume: C)
+    where
+        S: Send,
+        R: Send,
+        W: Fn(usize, &mut S) -> R + Sync,
+        C: FnMut(usize, &mut S, R) + Send,
+    {
+        run_ordered(self.pool(), &self.clock, n, scratch, work, consume);
     }
 }
 

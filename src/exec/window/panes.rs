@@ -43,7 +43,7 @@ use super::{
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask};
-use crate::exec::overlap::{fill_scratch, run_ordered};
+use crate::exec::overlap::fill_scratch;
 use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
 
@@ -449,10 +449,9 @@ impl PaneAggregate {
         F: Fn(usize, &RecordBatch) -> Result<(RecordBatch, T)> + Sync,
         G: FnMut(usize, &mut T) -> Result<Settle> + Send,
     {
-        let pool = self.workers.for_call(batches).cloned();
-        let clock = self.workers.clock();
+        let call = self.workers.ordered_call(batches);
         // a few partial states, reused batch after batch
-        fill_scratch(pool.as_deref(), &mut self.partials, || {
+        fill_scratch(call.pool(), &mut self.partials, || {
             PanePartial::new(&self.spec)
         })?;
         // the partials are set aside while the merges borrow `self`
@@ -490,14 +489,7 @@ impl PaneAggregate {
             p.reset();
         };
         // batches i+1.. pre-aggregate while batch i merges
-        run_ordered(
-            pool.as_deref(),
-            &clock,
-            batches.len(),
-            &mut partials,
-            work,
-            consume,
-        );
+        call.run_ordered(batches.len(), &mut partials, work, consume);
         self.partials = partials;
         match failed {
             Some(e) => Err(e),

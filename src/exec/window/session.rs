@@ -31,7 +31,7 @@ use super::{Settle, WindowExec, WindowShape, batch_of, event_times, sort_by_colu
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
-use crate::exec::overlap::{fill_scratch, run_ordered};
+use crate::exec::overlap::fill_scratch;
 use crate::exec::workers::Workers;
 use crate::sql::EmitMode;
 
@@ -257,10 +257,9 @@ impl SessionAggregate {
         F: Fn(usize, &RecordBatch) -> Result<(RecordBatch, T)> + Sync,
         G: FnMut(usize, &mut T) -> Result<Settle> + Send,
     {
-        let pool = self.workers.for_call(batches).cloned();
-        let clock = self.workers.clock();
+        let call = self.workers.ordered_call(batches);
         // a few partial states, reused batch after batch
-        fill_scratch(pool.as_deref(), &mut self.partials, || {
+        fill_scratch(call.pool(), &mut self.partials, || {
             SessionPartial::new(&self.spec, self.gap)
         })?;
         // the partials are set aside while the merges borrow `self`
@@ -297,14 +296,7 @@ impl SessionAggregate {
             }
         };
         // batches i+1.. are sessionised while batch i merges
-        run_ordered(
-            pool.as_deref(),
-            &clock,
-            batches.len(),
-            &mut partials,
-            work,
-            consume,
-        );
+        call.run_ordered(batches.len(), &mut partials, work, consume);
         self.partials = partials;
         match failed {
             Some(e) => Err(e),

@@ -2667,10 +2667,11 @@ fn rows_late_against_the_previous_batch_of_the_same_call() {
     }
 }
 
-/// Session state past `memory_limit_bytes` is a `ResourcesExhausted` error that names the
-/// session state and the limit; under a large limit the same input runs.
+/// Window state past `memory_limit_bytes` is a `ResourcesExhausted` error that names the
+/// state and the limit, for sessions and for tumbling and sliding panes (whose state
+/// includes the query-wide key table); under a large limit the same input runs.
 #[test]
-fn session_state_past_the_memory_limit_is_resources_exhausted() {
+fn window_state_past_the_memory_limit_is_resources_exhausted() {
     let batches: Vec<RecordBatch> = (0..4i64)
         .map(|b| {
             let rows: Vec<_> = (0..5_000i64)
@@ -2679,33 +2680,59 @@ fn session_state_past_the_memory_limit_is_resources_exhausted() {
             batch_of(&rows, TimeType::TimestampMs)
         })
         .collect();
-    let sql = "SELECT k, COUNT(*) FROM t GROUP BY k WINDOW SESSION(ts, INTERVAL '1' MINUTE)";
-    for partitions in [1, 2] {
-        let run = |limit: usize| {
-            let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
-            let mut q = engine
-                .query(
-                    sql,
-                    &[("t", ms_schema())],
-                    QueryOptions::default().memory_limit_bytes(limit),
-                )
-                .expect("plans");
-            q.push_batches("t", batches.clone()).and_then(|mut out| {
-                out.extend(q.finish()?);
-                Ok(out)
-            })
-        };
-        match run(256 * 1024) {
-            Err(velostream::Error::ResourcesExhausted(message)) => {
-                assert!(
-                    message.contains("session state") && message.contains("--memory-limit"),
-                    "{partitions} partitions: {message}"
-                );
+    // (query, what the message names, rows out: 20,000 keys, each in 1 or 2 windows)
+    let cases = [
+        (
+            "SELECT k, COUNT(*) FROM t GROUP BY k WINDOW SESSION(ts, INTERVAL '1' MINUTE)",
+            "session state",
+            20_000,
+        ),
+        (
+            "SELECT k, COUNT(*) FROM t GROUP BY k WINDOW TUMBLING(ts, INTERVAL '1' MINUTE)",
+            "window state",
+            20_000,
+        ),
+        (
+            "SELECT k, COUNT(*) FROM t GROUP BY k \
+             WINDOW SLIDING(ts, INTERVAL '2' MINUTE, INTERVAL '1' MINUTE)",
+            "window state",
+            40_000,
+        ),
+    ];
+    for (sql, names, rows_out) in cases {
+        for partitions in [1, 2] {
+            let run = |limit: usize| {
+                let engine = Engine::with_partitions(partitions).with_min_parallel_rows(0);
+                let mut q = engine
+                    .query(
+                        sql,
+                        &[("t", ms_schema())],
+                        QueryOptions::default().memory_limit_bytes(limit),
+                    )
+                    .expect("plans");
+                q.push_batches("t", batches.clone()).and_then(|mut out| {
+                    out.extend(q.finish()?);
+                    Ok(out)
+                })
+            };
+            match run(256 * 1024) {
+                Err(velostream::Error::ResourcesExhausted(message)) => {
+                    assert!(
+                        message.contains(names) && message.contains("--memory-limit"),
+                        "{sql}, {partitions} partitions: {message}"
+                    );
+                }
+                other => panic!(
+                    "{sql}, {partitions} partitions: expected ResourcesExhausted, got {other:?}"
+                ),
             }
-            other => panic!("{partitions} partitions: expected ResourcesExhausted, got {other:?}"),
+            let out = run(1 << 30).expect("runs under a large limit");
+            assert_eq!(
+                batch_rows(&out).len(),
+                rows_out,
+                "{sql}, {partitions} partitions"
+            );
         }
-        let out = run(1 << 30).expect("runs under a large limit");
-        assert_eq!(batch_rows(&out).len(), 20_000, "{partitions} partitions");
     }
 }
 

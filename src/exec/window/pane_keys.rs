@@ -1,5 +1,5 @@
-//! Query-wide key id → group id inside one pane, for sliding-window panes, which keep
-//! no key table of their own.
+//! Query-wide key id → group id inside one pane, for tumbling and sliding panes, which
+//! keep no key table of their own.
 //!
 //! ```text
 //!  partial key id ──(partial's cache)──▶ query-wide key id ──(this index)──▶ pane group

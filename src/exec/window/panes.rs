@@ -257,7 +257,7 @@ pub(super) struct Pane {
     /// Per group: emitted and passing HAVING (tumbling changelog).
     visible: Vec<bool>,
     /// Per group: its id in the query-wide key table (without keys:
-    /// `[0]`, the one group). Sliding panes keep no key table of their own.
+    /// `[0]`, the one group). Panes keep no key table of their own.
     global_ids: Vec<u32>,
     /// Large panes only: key id → group (see `PaneKeyIndex`).
     local: Option<PaneKeyMap>,
@@ -309,7 +309,7 @@ pub struct PaneAggregate {
     merger: Option<WindowMerger>,
     /// With keys: sort ranks of the query-wide key ids.
     ranks: KeyRanks,
-    /// Sliding windows with keys: group ids of key ids in the pane merged last.
+    /// With keys: group ids of key ids in the pane merged last.
     key_index: PaneKeyIndex,
     /// Bumped whenever `global` is rebuilt (partials' key id caches expire).
     global_generation: u64,
@@ -772,25 +772,31 @@ impl PaneAggregate {
             self.exec.bound_column(vec![start; n]),
             self.exec.bound_column(vec![end; n]),
         ];
-        let Some(global) = &self.global else {
-            // no keys: the one group
-            let ids: Vec<u32> = (0..n as u32).collect();
-            cols.extend(pane.state.evaluate(&ids)?);
-            return Ok(Some(batch_of(&self.values_schema, cols, n)?));
+        // no keys (the one group) or a sparse pane: groups in id order, sorted after
+        let ranked = self
+            .global
+            .as_ref()
+            .filter(|g| g.len() <= 4 * pane.global_ids.len() + 1024);
+        let ids: Vec<u32> = match (ranked, &self.global) {
+            (Some(global), _) => {
+                self.ranks.refresh(global.as_ref())?;
+                let order = self.ranks.order(&pane.global_ids).to_vec();
+                cols.extend(self.ranks.ordered_columns(global.as_ref())?.iter().cloned());
+                order
+            }
+            (None, Some(global)) => {
+                cols.extend(global.emit(&pane.global_ids)?);
+                (0..n as u32).collect()
+            }
+            (None, None) => (0..n as u32).collect(),
         };
-        if global.len() > 4 * pane.global_ids.len() + 1024 {
-            cols.extend(global.emit(&pane.global_ids)?);
-            let ids: Vec<u32> = (0..n as u32).collect();
-            cols.extend(pane.state.evaluate(&ids)?);
-            let rows = batch_of(&self.values_schema, cols, n)?;
-            let key_cols: Vec<usize> = (2..2 + self.key_types.len()).collect();
-            return Ok(Some(sort_by_columns(&rows, &key_cols)?));
+        cols.extend(pane.state.evaluate(&ids)?);
+        let rows = batch_of(&self.values_schema, cols, n)?;
+        if ranked.is_some() {
+            return Ok(Some(rows));
         }
-        self.ranks.refresh(global.as_ref())?;
-        let order = self.ranks.order(&pane.global_ids).to_vec();
-        cols.extend(self.ranks.ordered_columns(global.as_ref())?.iter().cloned());
-        cols.extend(pane.state.evaluate(&order)?);
-        Ok(Some(batch_of(&self.values_schema, cols, n)?))
+        let key_cols: Vec<usize> = (2..2 + self.key_types.len()).collect();
+        Ok(Some(sort_by_columns(&rows, &key_cols)?))
     }
 
     /// Window `start` merged from its panes; with `keys`, only those keys (in that
@@ -925,7 +931,7 @@ impl PaneAggregate {
         Ok(Some(batch_of(&self.values_schema, cols, n)?))
     }
 
-    /// Sliding windows: the query-wide key id of every touched slot of `p`, into
+    /// The query-wide key id of every touched slot of `p`, into
     /// `p.slot_global`. Keys the partial has not seen under this key table are interned
     /// once (one emit and one intern per batch); the partial remembers their ids.
     fn slots_to_global(&mut self, p: &mut PanePartial) -> Result<()> {

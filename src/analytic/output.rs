@@ -186,6 +186,15 @@ fn merge_runs<T: ArrowNativeType>(
         next[p] = (r + 1, slot + n);
         row += n;
     }
+    // every run and every slot of every part taken
+    if next
+        .iter()
+        .zip(parts)
+        .zip(&values)
+        .any(|((&(r, slot), (_, runs)), v)| r != runs.len() || slot != v.len())
+    {
+        return Err(misfit());
+    }
     if any_nulls {
         out.valid = Some(valid);
     }
@@ -315,5 +324,104 @@ mod tests {
         assert!(out.is_null(2) && out.null_count() == 1);
         let short = OutputColumn::new(&DataType::Int64, 1).unwrap();
         assert!(OutputColumn::scatter(&DataType::Int64, 5, &[(short, &rows_b)]).is_err());
+    }
+
+    /// Owner columns holding `rows`' values (NULL where `None`) and their runs: rows
+    /// dealt to owners by `row_owner`, consecutive rows of one owner made one run unless
+    /// the row index is a multiple of 3.
+    type Dealt = Vec<(OutputColumn, Vec<Run>)>;
+
+    fn deal(rows: &[Option<i64>], row_owner: &[u8], owners: usize) -> Dealt {
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); owners];
+        let mut values: Vec<Vec<Option<i64>>> = vec![Vec::new(); owners];
+        for (i, (v, &o)) in rows.iter().zip(row_owner).enumerate() {
+            let p = usize::from(o);
+            match runs[p].last_mut() {
+                Some(r) if (r.start + r.len) as usize == i && i % 3 != 0 => r.len += 1,
+                _ => runs[p].push(Run {
+                    start: i as u32,
+                    len: 1,
+                    pid: 0,
+                }),
+            }
+            values[p].push(*v);
+        }
+        values
+            .iter()
+            .zip(runs)
+            .map(|(mine, runs)| {
+                let mut c = OutputColumn::new(&DataType::Int64, mine.len()).unwrap();
+                let mut w = c.writer::<i64>().unwrap();
+                for (slot, v) in mine.iter().enumerate() {
+                    w.set_opt(slot, v.unwrap_or(0), v.is_some());
+                }
+                (c, runs)
+            })
+            .collect()
+    }
+
+    /// `OutputColumn::scatter` of the dealt parts over `len` rows.
+    fn scatter_dealt(len: usize, dealt: Dealt) -> Result<ArrayRef> {
+        let (columns, runs): (Vec<OutputColumn>, Vec<Vec<Run>>) = dealt.into_iter().unzip();
+        let placed: Vec<(OutputColumn, &[Run])> = columns
+            .into_iter()
+            .zip(runs.iter().map(Vec::as_slice))
+            .collect();
+        OutputColumn::scatter(&DataType::Int64, len, &placed)
+    }
+
+    #[test]
+    fn scatter_puts_every_owner_slot_back_at_its_row() {
+        // random owners, rows in runs of one or more, with and without NULLs, against
+        // the rows the parts were dealt from
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for owners in [1usize, 2, 3, 5] {
+            for with_nulls in [false, true] {
+                let n = 1000;
+                let rows: Vec<Option<i64>> = (0..n)
+                    .map(|i| (!with_nulls || next() % 7 != 0).then_some(i as i64 * 3 - 500))
+                    .collect();
+                // owners in runs of 1 to 4 rows
+                let mut row_owner = Vec::new();
+                while row_owner.len() < n {
+                    let o = (next() % owners as u64) as u8;
+                    let len = 1 + (next() % 4) as usize;
+                    row_owner.extend(std::iter::repeat_n(o, len.min(n - row_owner.len())));
+                }
+                let out = scatter_dealt(n, deal(&rows, &row_owner, owners)).unwrap();
+                let got: Vec<Option<i64>> = out.as_primitive::<Int64Type>().iter().collect();
+                assert_eq!(got, rows, "{owners} owners, NULLs: {with_nulls}");
+            }
+        }
+    }
+
+    #[test]
+    fn scatter_reports_parts_that_do_not_fit() {
+        let rows = [Some(1), Some(2), Some(3), Some(4)];
+        let dealt = [0u8, 1, 1, 0];
+        // as dealt: fits
+        assert!(scatter_dealt(4, deal(&rows, &dealt, 2)).is_ok());
+        // a run left out; a run past the end; a run longer than its part's slots; fewer
+        // rows than the runs hold
+        let mut short = deal(&rows, &dealt, 2);
+        short[1].1.pop();
+        assert!(scatter_dealt(4, short).is_err());
+        let mut past = deal(&rows, &dealt, 2);
+        past[0].1.push(Run {
+            start: 4,
+            len: 1,
+            pid: 0,
+        });
+        assert!(scatter_dealt(4, past).is_err());
+        let mut long = deal(&rows, &dealt, 2);
+        long[1].1[0].len += 1;
+        assert!(scatter_dealt(4, long).is_err());
+        assert!(scatter_dealt(3, deal(&rows, &dealt, 2)).is_err());
     }
 }

@@ -229,193 +229,85 @@ macro_rules! to_i64_as {
 }
 to_i64_as!(i8, i16, i32, i64, u8, u16, u32);
 
-/// Calls `$body` with `$t` bound to the Arrow primitive type of `$dt` (a `DataType`),
-/// for the integer, float (32/64), decimal (32/64/128), date, time, timestamp and duration types;
-/// evaluates `$other` for anything else.
-macro_rules! with_primitive_type {
-    ($dt:expr, $t:ident => $body:expr, _ => $other:expr) => {{
+/// `match $dt { pattern => { type $t = ArrowType; $body } … _ => $other }` for a list of
+/// `pattern => ArrowType` arms (patterns may name `D`, `DataType`, and `U`, `TimeUnit`).
+macro_rules! match_primitive_types {
+    ($dt:expr, $t:ident => $body:expr, _ => $other:expr, { $($p:pat => $ty:ident),* $(,)? }) => {{
+        #[allow(unused_imports)]
         use arrow::datatypes::DataType as D;
+        #[allow(unused_imports)]
         use arrow::datatypes::TimeUnit as U;
         #[allow(unused_imports)]
         use arrow::datatypes::*;
         match $dt {
-            D::Int8 => {
-                type $t = Int8Type;
+            $($p => {
+                type $t = $ty;
                 $body
-            }
-            D::Int16 => {
-                type $t = Int16Type;
-                $body
-            }
-            D::Int32 => {
-                type $t = Int32Type;
-                $body
-            }
-            D::Int64 => {
-                type $t = Int64Type;
-                $body
-            }
-            D::UInt8 => {
-                type $t = UInt8Type;
-                $body
-            }
-            D::UInt16 => {
-                type $t = UInt16Type;
-                $body
-            }
-            D::UInt32 => {
-                type $t = UInt32Type;
-                $body
-            }
-            D::UInt64 => {
-                type $t = UInt64Type;
-                $body
-            }
-            D::Float32 => {
-                type $t = Float32Type;
-                $body
-            }
-            D::Float64 => {
-                type $t = Float64Type;
-                $body
-            }
-            D::Decimal32(_, _) => {
-                type $t = Decimal32Type;
-                $body
-            }
-            D::Decimal64(_, _) => {
-                type $t = Decimal64Type;
-                $body
-            }
-            D::Decimal128(_, _) => {
-                type $t = Decimal128Type;
-                $body
-            }
-            D::Date32 => {
-                type $t = Date32Type;
-                $body
-            }
-            D::Date64 => {
-                type $t = Date64Type;
-                $body
-            }
-            D::Time32(U::Second) => {
-                type $t = Time32SecondType;
-                $body
-            }
-            D::Time32(U::Millisecond) => {
-                type $t = Time32MillisecondType;
-                $body
-            }
-            D::Time64(U::Microsecond) => {
-                type $t = Time64MicrosecondType;
-                $body
-            }
-            D::Time64(U::Nanosecond) => {
-                type $t = Time64NanosecondType;
-                $body
-            }
-            D::Timestamp(U::Second, _) => {
-                type $t = TimestampSecondType;
-                $body
-            }
-            D::Timestamp(U::Millisecond, _) => {
-                type $t = TimestampMillisecondType;
-                $body
-            }
-            D::Timestamp(U::Microsecond, _) => {
-                type $t = TimestampMicrosecondType;
-                $body
-            }
-            D::Timestamp(U::Nanosecond, _) => {
-                type $t = TimestampNanosecondType;
-                $body
-            }
-            D::Duration(U::Second) => {
-                type $t = DurationSecondType;
-                $body
-            }
-            D::Duration(U::Millisecond) => {
-                type $t = DurationMillisecondType;
-                $body
-            }
-            D::Duration(U::Microsecond) => {
-                type $t = DurationMicrosecondType;
-                $body
-            }
-            D::Duration(U::Nanosecond) => {
-                type $t = DurationNanosecondType;
-                $body
-            }
+            })*
             _ => $other,
         }
     }};
+}
+pub(crate) use match_primitive_types;
+
+/// Calls `$body` with `$t` bound to the Arrow primitive type of `$dt` (a `DataType`),
+/// for the integer, float (32/64), decimal (32/64/128), date, time, timestamp and duration types;
+/// evaluates `$other` for anything else.
+macro_rules! with_primitive_type {
+    ($dt:expr, $t:ident => $body:expr, _ => $other:expr) => {
+        $crate::aggregate::native::match_primitive_types!($dt, $t => $body, _ => $other, {
+            D::Int8 => Int8Type,
+            D::Int16 => Int16Type,
+            D::Int32 => Int32Type,
+            D::Int64 => Int64Type,
+            D::UInt8 => UInt8Type,
+            D::UInt16 => UInt16Type,
+            D::UInt32 => UInt32Type,
+            D::UInt64 => UInt64Type,
+            D::Float32 => Float32Type,
+            D::Float64 => Float64Type,
+            D::Decimal32(_, _) => Decimal32Type,
+            D::Decimal64(_, _) => Decimal64Type,
+            D::Decimal128(_, _) => Decimal128Type,
+            D::Date32 => Date32Type,
+            D::Date64 => Date64Type,
+            D::Time32(U::Second) => Time32SecondType,
+            D::Time32(U::Millisecond) => Time32MillisecondType,
+            D::Time64(U::Microsecond) => Time64MicrosecondType,
+            D::Time64(U::Nanosecond) => Time64NanosecondType,
+            D::Timestamp(U::Second, _) => TimestampSecondType,
+            D::Timestamp(U::Millisecond, _) => TimestampMillisecondType,
+            D::Timestamp(U::Microsecond, _) => TimestampMicrosecondType,
+            D::Timestamp(U::Nanosecond, _) => TimestampNanosecondType,
+            D::Duration(U::Second) => DurationSecondType,
+            D::Duration(U::Millisecond) => DurationMillisecondType,
+            D::Duration(U::Microsecond) => DurationMicrosecondType,
+            D::Duration(U::Nanosecond) => DurationNanosecondType,
+        })
+    };
 }
 pub(crate) use with_primitive_type;
 
 /// Like [`with_primitive_type`] but only for the numeric types (integers, floats 32/64,
 /// decimals 32/64/128).
 macro_rules! with_numeric_type {
-    ($dt:expr, $t:ident => $body:expr, _ => $other:expr) => {{
-        use arrow::datatypes::DataType as D;
-        #[allow(unused_imports)]
-        use arrow::datatypes::*;
-        match $dt {
-            D::Int8 => {
-                type $t = Int8Type;
-                $body
-            }
-            D::Int16 => {
-                type $t = Int16Type;
-                $body
-            }
-            D::Int32 => {
-                type $t = Int32Type;
-                $body
-            }
-            D::Int64 => {
-                type $t = Int64Type;
-                $body
-            }
-            D::UInt8 => {
-                type $t = UInt8Type;
-                $body
-            }
-            D::UInt16 => {
-                type $t = UInt16Type;
-                $body
-            }
-            D::UInt32 => {
-                type $t = UInt32Type;
-                $body
-            }
-            D::UInt64 => {
-                type $t = UInt64Type;
-                $body
-            }
-            D::Float32 => {
-                type $t = Float32Type;
-                $body
-            }
-            D::Float64 => {
-                type $t = Float64Type;
-                $body
-            }
-            D::Decimal32(_, _) => {
-                type $t = Decimal32Type;
-                $body
-            }
-            D::Decimal64(_, _) => {
-                type $t = Decimal64Type;
-                $body
-            }
-            D::Decimal128(_, _) => {
-                type $t = Decimal128Type;
-                $body
-            }
-            _ => $other,
-        }
-    }};
+    ($dt:expr, $t:ident => $body:expr, _ => $other:expr) => {
+        $crate::aggregate::native::match_primitive_types!($dt, $t => $body, _ => $other, {
+            D::Int8 => Int8Type,
+            D::Int16 => Int16Type,
+            D::Int32 => Int32Type,
+            D::Int64 => Int64Type,
+            D::UInt8 => UInt8Type,
+            D::UInt16 => UInt16Type,
+            D::UInt32 => UInt32Type,
+            D::UInt64 => UInt64Type,
+            D::Float32 => Float32Type,
+            D::Float64 => Float64Type,
+            D::Decimal32(_, _) => Decimal32Type,
+            D::Decimal64(_, _) => Decimal64Type,
+            D::Decimal128(_, _) => Decimal128Type,
+        })
+    };
 }
 pub(crate) use with_numeric_type;
 

@@ -240,19 +240,31 @@ fn a_corrupt_batch_fails_mid_stream_naming_the_file_and_leaves_no_output() {
     fs::write(&input, bytes).expect("write");
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out = out_dir.path().join("out.csv");
-    for partitions in ["1", "2"] {
-        let o = run_query(
-            &input,
-            partitions,
-            &out,
-            "SELECT trader_id, price FROM trades",
-        );
-        assert_clean_failure(&o);
-        let e = stderr(&o);
-        assert!(e.contains(&input.display().to_string()), "{e}");
-        assert!(e.contains("corrupt record batch 39"), "{e}");
-        assert!(e.contains("UTF-8"), "{e}");
-        assert_eq!(entries(out_dir.path()), Vec::<String>::new());
+    // Every query shape, each of which checks the batches in its own compute tasks.
+    let queries = [
+        "SELECT trader_id, price FROM trades",
+        "SELECT trader_id, price FROM trades WHERE price > 100",
+        GROUP_BY,
+        "SELECT COUNT(*) AS n, SUM(quantity) AS q FROM trades",
+        "SELECT trader_id, COUNT(*) AS n FROM trades GROUP BY trader_id \
+         WINDOW TUMBLING(ts, INTERVAL '1' SECOND) EMIT FINAL",
+        "SELECT symbol, MAX(price) AS hi FROM trades GROUP BY symbol \
+         WINDOW SLIDING(ts, INTERVAL '10' SECOND, INTERVAL '2' SECOND) EMIT CHANGES",
+        "SELECT trader_id, AVG(price) OVER (PARTITION BY trader_id ORDER BY ts \
+         ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS m FROM trades",
+        "SELECT symbol, SUM(quantity) OVER (PARTITION BY symbol ORDER BY ts \
+         ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS q FROM trades",
+    ];
+    for sql in queries {
+        for partitions in ["1", "2"] {
+            let o = run_query(&input, partitions, &out, sql);
+            assert_clean_failure(&o);
+            let e = stderr(&o);
+            assert!(e.contains(&input.display().to_string()), "{sql}: {e}");
+            assert!(e.contains("corrupt record batch 39"), "{sql}: {e}");
+            assert!(e.contains("UTF-8"), "{sql}: {e}");
+            assert_eq!(entries(out_dir.path()), Vec::<String>::new(), "{sql}");
+        }
     }
 }
 

@@ -210,35 +210,20 @@ mod avx512 {
         let mut out: Vec<T> = Vec::with_capacity(count + SLACK);
         let chunks = selection.mask.bit_chunks();
         let remainder = (chunks.remainder_len() > 0).then(|| chunks.remainder_bits());
-        let src = values.as_ptr().cast::<u8>();
-        let dst = out.as_mut_ptr().cast::<u8>();
-        let mut k = 0usize;
-        for (w, word) in chunks.iter().chain(remainder).enumerate() {
-            if word == 0 {
-                continue;
+        let words = chunks.iter().chain(remainder);
+        let (src, dst) = (values.as_ptr().cast::<u8>(), out.as_mut_ptr().cast::<u8>());
+        // SAFETY: AVX-512F was detected above; `words` are the mask's, a bit per value of
+        // `values` with none set past the last one (`bit_chunks` zeroes the remainder's
+        // padding), so their popcounts sum to `count`; `dst` has room for `count + SLACK`
+        // values. An ArrowNativeType of 4 or 8 bytes is a plain number (or a pair of
+        // i32), so its bytes may be moved as integers.
+        let k = unsafe {
+            if width == 8 {
+                compact_words::<8>(words, src, dst, count)
+            } else {
+                compact_words::<4>(words, src, dst, count)
             }
-            // The mask has a bit per value and none set past the last one (`bit_chunks`
-            // zeroes the remainder's padding), so the words' popcounts sum to `count`
-            // and no load touches a row past `values.len()`.
-            let row = w * 64;
-            // SAFETY: AVX-512F was detected above. Loads read only rows whose mask bit
-            // is set, all within `values` (addresses of masked-off lanes are never
-            // accessed, so `wrapping_add` past the end is not dereferenced). Each store
-            // writes one register at output slot `k`, where `k` counts the values kept
-            // so far: `k` ≤ `count` and the register spans at most 16 slots, within the
-            // capacity `count + SLACK`. An ArrowNativeType of 4 or 8 bytes is a plain
-            // number (or pair of i32), so its bytes may be moved as integers.
-            k += unsafe {
-                if width == 8 {
-                    word_8(src.wrapping_add(row * 8), word, dst.add(k * 8))
-                } else {
-                    word_4(src.wrapping_add(row * 4), word, dst.add(k * 4))
-                }
-            };
-            if k > count {
-                break;
-            }
-        }
+        };
         if k != count {
             return Some(None);
         }
@@ -248,12 +233,51 @@ mod avx512 {
         Some(Some(out))
     }
 
+    /// Compacts the `WIDTH`-byte values at `src` selected by the mask `words` (64 rows
+    /// each) to `dst`; returns how many were written (stops past `count`).
+    ///
+    /// # Safety
+    /// AVX-512F; the rows of set bits readable at `src`; `WIDTH` · (`count` + SLACK)
+    /// bytes writable at `dst`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn compact_words<const WIDTH: usize>(
+        words: impl Iterator<Item = u64>,
+        src: *const u8,
+        dst: *mut u8,
+        count: usize,
+    ) -> usize {
+        let mut k = 0usize;
+        for (w, word) in words.enumerate() {
+            if word == 0 {
+                continue;
+            }
+            let at = src.wrapping_add(w * 64 * WIDTH);
+            // SAFETY: loads read only rows whose mask bit is set, all within the values
+            // (masked-off lanes are never accessed, so `wrapping_add` past the end is not
+            // dereferenced). Each store writes one register at output slot `k`, the
+            // values kept so far: `k` ≤ `count`, and a register spans at most 16 slots,
+            // within `count + SLACK`.
+            k += unsafe {
+                if WIDTH == 8 {
+                    word_8(at, word, dst.add(k * 8))
+                } else {
+                    word_4(at, word, dst.add(k * 4))
+                }
+            };
+            if k > count {
+                break;
+            }
+        }
+        k
+    }
+
     /// Compacts the 64 8-byte values at `src` selected by `word` to `dst`; returns how
     /// many were written.
     ///
     /// # Safety
     /// AVX-512F; the rows of set bits readable at `src`; 8 · (popcount + 8) bytes
     /// writable at `dst`.
+    #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn word_8(src: *const u8, word: u64, dst: *mut u8) -> usize {
         let mut k = 0usize;
@@ -277,6 +301,7 @@ mod avx512 {
     /// # Safety
     /// AVX-512F; the rows of set bits readable at `src`; 4 · (popcount + 16) bytes
     /// writable at `dst`.
+    #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn word_4(src: *const u8, word: u64, dst: *mut u8) -> usize {
         let mut k = 0usize;

@@ -29,7 +29,6 @@ use rayon::prelude::*;
 
 use super::filter_project::{FilterProject, remap};
 use super::physical::{LimitSpec, PhysicalPlan};
-use super::query::{BatchCheck, run_check};
 use super::workers::Workers;
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
 use crate::analytic::kernel::{FrameKernel, Kernel, KernelInput, Rows, Run, SequentialKernel};
@@ -345,20 +344,15 @@ impl AnalyticOperator {
     ///
     /// # Errors
     /// Expression failures, overflow in an exact SUM, the memory limit.
-    pub(crate) fn process(
+    pub fn process(
         &mut self,
         pre: &FilterProject,
         batches: Vec<RecordBatch>,
-        check: BatchCheck<'_>,
     ) -> Result<Vec<RecordBatch>> {
         let out = if self.owners.len() == 1 {
             let batches = batches
                 .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    run_check(check, i, b)?;
-                    pre.apply(b)
-                })
+                .map(|b| pre.apply(b))
                 .collect::<Result<Vec<_>>>()?;
             let results = self.run_single(&batches)?;
             batches
@@ -369,8 +363,8 @@ impl AnalyticOperator {
                 .collect::<Result<Vec<_>>>()?
         } else {
             match self.workers.for_call(&batches).cloned() {
-                Some(pool) => pool.install(|| self.run_owners(pre, &batches, check, true))?,
-                None => self.run_owners(pre, &batches, check, false)?,
+                Some(pool) => pool.install(|| self.run_owners(pre, &batches, true))?,
+                None => self.run_owners(pre, &batches, false)?,
             }
         };
         if let Some(limit) = self.spec.memory_limit_bytes {
@@ -449,7 +443,6 @@ impl AnalyticOperator {
         &mut self,
         pre: &FilterProject,
         raw: &[RecordBatch],
-        check: BatchCheck<'_>,
         parallel: bool,
     ) -> Result<Vec<RecordBatch>> {
         let owners = self.owners.len();
@@ -479,9 +472,7 @@ impl AnalyticOperator {
             // per batch slot: the partials of every window
             let mut slots: Vec<BatchSlot<'_>> = raw
                 .iter()
-                .enumerate()
-                .map(|(index, raw)| BatchSlot {
-                    index,
+                .map(|raw| BatchSlot {
                     raw,
                     partials: Vec::new(),
                     batch: None,
@@ -500,7 +491,6 @@ impl AnalyticOperator {
                 }
             }
             let round1 = |slot: &mut BatchSlot<'_>| -> Result<()> {
-                run_check(check, slot.index, slot.raw)?;
                 let batch = pre.apply(slot.raw)?;
                 for (p, layout) in slot.partials.iter_mut().zip(&slot_layouts) {
                     if p.table.len() > PARTIAL_MAX_KEYS {
@@ -704,8 +694,6 @@ type OwnerColumns = Vec<Vec<Option<OutputColumn>>>;
 /// One input batch of a round-1 task: the raw batch, the partial tables it interns
 /// into (one per window with keys), and what the task produces.
 struct BatchSlot<'a> {
-    /// The batch's position in the call.
-    index: usize,
     raw: &'a RecordBatch,
     partials: Vec<&'a mut Partial>,
     batch: Option<RecordBatch>,

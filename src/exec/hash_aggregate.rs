@@ -304,7 +304,7 @@ impl HashAggregate {
     /// # Errors
     /// Overflow in exact sums, the memory limit.
     pub fn update_batches(&mut self, batches: &[RecordBatch]) -> Result<Vec<Option<RecordBatch>>> {
-        self.update_batches_with(batches, |_, b| Ok(b.clone()))
+        self.update_batches_with(batches, |b| Ok(b.clone()))
     }
 
     /// As [`HashAggregate::update_batches`], with `prepare` (the pre-projection) applied
@@ -320,7 +320,7 @@ impl HashAggregate {
         prepare: F,
     ) -> Result<Vec<Option<RecordBatch>>>
     where
-        F: Fn(usize, &RecordBatch) -> Result<RecordBatch> + Sync,
+        F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
     {
         let call = self.workers.ordered_call(batches);
         // a few partial states, reused batch after batch
@@ -332,7 +332,7 @@ impl HashAggregate {
         let spec = Arc::clone(&self.spec);
         let work = |i: usize, p: &mut GroupState| -> Result<()> {
             match batches.get(i) {
-                Some(b) => p.update(&spec, &prepare(i, b)?),
+                Some(b) => p.update(&spec, &prepare(b)?),
                 None => Err(Error::internal("batch index out of range")),
             }
         };

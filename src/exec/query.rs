@@ -113,15 +113,6 @@ impl std::fmt::Debug for Query {
     }
 }
 
-/// A check every batch of a push must pass before any of its values is read,
-/// `check(i, batch)` for the push's i-th batch; `None`: the batches are checked already.
-pub(crate) type BatchCheck<'a> = Option<&'a (dyn Fn(usize, &RecordBatch) -> Result<()> + Sync)>;
-
-/// Runs `check` on the push's `i`-th batch, if there is a check.
-pub(crate) fn run_check(check: BatchCheck<'_>, i: usize, batch: &RecordBatch) -> Result<()> {
-    check.map_or(Ok(()), |c| c(i, batch))
-}
-
 impl Query {
     pub(crate) fn new(
         plan: QueryPlan,
@@ -221,18 +212,6 @@ impl Query {
         input: &str,
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>> {
-        self.push_checked(input, batches, None)
-    }
-
-    /// [`Query::push_batches`] of batches a source yielded unchecked: `check(i, batch)`
-    /// runs on the push's i-th batch in the task that computes it, before any of its
-    /// values is read (see [`crate::io::BatchSource::defer_checks`]).
-    pub(crate) fn push_checked(
-        &mut self,
-        input: &str,
-        batches: Vec<RecordBatch>,
-        check: BatchCheck<'_>,
-    ) -> Result<Vec<RecordBatch>> {
         if self.finished {
             return Err(Error::execution("push after finish(): the query has ended"));
         }
@@ -253,7 +232,7 @@ impl Query {
         // ROWS-window analytics run the pre-projection inside their own parallel rounds,
         // and append the call columns (input order kept)
         if let Some(op) = &mut self.analytic {
-            let results = op.process(&self.physical.pre, batches, check)?;
+            let results = op.process(&self.physical.pre, batches)?;
             self.metrics.groups_live = op.groups_live();
             self.metrics.state_bytes = op.state_bytes();
             let mut out = Vec::with_capacity(results.len());
@@ -263,27 +242,21 @@ impl Query {
             return Ok(out);
         }
         if let Some(w) = self.window.clone() {
-            return self.push_windowed(&w, batches, check);
+            return self.push_windowed(&w, batches);
         }
         let stage = &self.physical.pre;
         let mut out = Vec::with_capacity(batches.len());
         let emitted: Vec<Option<RecordBatch>> = match &mut self.aggregate {
             Some(Stateful::Plain(agg)) => {
                 // projected and pre-aggregated in one parallel task per batch
-                let e = agg.update_batches_with(&batches, |i, b| {
-                    run_check(check, i, b)?;
-                    stage.apply(b)
-                })?;
+                let e = agg.update_batches_with(&batches, |b| stage.apply(b))?;
                 self.metrics.groups_live = agg.groups_live();
                 self.metrics.state_bytes = agg.state_bytes();
                 e
             }
             Some(_) => return Err(Error::internal("windowed operator without a window")),
             None => self
-                .in_parallel(&batches, |i, b| {
-                    run_check(check, i, b)?;
-                    stage.apply(b)
-                })?
+                .in_parallel(&batches, |b| stage.apply(b))?
                 .into_iter()
                 .map(Some)
                 .collect(),
@@ -298,21 +271,11 @@ impl Query {
     fn in_parallel<T: Send>(
         &self,
         batches: &[RecordBatch],
-        f: impl Fn(usize, &RecordBatch) -> Result<T> + Sync + Send,
+        f: impl Fn(&RecordBatch) -> Result<T> + Sync + Send,
     ) -> Result<Vec<T>> {
         match self.workers.for_call(batches) {
-            Some(pool) => pool.install(|| {
-                batches
-                    .par_iter()
-                    .enumerate()
-                    .map(|(i, b)| f(i, b))
-                    .collect::<Result<Vec<_>>>()
-            }),
-            None => batches
-                .iter()
-                .enumerate()
-                .map(|(i, b)| f(i, b))
-                .collect::<Result<Vec<_>>>(),
+            Some(pool) => pool.install(|| batches.par_iter().map(&f).collect::<Result<Vec<_>>>()),
+            None => batches.iter().map(f).collect::<Result<Vec<_>>>(),
         }
     }
 
@@ -322,7 +285,6 @@ impl Query {
         &mut self,
         w: &WindowExec,
         batches: Vec<RecordBatch>,
-        check: BatchCheck<'_>,
     ) -> Result<Vec<RecordBatch>> {
         // Screening needs the watermark before each batch, which depends on the largest
         // event times of the batches before it. Optimistically, each batch's own task
@@ -335,10 +297,7 @@ impl Query {
         let delay = w.delay;
         let exact: Option<Vec<(TimeSpan, i64)>> = if self.exact_screening > 0 {
             self.exact_screening -= 1;
-            let spans = self.in_parallel(&batches, |i, b| {
-                run_check(check, i, b)?;
-                time_span(b.column(w.input_time_index))
-            })?;
+            let spans = self.in_parallel(&batches, |b| time_span(b.column(w.input_time_index)))?;
             let mut wm = self.watermark;
             Some(
                 spans
@@ -359,17 +318,13 @@ impl Query {
         let stage = &self.physical.pre;
         let prepare = |i: usize, b: &RecordBatch| -> Result<(RecordBatch, Screening)> {
             let (span, guess) = match &exact {
-                // checked by the pass that found the spans
                 Some(v) => *v
                     .get(i)
                     .ok_or_else(|| Error::internal("batch index out of range"))?,
-                None => {
-                    run_check(check, i, b)?;
-                    (
-                        time_span(b.column(w.input_time_index))?,
-                        known.load(Ordering::Relaxed),
-                    )
-                }
+                None => (
+                    time_span(b.column(w.input_time_index))?,
+                    known.load(Ordering::Relaxed),
+                ),
             };
             let s = screen(w, b, &span, guess)?;
             Ok((

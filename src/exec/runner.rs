@@ -10,13 +10,6 @@
 //!                           ╚═▶ bounded queue ─▶ … ─▶ results ╚═▶ bounded queue
 //!                               (a few groups)                    (a few pushes' results)
 //! ```
-//! When the query's partitions take every core and nothing re-chunks, a source that can
-//! (an IPC file) hands its batches over decoded but unchecked, and each batch's validation
-//! runs at the start of the parallel task that computes it ([`BatchSource::defer_checks`]):
-//! the checks spread over the query's cores, on data about to be read anyway, instead of
-//! holding up the one reader thread; a corrupt batch is still an error before any of its
-//! values is read.
-//!
 //! Decoding the next groups overlaps computing the current one, and encoding/writing
 //! results overlaps both. Each queue message is a whole group of batches (or the results
 //! of one push), never a row. The queues are bounded, so memory holds at most a few
@@ -42,7 +35,7 @@ use indicatif::ProgressBar;
 use super::handoff::{Receiver, Sender, bounded};
 use super::query::Query;
 use crate::error::{Error, Result};
-use crate::io::{BatchSource, DeferredCheck, Sink, rechunk};
+use crate::io::{BatchSource, Sink, rechunk};
 
 /// Batches the input queue holds (rounded to whole groups, see [`input_queue_groups`]):
 /// 32 batches of 8,192 trade rows are ~12 MB, enough for the reader to absorb a slow
@@ -125,16 +118,6 @@ pub fn run_to_sinks(
     let (groups_tx, groups_rx) = bounded(capacity, capacity / 2);
     let wake = groups_tx.clone();
     let stop = Arc::new(AtomicBool::new(false));
-    let mut source = source;
-    // The batches' own checks run in the parallel tasks that compute them when those
-    // tasks take every core; with a core to spare, the reader thread checks them there
-    // alongside the compute (deferring them measured 6-10% slower at one partition on
-    // two cores). Re-chunking reads the batches, so it keeps the checks in the reader.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let check = match settings.batch_size {
-        None if query.partitions() >= cores => source.defer_checks(),
-        _ => None,
-    };
     let reader = spawn_reader(source, settings.batch_size, group, groups_tx, stop.clone())?;
     let collect_late = late_sink.is_some();
     let mut report = RunReport::default();
@@ -154,7 +137,6 @@ pub fn run_to_sinks(
             query,
             groups_rx,
             results_tx,
-            check,
             settings,
             collect_late,
             &mut report,
@@ -318,7 +300,6 @@ fn compute(
     query: &mut Query,
     groups: Receiver<ReadMessage>,
     results: Sender<WriteMessage>,
-    check: Option<DeferredCheck>,
     settings: &RunSettings,
     collect_late: bool,
     report: &mut RunReport,
@@ -353,16 +334,7 @@ fn compute(
         report.rows_in += rows;
         report.pushes += 1;
         let started = Instant::now();
-        let first = report.batches_in - batches.len() as u64;
-        let out = match &check {
-            // the i-th batch of the group is the source's `first + i`-th
-            Some(check) => query.push_checked(
-                &input,
-                batches,
-                Some(&|i: usize, b: &RecordBatch| check(first + i as u64, b)),
-            )?,
-            None => query.push_batches(&input, batches)?,
-        };
+        let out = query.push_batches(&input, batches)?;
         let late = if collect_late {
             query.take_late_rows()
         } else {

@@ -14,9 +14,6 @@
 //! decoder's own validation is replaced by a faster one (see
 //! [`ipc_validate`](super::ipc_validate)): reading 10 M trade rows takes ~30 ms, most of
 //! it checking the string columns, against ~105 ms for arrow's copying `FileReader`.
-//! The job runner moves that check off the reading thread: after
-//! [`BatchSource::defer_checks`], `next()` yields batches unchecked and the returned
-//! closure checks each one in the compute task that reads it first.
 //!
 //! Memory: mapped pages count in the process's RSS once touched. `open` drops the pages
 //! its checks touched, and each block's pages are dropped again as soon as every batch
@@ -41,7 +38,7 @@ use super::io_error;
 use super::ipc_message::{MessageKind, decode_guarded, inspect_message, metadata_flatbuffer};
 use super::ipc_validate::{SizeChecker, validate_batch, validates_schema};
 use super::mapped_blocks::{MappedBlocks, release_unused_pages};
-use super::source::{BatchSource, DeferredCheck};
+use super::source::BatchSource;
 use crate::error::{Error, Result};
 
 /// Bytes before the first message: the magic padded to 8.
@@ -62,14 +59,12 @@ pub struct IpcFileSource {
     decoder: FileDecoder,
     blocks: Vec<Block>,
     /// Rows of each block, from its message header.
-    block_rows: Arc<[u64]>,
+    block_rows: Vec<u64>,
     next_block: usize,
     schema: SchemaRef,
     total_rows: u64,
     /// Whether batches are decoded unchecked and then checked by `validate_batch`.
     checks_itself: bool,
-    /// Whether that check is left to the caller ([`BatchSource::defer_checks`]).
-    deferred: bool,
     /// For a mapped file: the blocks whose pages are dropped once their batches are.
     mapped: Option<Arc<MappedBlocks>>,
 }
@@ -254,12 +249,11 @@ impl IpcFileSource {
             data,
             decoder,
             blocks,
-            block_rows: block_rows.into(),
+            block_rows,
             next_block: 0,
             schema,
             total_rows,
             checks_itself,
-            deferred: false,
             mapped: None,
         })
     }
@@ -359,7 +353,7 @@ impl Iterator for IpcFileSource {
         };
         let decoded = decode_guarded(|| self.decoder.read_record_batch(&block, &block_data))
             .and_then(|batch| match batch {
-                Some(batch) if self.checks_itself && !self.deferred => {
+                Some(batch) if self.checks_itself => {
                     let rows = usize::try_from(self.block_rows[index]).unwrap_or(usize::MAX);
                     validate_batch(&batch, &self.schema, rows).map(|()| Some(batch))
                 }
@@ -395,36 +389,6 @@ impl BatchSource for IpcFileSource {
 
     fn total_rows(&self) -> Option<u64> {
         Some(self.total_rows)
-    }
-
-    /// The batches still to come are yielded decoded but unchecked; the check returned
-    /// is `validate_batch` against the block's row count, with the error `next()` would
-    /// have given. Only for the schemas the source checks itself (`validates_schema`);
-    /// any other keeps arrow's validation in the decoder, and `None` is returned.
-    fn defer_checks(&mut self) -> Option<DeferredCheck> {
-        if !self.checks_itself {
-            return None;
-        }
-        self.deferred = true;
-        let (path, schema, block_rows) = (
-            self.path.clone(),
-            self.schema.clone(),
-            self.block_rows.clone(),
-        );
-        // batches are yielded one per block, so the source's batch index is the block's
-        let first = self.next_block as u64;
-        Some(Arc::new(move |index: u64, batch: &RecordBatch| {
-            let block = first.saturating_add(index);
-            let rows = usize::try_from(block)
-                .ok()
-                .and_then(|b| block_rows.get(b))
-                .and_then(|&r| usize::try_from(r).ok())
-                .ok_or_else(|| {
-                    Error::input(&path, format!("record batch {block}: not in the file"))
-                })?;
-            validate_batch(batch, &schema, rows)
-                .map_err(|e| Error::input(&path, format!("corrupt record batch {block}: {e}")))
-        }))
     }
 }
 

@@ -9,7 +9,6 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -35,22 +34,7 @@ pub trait BatchSource: Iterator<Item = Result<RecordBatch>> + Send {
     fn schema(&self) -> SchemaRef;
     /// Total rows if known up front (IPC file footer / metadata), for progress bars.
     fn total_rows(&self) -> Option<u64>;
-    /// Asks the source to yield its batches before their full check, and returns that
-    /// check: the caller must run it on every batch the source yields from now on before
-    /// reading any of the batch's values (a source that checks its batches itself, the
-    /// default, returns `None` and nothing changes). The job runner uses this to check
-    /// each batch in the parallel task that computes it, on that core and while the batch
-    /// is in its cache, instead of on the reading thread.
-    fn defer_checks(&mut self) -> Option<DeferredCheck> {
-        None
-    }
 }
-
-/// The check of a batch a source yielded unchecked ([`BatchSource::defer_checks`]):
-/// `check(index, batch)`, `index` counting from 0 the batches the source has yielded since
-/// `defer_checks` was called.
-/// An `Err` is the error the source would have yielded for that batch.
-pub type DeferredCheck = Arc<dyn Fn(u64, &RecordBatch) -> Result<()> + Send + Sync>;
 
 /// Opens `path` (`"-"` = Arrow IPC stream on stdin) as a [`BatchSource`].
 ///

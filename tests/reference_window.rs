@@ -449,7 +449,7 @@ impl Case {
         let clause_name = match w {
             Window::Tumbling { .. } => "TUMBLING",
             Window::Sliding { .. } => {
-                if self.duration_style % 2 == 0 {
+                if self.duration_style.is_multiple_of(2) {
                     "SLIDING"
                 } else {
                     "HOPPING"

@@ -425,7 +425,7 @@ mod tests {
                 &mut scratch,
                 |i, _: &mut ()| {
                     // uneven work so that workers finish out of order
-                    if (i as u64 + round) % 7 == 0 {
+                    if (i as u64 + round).is_multiple_of(7) {
                         std::thread::sleep(std::time::Duration::from_micros(30));
                     }
                     i as u64 + 1

@@ -179,6 +179,7 @@ fn compact_scalar<T: Copy>(values: &[T], selection: &Selection) -> Option<Vec<T>
 /// register, and one full-width store at the next output slot, which then advances by the
 /// slice's selected count (the store's tail is overwritten next, or lies in the output's
 /// slack). Compress straight to memory is slow on AMD Zen 4, the register form is not.
+/// (The AVX-512 intrinsics are stable since Rust 1.89, the crate's `rust-version`.)
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{

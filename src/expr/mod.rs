@@ -275,10 +275,10 @@ impl Expr {
     /// Indices of the input columns the expression reads.
     pub fn column_indices(&self, out: &mut Vec<usize>) {
         self.visit(&mut |e| {
-            if let Expr::Column { index, .. } = e {
-                if !out.contains(index) {
-                    out.push(*index);
-                }
+            if let Expr::Column { index, .. } = e
+                && !out.contains(index)
+            {
+                out.push(*index);
             }
         });
     }

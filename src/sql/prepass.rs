@@ -125,10 +125,10 @@ impl Prepass {
                 }
                 _ => {}
             }
-            if !is_space(t) {
-                if let Some(last) = args.last_mut() {
-                    last.push(j);
-                }
+            if !is_space(t)
+                && let Some(last) = args.last_mut()
+            {
+                last.push(j);
             }
         }
         if args.len() == 1 && args[0].is_empty() {

@@ -275,53 +275,52 @@ mod avx512 {
         k
     }
 
-    /// Compacts the 64 8-byte values at `src` selected by `word` to `dst`; returns how
-    /// many were written.
+    /// Defines `$name`: compacts the 64 `$width`-byte values at `src` selected by `word`
+    /// to `dst`, a register of `$lanes` values at a time; returns how many were written.
     ///
-    /// # Safety
-    /// AVX-512F; the rows of set bits readable at `src`; 8 · (popcount + 8) bytes
-    /// writable at `dst`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn word_8(src: *const u8, word: u64, dst: *mut u8) -> usize {
-        let mut k = 0usize;
-        for j in 0..8 {
-            let m = (word >> (8 * j)) as u8;
-            // SAFETY: per the function's contract; masked-off lanes are not read.
-            unsafe {
-                let v: __m512i =
-                    _mm512_maskz_loadu_epi64(m, src.wrapping_add(64 * j).cast::<i64>());
-                let c = _mm512_maskz_compress_epi64(m, v);
-                _mm512_storeu_epi64(dst.add(8 * k).cast::<i64>(), c);
+    /// # Safety (of the function defined)
+    /// AVX-512F; the rows of set bits readable at `src`; `$width` · (popcount + `$lanes`)
+    /// bytes writable at `dst`.
+    macro_rules! compress_word {
+        ($name:ident, $width:literal, $lanes:literal, $mask:ty, $int:ty,
+         $load:ident, $compress:ident, $store:ident) => {
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $name(src: *const u8, word: u64, dst: *mut u8) -> usize {
+                let mut k = 0usize;
+                for j in 0..64 / $lanes {
+                    let m = (word >> ($lanes * j)) as $mask;
+                    // SAFETY: per the function's contract; masked-off lanes are not read.
+                    unsafe {
+                        let v: __m512i = $load(m, src.wrapping_add(64 * j).cast::<$int>());
+                        $store(dst.add($width * k).cast::<$int>(), $compress(m, v));
+                    }
+                    k += m.count_ones() as usize;
+                }
+                k
             }
-            k += m.count_ones() as usize;
-        }
-        k
+        };
     }
-
-    /// Compacts the 64 4-byte values at `src` selected by `word` to `dst`; returns how
-    /// many were written.
-    ///
-    /// # Safety
-    /// AVX-512F; the rows of set bits readable at `src`; 4 · (popcount + 16) bytes
-    /// writable at `dst`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn word_4(src: *const u8, word: u64, dst: *mut u8) -> usize {
-        let mut k = 0usize;
-        for j in 0..4 {
-            let m = (word >> (16 * j)) as u16;
-            // SAFETY: per the function's contract; masked-off lanes are not read.
-            unsafe {
-                let v: __m512i =
-                    _mm512_maskz_loadu_epi32(m, src.wrapping_add(64 * j).cast::<i32>());
-                let c = _mm512_maskz_compress_epi32(m, v);
-                _mm512_storeu_epi32(dst.add(4 * k).cast::<i32>(), c);
-            }
-            k += m.count_ones() as usize;
-        }
-        k
-    }
+    compress_word!(
+        word_8,
+        8,
+        8,
+        u8,
+        i64,
+        _mm512_maskz_loadu_epi64,
+        _mm512_maskz_compress_epi64,
+        _mm512_storeu_epi64
+    );
+    compress_word!(
+        word_4,
+        4,
+        16,
+        u16,
+        i32,
+        _mm512_maskz_loadu_epi32,
+        _mm512_maskz_compress_epi32,
+        _mm512_storeu_epi32
+    );
 }
 
 /// The selected strings of a column without NULLs: offsets rebuilt and bytes copied in

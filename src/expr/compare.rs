@@ -104,7 +104,27 @@ macro_rules! float_ord {
 }
 float_ord!(f32, f64);
 
+/// [`compare_loop`] compiled for AVX-512 (the same code: the compiler vectorizes it with
+/// mask registers), where the CPU has it.
+fn compare_loop_dispatch<T: SqlOrd>(values: &[T], constant: T, op: CmpOp) -> BooleanBuffer {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+        fn wide<T: SqlOrd>(values: &[T], constant: T, op: CmpOp) -> BooleanBuffer {
+            compare_loop(values, constant, op)
+        }
+        // SAFETY: the features were detected above.
+        return unsafe { wide(values, constant, op) };
+    }
+    compare_loop(values, constant, op)
+}
+
 /// `values op constant` for one operator, 64 rows per mask word.
+#[inline(always)]
 fn compare_loop<T: SqlOrd>(values: &[T], constant: T, op: CmpOp) -> BooleanBuffer {
     #[inline(always)]
     fn run<T: SqlOrd>(values: &[T], f: impl Fn(T) -> bool) -> BooleanBuffer {
@@ -149,7 +169,7 @@ where
     if c.is_null(0) {
         return None;
     }
-    let bits = compare_loop(col.values(), c.value(0), op);
+    let bits = compare_loop_dispatch(col.values(), c.value(0), op);
     Some(BooleanArray::new(bits, col.nulls().cloned()))
 }
 

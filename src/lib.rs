@@ -67,6 +67,7 @@ pub mod exec;
 pub mod expr;
 pub mod io;
 pub mod plan;
+pub mod simd;
 pub mod sql;
 
 pub use config::QueryOptions;

@@ -346,11 +346,8 @@ fn fused_values(f: &[f64], i: &[i64], op: FusedOp) -> Vec<f64> {
         }
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-    {
-        #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    if crate::simd::has_avx512() {
+        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
         fn wide(f: &[f64], i: &[i64], op: FusedOp) -> Vec<f64> {
             run(f, i, op)
         }

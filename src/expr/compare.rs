@@ -108,11 +108,7 @@ float_ord!(f32, f64);
 /// mask registers), where the CPU has it.
 fn compare_loop_dispatch<T: SqlOrd>(values: &[T], constant: T, op: CmpOp) -> BooleanBuffer {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-    {
+    if crate::simd::has_avx512() {
         #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
         fn wide<T: SqlOrd>(values: &[T], constant: T, op: CmpOp) -> BooleanBuffer {
             compare_loop(values, constant, op)

@@ -21,3 +21,29 @@ pub fn has_avx512() -> bool {
         false
     }
 }
+
+/// The body of a function whose work is one call, `$call`, of `#[inline(always)]` code
+/// over the arguments `$arg`: `$call` compiled for AVX-512 (F, BW, DQ, VL) when
+/// [`has_avx512`], else as built. Written as the whole body of the function, with the
+/// function's own parameters (and generic parameter, if any):
+///
+/// ```ignore
+/// fn kernel<T: Bound>(values: &[T], x: T) -> Out {
+///     avx512_or_baseline!(<T: Bound> (values: &[T], x: T) -> Out => kernel_loop(values, x))
+/// }
+/// ```
+macro_rules! avx512_or_baseline {
+    ($(<$g:ident: $bound:path>)? ($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty => $call:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        if $crate::simd::has_avx512() {
+            #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+            fn wide$(<$g: $bound>)?($($arg: $ty),*) -> $ret {
+                $call
+            }
+            // SAFETY: the features were detected just above.
+            return unsafe { wide($($arg),*) };
+        }
+        $call
+    }};
+}
+pub(crate) use avx512_or_baseline;

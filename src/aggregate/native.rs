@@ -250,46 +250,9 @@ macro_rules! match_primitive_types {
 }
 pub(crate) use match_primitive_types;
 
-/// Calls `$body` with `$t` bound to the Arrow primitive type of `$dt` (a `DataType`),
-/// for the integer, float (32/64), decimal (32/64/128), date, time, timestamp and duration types;
-/// evaluates `$other` for anything else.
-macro_rules! with_primitive_type {
-    ($dt:expr, $t:ident => $body:expr, _ => $other:expr) => {
-        $crate::aggregate::native::match_primitive_types!($dt, $t => $body, _ => $other, {
-            D::Int8 => Int8Type,
-            D::Int16 => Int16Type,
-            D::Int32 => Int32Type,
-            D::Int64 => Int64Type,
-            D::UInt8 => UInt8Type,
-            D::UInt16 => UInt16Type,
-            D::UInt32 => UInt32Type,
-            D::UInt64 => UInt64Type,
-            D::Float32 => Float32Type,
-            D::Float64 => Float64Type,
-            D::Decimal32(_, _) => Decimal32Type,
-            D::Decimal64(_, _) => Decimal64Type,
-            D::Decimal128(_, _) => Decimal128Type,
-            D::Date32 => Date32Type,
-            D::Date64 => Date64Type,
-            D::Time32(U::Second) => Time32SecondType,
-            D::Time32(U::Millisecond) => Time32MillisecondType,
-            D::Time64(U::Microsecond) => Time64MicrosecondType,
-            D::Time64(U::Nanosecond) => Time64NanosecondType,
-            D::Timestamp(U::Second, _) => TimestampSecondType,
-            D::Timestamp(U::Millisecond, _) => TimestampMillisecondType,
-            D::Timestamp(U::Microsecond, _) => TimestampMicrosecondType,
-            D::Timestamp(U::Nanosecond, _) => TimestampNanosecondType,
-            D::Duration(U::Second) => DurationSecondType,
-            D::Duration(U::Millisecond) => DurationMillisecondType,
-            D::Duration(U::Microsecond) => DurationMicrosecondType,
-            D::Duration(U::Nanosecond) => DurationNanosecondType,
-        })
-    };
-}
-pub(crate) use with_primitive_type;
-
-/// Like [`with_primitive_type`] but only for the numeric types (integers, floats 32/64,
-/// decimals 32/64/128).
+/// Calls `$body` with `$t` bound to the Arrow type of `$dt` (a `DataType`) for the numeric
+/// types (integers, floats 32/64, decimals 32/64/128); evaluates `$other` for anything
+/// else.
 macro_rules! with_numeric_type {
     ($dt:expr, $t:ident => $body:expr, _ => $other:expr) => {
         $crate::aggregate::native::match_primitive_types!($dt, $t => $body, _ => $other, {
@@ -310,6 +273,33 @@ macro_rules! with_numeric_type {
     };
 }
 pub(crate) use with_numeric_type;
+
+/// Calls `$body` with `$t` bound to the Arrow primitive type of `$dt` (a `DataType`),
+/// for the numeric types of [`with_numeric_type`] and the date, time, timestamp and
+/// duration types; evaluates `$other` for anything else. (`$dt` must be free of side
+/// effects: a non-numeric type is matched a second time.)
+macro_rules! with_primitive_type {
+    ($dt:expr, $t:ident => $body:expr, _ => $other:expr) => {
+        $crate::aggregate::native::with_numeric_type!($dt, $t => $body, _ =>
+            $crate::aggregate::native::match_primitive_types!($dt, $t => $body, _ => $other, {
+                D::Date32 => Date32Type,
+                D::Date64 => Date64Type,
+                D::Time32(U::Second) => Time32SecondType,
+                D::Time32(U::Millisecond) => Time32MillisecondType,
+                D::Time64(U::Microsecond) => Time64MicrosecondType,
+                D::Time64(U::Nanosecond) => Time64NanosecondType,
+                D::Timestamp(U::Second, _) => TimestampSecondType,
+                D::Timestamp(U::Millisecond, _) => TimestampMillisecondType,
+                D::Timestamp(U::Microsecond, _) => TimestampMicrosecondType,
+                D::Timestamp(U::Nanosecond, _) => TimestampNanosecondType,
+                D::Duration(U::Second) => DurationSecondType,
+                D::Duration(U::Millisecond) => DurationMillisecondType,
+                D::Duration(U::Microsecond) => DurationMicrosecondType,
+                D::Duration(U::Nanosecond) => DurationNanosecondType,
+            }))
+    };
+}
+pub(crate) use with_primitive_type;
 
 /// Calls `$body` with `$t` bound to the Arrow type of `$dt` for the exact types whose
 /// values fit `i64` (all but

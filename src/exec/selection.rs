@@ -125,8 +125,13 @@ fn filter_values<T: ArrowPrimitiveType>(
 /// selected, two 8-byte columns) that list and the gathers were 27 % of the run.
 fn compact<T: ArrowNativeType>(values: &[T], selection: &Selection) -> Option<Vec<T>> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(out) = avx512::compact(values, selection) {
-        return out;
+    if matches!(std::mem::size_of::<T>(), 4 | 8) && crate::simd::has_avx512() {
+        if values.len() != selection.mask.len() {
+            return None;
+        }
+        // SAFETY: the CPU has AVX-512, `T` is 4 or 8 bytes wide and `values` has a row
+        // per mask bit (checked just above).
+        return unsafe { avx512::compact(values, selection) };
     }
     compact_scalar(values, selection)
 }
@@ -196,27 +201,24 @@ mod avx512 {
     /// Output slack: one store may write a whole register past the last selected value.
     const SLACK: usize = 16;
 
-    /// [`super::compact`] with AVX-512: `None` when the CPU lacks AVX-512F or the values
-    /// are not 4 or 8 bytes wide (the caller falls back to the scalar kernel), else what
-    /// `compact` returns.
-    pub(super) fn compact<T: ArrowNativeType>(
+    /// [`super::compact`] with AVX-512: the selected values, or `None` if the mask's
+    /// words do not add up to the selection's count (never, for a selection's own mask).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F, `T` is 4 or 8 bytes wide, and `values.len()` equals the
+    /// mask's length.
+    pub(super) unsafe fn compact<T: ArrowNativeType>(
         values: &[T],
         selection: &Selection,
-    ) -> Option<Option<Vec<T>>> {
+    ) -> Option<Vec<T>> {
         let width = size_of::<T>();
-        if !matches!(width, 4 | 8) || !std::arch::is_x86_feature_detected!("avx512f") {
-            return None;
-        }
-        if values.len() != selection.mask.len() {
-            return Some(None);
-        }
         let count = selection.count;
         let mut out: Vec<T> = Vec::with_capacity(count + SLACK);
         let chunks = selection.mask.bit_chunks();
         let remainder = (chunks.remainder_len() > 0).then(|| chunks.remainder_bits());
         let words = chunks.iter().chain(remainder);
         let (src, dst) = (values.as_ptr().cast::<u8>(), out.as_mut_ptr().cast::<u8>());
-        // SAFETY: AVX-512F was detected above; `words` are the mask's, a bit per value of
+        // SAFETY: AVX-512F, per the contract; `words` are the mask's, a bit per value of
         // `values` with none set past the last one (`bit_chunks` zeroes the remainder's
         // padding), so their popcounts sum to `count`; `dst` has room for `count + SLACK`
         // values. An ArrowNativeType of 4 or 8 bytes is a plain number (or a pair of
@@ -229,12 +231,12 @@ mod avx512 {
             }
         };
         if k != count {
-            return Some(None);
+            return None;
         }
         // SAFETY: slots `0..k` were written by the stores, with the selected values in
         // row order, and `k = count` is within the capacity.
         unsafe { out.set_len(k) };
-        Some(Some(out))
+        Some(out)
     }
 
     /// Compacts the `WIDTH`-byte values at `src` selected by the mask `words` (64 rows

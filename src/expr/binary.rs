@@ -345,16 +345,7 @@ fn fused_values(f: &[f64], i: &[i64], op: FusedOp) -> Vec<f64> {
             FusedOp::IntMinusFloat => rows.map(|(&a, &b)| b as f64 - a).collect(),
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx512() {
-        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-        fn wide(f: &[f64], i: &[i64], op: FusedOp) -> Vec<f64> {
-            run(f, i, op)
-        }
-        // SAFETY: the features were detected above.
-        return unsafe { wide(f, i, op) };
-    }
-    run(f, i, op)
+    crate::simd::avx512_or_baseline!((f: &[f64], i: &[i64], op: FusedOp) -> Vec<f64> => run(f, i, op))
 }
 
 /// Floats with -0.0 folded onto 0.0 and every NaN onto one NaN.

@@ -107,16 +107,8 @@ float_ord!(f32, f64);
 /// [`compare_loop`] compiled for AVX-512 (the same code: the compiler vectorizes it with
 /// mask registers), where the CPU has it.
 fn compare_loop_dispatch<T: SqlOrd>(values: &[T], constant: T, op: CmpOp) -> BooleanBuffer {
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx512() {
-        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-        fn wide<T: SqlOrd>(values: &[T], constant: T, op: CmpOp) -> BooleanBuffer {
-            compare_loop(values, constant, op)
-        }
-        // SAFETY: the features were detected above.
-        return unsafe { wide(values, constant, op) };
-    }
-    compare_loop(values, constant, op)
+    crate::simd::avx512_or_baseline!(<T: SqlOrd> (values: &[T], constant: T, op: CmpOp)
+        -> BooleanBuffer => compare_loop(values, constant, op))
 }
 
 /// `values op constant` for one operator, 64 rows per mask word.

@@ -402,6 +402,30 @@ mod tests {
     }
 
     #[test]
+    fn a_misfit_names_the_owner_columns() {
+        // each way of not fitting gives the same internal error, naming what went wrong
+        let rows = [Some(1), Some(2), Some(3), Some(4)];
+        let dealt = [0u8, 1, 1, 0];
+        let mut short = deal(&rows, &dealt, 2);
+        short[1].1.pop();
+        let mut long = deal(&rows, &dealt, 2);
+        long[1].1[0].len += 1;
+        for (what, len, parts) in [
+            ("a run left out", 4, short),
+            ("a run longer than its slots", 4, long),
+            ("fewer rows than the runs", 3, deal(&rows, &dealt, 2)),
+        ] {
+            match scatter_dealt(len, parts) {
+                Err(Error::Internal(message)) => assert!(
+                    message.contains("owner columns do not fit their rows"),
+                    "{what}: {message}"
+                ),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn scatter_reports_parts_that_do_not_fit() {
         let rows = [Some(1), Some(2), Some(3), Some(4)];
         let dealt = [0u8, 1, 1, 0];

@@ -7,7 +7,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::config::QueryOptions;
 use crate::error::{Error, Result};
-use crate::exec::workers::DEFAULT_MIN_PARALLEL_ROWS;
+use crate::exec::workers::{AnalyticSplit, DEFAULT_MIN_PARALLEL_ROWS};
 use crate::exec::{PhysicalPlan, Query, Workers};
 use crate::plan::{explain::explain_logical, plan_query};
 use crate::sql::parse_sql;
@@ -38,6 +38,8 @@ pub struct Engine {
     pool: Option<Arc<rayon::ThreadPool>>,
     /// Calls with fewer rows run on the caller's thread.
     min_parallel_rows: usize,
+    /// How analytic queries spread their kernels over the partitions.
+    analytic_split: AnalyticSplit,
 }
 
 impl Default for Engine {
@@ -64,6 +66,7 @@ impl Engine {
             partitions,
             pool,
             min_parallel_rows: DEFAULT_MIN_PARALLEL_ROWS,
+            analytic_split: AnalyticSplit::Auto,
         }
     }
 
@@ -74,6 +77,15 @@ impl Engine {
     #[must_use]
     pub fn with_min_parallel_rows(mut self, rows: usize) -> Self {
         self.min_parallel_rows = rows;
+        self
+    }
+
+    /// How ROWS-window analytic queries spread their per-key state over the partitions
+    /// (default [`AnalyticSplit::Auto`]). The results are the same either way; tests of
+    /// each path use it.
+    #[must_use]
+    pub fn with_analytic_split(mut self, split: AnalyticSplit) -> Self {
+        self.analytic_split = split;
         self
     }
 
@@ -102,7 +114,8 @@ impl Engine {
         Query::new(
             plan,
             physical,
-            Workers::new(self.pool.clone(), self.min_parallel_rows),
+            Workers::new(self.pool.clone(), self.min_parallel_rows)
+                .with_analytic_split(self.analytic_split),
             self.partitions,
         )
     }

@@ -73,4 +73,4 @@ pub mod sql;
 pub use config::QueryOptions;
 pub use engine::{Engine, ResultIter};
 pub use error::{Error, Result};
-pub use exec::{Metrics, Query};
+pub use exec::{AnalyticSplit, Metrics, Query};

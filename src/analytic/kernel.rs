@@ -67,6 +67,14 @@ pub(crate) enum Rows<'a> {
         /// The runs.
         runs: &'a [Run],
     },
+    /// Every row; row i's key id is `gid[ids[i]]` (a batch's local key ids and their
+    /// key ids in the kernel's state). Slot = row.
+    Mapped {
+        /// Local key id per row.
+        ids: &'a [u32],
+        /// Key id per local id.
+        gid: &'a [u32],
+    },
 }
 
 impl Rows<'_> {
@@ -79,9 +87,7 @@ impl Rows<'_> {
     pub(crate) fn check(&self, num_rows: usize, slots: usize, num_keys: usize) -> Result<()> {
         let ok = match self {
             Rows::All { pids } => {
-                pids.len() == num_rows
-                    && slots == num_rows
-                    && pids.iter().all(|&p| (p as usize) < num_keys)
+                pids.len() == num_rows && slots == num_rows && below(pids, num_keys)
             }
             Rows::Runs { runs } => {
                 let mut next = 0usize;
@@ -95,6 +101,12 @@ impl Rows<'_> {
                 }
                 ok && next <= num_rows && total == slots
             }
+            Rows::Mapped { ids, gid } => {
+                ids.len() == num_rows
+                    && slots == num_rows
+                    && below(ids, gid.len())
+                    && below(gid, num_keys)
+            }
         };
         if ok {
             Ok(())
@@ -104,6 +116,12 @@ impl Rows<'_> {
             ))
         }
     }
+}
+
+/// Whether every id is below `n` (a max over all of them, which vectorizes, where an
+/// early-exit test would not).
+fn below(ids: &[u32], n: usize) -> bool {
+    ids.is_empty() || (ids.iter().fold(0u32, |m, &i| m.max(i)) as usize) < n
 }
 
 /// Calls `f(row, slot, pid)` for each row in order. Inlined into each kernel, so each
@@ -124,6 +142,11 @@ pub(crate) fn for_each_row(rows: &Rows<'_>, mut f: impl FnMut(usize, usize, usiz
                     f(row, slot, p);
                     slot += 1;
                 }
+            }
+        }
+        Rows::Mapped { ids, gid } => {
+            for (i, &l) in ids.iter().enumerate() {
+                f(i, i, gid[l as usize] as usize);
             }
         }
     }
@@ -160,6 +183,18 @@ pub(crate) fn for_each_run(
                 slot += r.len as usize;
             }
         }
+        Rows::Mapped { ids, gid } => {
+            let n = ids.len();
+            let mut i = 0usize;
+            while let Some(&l) = ids.get(i) {
+                let mut end = i + 1;
+                while end < n && ids[end] == l {
+                    end += 1;
+                }
+                f(i..end, i, gid[l as usize] as usize);
+                i = end;
+            }
+        }
     }
 }
 
@@ -181,6 +216,28 @@ pub(crate) trait FrameKernel: Send {
 
     /// Bytes of state held.
     fn size_bytes(&self) -> usize;
+
+    /// A copy of the kernel and its state, for a thread that takes up the stream further
+    /// on (batch-parallel evaluation), or `None` when a key's state depends on more than
+    /// a count of its rows and its last [`FrameKernel::history_rows`] rows. A fork is
+    /// brought to the state of a later point of the stream by [`FrameKernel::skip`] and a
+    /// replay of each key's last rows before that point.
+    fn fork(&self) -> Option<Box<dyn FrameKernel>> {
+        None
+    }
+
+    /// How many of a key's last rows a fork must be shown again to hold the key's exact
+    /// state (the frame's rows; 0 when a count of the rows is all it keeps).
+    fn history_rows(&self) -> u64 {
+        0
+    }
+
+    /// Key `pid` advances by `rows` rows (`rows > 0`) that the kernel is not shown; they
+    /// are followed by a replay of at least [`FrameKernel::history_rows`] rows of the key,
+    /// so what they held may be forgotten: only their count matters. Called on forks only.
+    fn skip(&mut self, pid: usize, rows: u64) {
+        let _ = (pid, rows);
+    }
 }
 
 /// An analytic function that sees every row of each batch, in order, and returns the

@@ -30,6 +30,7 @@
 //! kernel and [`output`] for how several threads fill one result column.
 
 pub(crate) mod bytes;
+pub(crate) mod chunk_sum;
 pub(crate) mod kernel;
 pub(crate) mod min_max;
 pub(crate) mod output;

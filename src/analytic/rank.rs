@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 /// `ROW_NUMBER()` (`cap` = `u64::MAX`) and `COUNT(*)` over the last `cap` rows:
 /// `min(rows so far, cap)`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct RowCountKernel {
     cap: u64,
     counts: Vec<u64>,
@@ -58,6 +58,17 @@ impl FrameKernel for RowCountKernel {
 
     fn size_bytes(&self) -> usize {
         self.counts.capacity() * 8
+    }
+
+    fn fork(&self) -> Option<Box<dyn FrameKernel>> {
+        Some(Box::new(self.clone()))
+    }
+
+    fn skip(&mut self, pid: usize, rows: u64) {
+        grow(&mut self.counts, pid + 1);
+        if let Some(c) = self.counts.get_mut(pid) {
+            *c += rows;
+        }
     }
 }
 

@@ -52,6 +52,12 @@ impl<T: Copy> Ring<T> {
         }
     }
 
+    /// Forgets every value (the buffer is kept).
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.head = 0;
+    }
+
     /// The oldest value.
     #[inline(always)]
     pub(crate) fn front(&self) -> Option<T> {
@@ -272,7 +278,7 @@ impl<T: Copy + Default> Deque<T> {
 /// Reserves room for the next values of a buffer that never holds more than `cap`:
 /// doubling, but exactly up to `cap`.
 #[cold]
-fn grow_exact<T>(buf: &mut Vec<T>, cap: usize) {
+pub(crate) fn grow_exact<T>(buf: &mut Vec<T>, cap: usize) {
     let cap = cap.max(1);
     let want = (buf.capacity() * 2).clamp(FIRST_SLOTS.min(cap), cap);
     buf.reserve_exact(want.saturating_sub(buf.len()));

@@ -22,6 +22,7 @@ use std::marker::PhantomData;
 use arrow::array::{Array, ArrowPrimitiveType, AsArray};
 use arrow::datatypes::DataType;
 
+use super::chunk_sum::ChunkSum;
 use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, for_each_run, grow};
 use super::output::OutputColumn;
 use super::ring::Ring;
@@ -83,6 +84,21 @@ pub(crate) struct ExactSumKernel<T: ArrowPrimitiveType> {
     ring_bytes: usize,
     result_type: DataType,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ArrowPrimitiveType> Clone for ExactSumKernel<T> {
+    fn clone(&self) -> Self {
+        ExactSumKernel {
+            output: self.output,
+            max_abs: self.max_abs,
+            cap: self.cap,
+            states: self.states.clone(),
+            rings: self.rings.clone(),
+            ring_bytes: self.ring_bytes,
+            result_type: self.result_type.clone(),
+            _t: PhantomData,
+        }
+    }
 }
 
 impl<T: ArrowPrimitiveType> ExactSumKernel<T>
@@ -229,6 +245,25 @@ where
             + self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
             + self.ring_bytes
     }
+
+    fn fork(&self) -> Option<Box<dyn FrameKernel>> {
+        self.cap
+            .map(|_| Box::new(self.clone()) as Box<dyn FrameKernel>)
+    }
+
+    fn history_rows(&self) -> u64 {
+        self.cap.map_or(u64::MAX, |c| c as u64)
+    }
+
+    fn skip(&mut self, pid: usize, _rows: u64) {
+        // exact sums: the replayed rows alone make the frame's sum
+        grow(&mut self.states, pid + 1);
+        grow(&mut self.rings, pid + 1);
+        if let (Some(s), Some(r)) = (self.states.get_mut(pid), self.rings.get_mut(pid)) {
+            *s = ExactState::default();
+            r.clear();
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -317,17 +352,6 @@ impl FloatState {
         if s.is_finite() { s } else { self.sum }
     }
 
-    /// Recomputes the finite sum from the values in the frame.
-    fn recompute<N: ToF64>(&mut self, ring: &Ring<(N, bool)>) {
-        let (a, b) = ring.as_slices();
-        self.recompute_from(
-            a.iter()
-                .chain(b)
-                .filter(|(_, valid)| *valid)
-                .map(|(v, _)| v.to_f64()),
-        );
-    }
-
     /// Recomputes the finite sum from the frame's non-NULL values.
     pub(crate) fn recompute_from(&mut self, values: impl Iterator<Item = f64>) {
         self.sum = 0.0;
@@ -352,11 +376,26 @@ impl FloatState {
 pub(crate) struct FloatSumKernel<T: ArrowPrimitiveType> {
     output: SumOutput,
     cap: Option<usize>,
+    /// UNBOUNDED PRECEDING: a running sum per key.
     states: Vec<FloatState>,
-    rings: Vec<Ring<(T::Native, bool)>>,
-    /// Heap bytes of the rings.
-    ring_bytes: usize,
+    /// `n` rows: chunked sums per key.
+    frames: Vec<ChunkSum<T::Native>>,
+    /// Heap bytes of the frames' buffers.
+    frame_bytes: usize,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ArrowPrimitiveType> Clone for FloatSumKernel<T> {
+    fn clone(&self) -> Self {
+        FloatSumKernel {
+            output: self.output,
+            cap: self.cap,
+            states: self.states.clone(),
+            frames: self.frames.clone(),
+            frame_bytes: self.frame_bytes,
+            _t: PhantomData,
+        }
+    }
 }
 
 impl<T: ArrowPrimitiveType> FloatSumKernel<T>
@@ -368,8 +407,8 @@ where
             output,
             cap: ring_cap(frame_rows),
             states: Vec::new(),
-            rings: Vec::new(),
-            ring_bytes: 0,
+            frames: Vec::new(),
+            frame_bytes: 0,
             _t: PhantomData,
         }
     }
@@ -384,55 +423,44 @@ where
         let values = arg.values();
         let nulls = arg.nulls();
         // (float arguments have no decimal divisor; `as i64` converts in one instruction)
-        let result = |s: &FloatState| {
+        let result = |total: f64, count: u64| {
             if AVG {
-                s.total() / s.count as i64 as f64
+                total / count as i64 as f64
             } else {
-                s.total()
+                total
             }
         };
-        let states = &mut self.states[..];
         match self.cap {
-            None => for_each_row(
-                rows,
-                #[inline(always)]
-                |i, o, p| {
-                    let s = &mut states[p];
-                    if !NULLS || nulls.is_none_or(|n| n.is_valid(i)) {
-                        s.add(values[i].to_f64());
-                    }
-                    out.set_opt(o, result(s), s.count > 0);
-                },
-            ),
+            None => {
+                let states = &mut self.states[..];
+                for_each_row(
+                    rows,
+                    #[inline(always)]
+                    |i, o, p| {
+                        let s = &mut states[p];
+                        if !NULLS || nulls.is_none_or(|n| n.is_valid(i)) {
+                            s.add(values[i].to_f64());
+                        }
+                        out.set_opt(o, result(s.total(), s.count), s.count > 0);
+                    },
+                )
+            }
             Some(cap) => {
-                let rings = &mut self.rings[..];
-                let ring_bytes = &mut self.ring_bytes;
-                let recompute_every = (cap as u64).saturating_mul(RECOMPUTE_TURNS);
-                // the key's state stays in locals for a run of its rows
+                let frames = &mut self.frames[..];
+                let bytes = &mut self.frame_bytes;
+                // the key's scalar state stays in locals for a run of its rows
                 for_each_run(
                     rows,
                     #[inline(always)]
                     |run, first_slot, p| {
-                        let mut s = states[p];
-                        let ring = &mut rings[p];
+                        let frame = &mut frames[p];
+                        let mut head = frame.head;
                         for (i, o) in run.zip(first_slot..) {
                             let valid = !NULLS || nulls.is_none_or(|n| n.is_valid(i));
-                            let v = values[i];
-                            if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes) {
-                                if old_valid {
-                                    s.remove(old.to_f64());
-                                }
-                                s.evicted += 1;
-                            }
-                            if valid {
-                                s.add(v.to_f64());
-                            }
-                            if s.evicted >= recompute_every || !s.sum.is_finite() {
-                                s.recompute(ring);
-                            }
-                            out.set_opt(o, result(&s), s.count > 0);
+                            let total = frame.push(&mut head, values[i], valid, cap, bytes);
+                            out.set_opt(o, result(total, head.count), head.count > 0);
                         }
-                        states[p] = s;
+                        frame.head = head;
                     },
                 );
             }
@@ -453,9 +481,10 @@ where
         out: &mut OutputColumn,
     ) -> Result<()> {
         rows.check(input.num_rows, out.len(), num_keys)?;
-        grow(&mut self.states, num_keys);
         if self.cap.is_some() {
-            grow(&mut self.rings, num_keys);
+            grow(&mut self.frames, num_keys);
+        } else {
+            grow(&mut self.states, num_keys);
         }
         let out = out.writer::<f64>()?;
         let nulls = input.arg(0)?.null_count() > 0;
@@ -469,8 +498,26 @@ where
 
     fn size_bytes(&self) -> usize {
         self.states.capacity() * std::mem::size_of::<FloatState>()
-            + self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
-            + self.ring_bytes
+            + self.frames.capacity() * std::mem::size_of::<ChunkSum<T::Native>>()
+            + self.frame_bytes
+    }
+
+    fn fork(&self) -> Option<Box<dyn FrameKernel>> {
+        self.cap
+            .map(|_| Box::new(self.clone()) as Box<dyn FrameKernel>)
+    }
+
+    fn history_rows(&self) -> u64 {
+        self.cap.map_or(u64::MAX, |c| c as u64)
+    }
+
+    fn skip(&mut self, pid: usize, rows: u64) {
+        if let Some(cap) = self.cap {
+            grow(&mut self.frames, pid + 1);
+            if let Some(f) = self.frames.get_mut(pid) {
+                f.skip(rows, cap, &mut self.frame_bytes);
+            }
+        }
     }
 }
 
@@ -478,7 +525,7 @@ where
 // COUNT(x)
 
 /// `COUNT(x)`: non-NULL values in the frame, from a ring of validity flags.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct CountKernel {
     cap: Option<usize>,
     counts: Vec<u64>,
@@ -546,6 +593,24 @@ impl FrameKernel for CountKernel {
         self.counts.capacity() * 8
             + self.rings.capacity() * std::mem::size_of::<Ring<bool>>()
             + self.ring_bytes
+    }
+
+    fn fork(&self) -> Option<Box<dyn FrameKernel>> {
+        self.cap
+            .map(|_| Box::new(self.clone()) as Box<dyn FrameKernel>)
+    }
+
+    fn history_rows(&self) -> u64 {
+        self.cap.map_or(u64::MAX, |c| c as u64)
+    }
+
+    fn skip(&mut self, pid: usize, _rows: u64) {
+        grow(&mut self.counts, pid + 1);
+        grow(&mut self.rings, pid + 1);
+        if let (Some(c), Some(r)) = (self.counts.get_mut(pid), self.rings.get_mut(pid)) {
+            *c = 0;
+            r.clear();
+        }
     }
 }
 

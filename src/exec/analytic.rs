@@ -29,7 +29,7 @@ use rayon::prelude::*;
 
 use super::filter_project::{FilterProject, remap};
 use super::physical::{LimitSpec, PhysicalPlan};
-use super::workers::Workers;
+use super::workers::{AnalyticSplit, Workers};
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
 use crate::analytic::kernel::{FrameKernel, Kernel, KernelInput, Rows, Run, SequentialKernel};
 use crate::analytic::output::OutputColumn;
@@ -100,6 +100,8 @@ struct KeyMaps {
     /// Per owner: its rows of the current batch, as runs of one key, and their count.
     runs: Vec<Vec<Run>>,
     counts: Vec<usize>,
+    /// Per local id: its rows in the current batch (batch-parallel evaluation).
+    hist: Vec<u32>,
 }
 
 impl KeyMaps {
@@ -160,6 +162,40 @@ impl KeyMaps {
         }
     }
 
+    /// Counts the batch's rows of each of the table's `keys` local ids (four counters
+    /// per id, taken in turn, so that a run of one key is not one chain of dependent
+    /// increments through memory).
+    fn count_ids(&mut self, keys: usize) {
+        self.hist.clear();
+        self.hist.resize(keys * 4, 0);
+        let (h0, rest) = self.hist.split_at_mut(keys);
+        let (h1, rest) = rest.split_at_mut(keys);
+        let (h2, h3) = rest.split_at_mut(keys);
+        let mut quads = self.ids.chunks_exact(4);
+        for q in &mut quads {
+            if let (Some(a), Some(b), Some(c), Some(d)) = (
+                h0.get_mut(q[0] as usize),
+                h1.get_mut(q[1] as usize),
+                h2.get_mut(q[2] as usize),
+                h3.get_mut(q[3] as usize),
+            ) {
+                *a += 1;
+                *b += 1;
+                *c += 1;
+                *d += 1;
+            }
+        }
+        for &l in quads.remainder() {
+            if let Some(a) = h0.get_mut(l as usize) {
+                *a += 1;
+            }
+        }
+        for ((a, b), (c, d)) in h0.iter_mut().zip(&*h1).zip(h2.iter().zip(&*h3)) {
+            *a += b + c + d;
+        }
+        self.hist.truncate(keys);
+    }
+
     /// Owner `p`'s rows, as runs, and how many rows they hold.
     fn owner_runs(&self, p: usize) -> Option<(&[Run], usize)> {
         Some((self.runs.get(p)?, *self.counts.get(p)?))
@@ -193,8 +229,22 @@ pub struct AnalyticOperator {
     sequential: Vec<Option<Box<dyn SequentialKernel>>>,
     windows: Vec<WindowState>,
     workers: Workers,
+    /// How several partitions share the frame kernels.
+    split: Split,
     /// Scratch: key id 0 for every row (windows without PARTITION BY).
     zeros: Vec<u32>,
+}
+
+/// How the frame kernels of several partitions share a call's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Split {
+    /// Not yet known: every kernel can fork; the first call's keys decide.
+    Undecided,
+    /// Each key's rows to its owner (`gid mod N`).
+    Owners,
+    /// Contiguous groups of batches, one per thread, each taking up every key's stream
+    /// where the group begins; the kernels live in owner 0 with `pid = gid`.
+    Batches,
 }
 
 impl std::fmt::Debug for AnalyticOperator {
@@ -275,12 +325,22 @@ impl AnalyticOperator {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let forkable = owners.first().is_some_and(|o| {
+            o.kernels.iter().any(Option::is_some)
+                && o.kernels.iter().flatten().all(|k| k.fork().is_some())
+        });
+        let split = match (forkable, workers.analytic_split()) {
+            (false, _) | (true, AnalyticSplit::ByKey) => Split::Owners,
+            (true, AnalyticSplit::ByBatch) => Split::Batches,
+            (true, AnalyticSplit::Auto) => Split::Undecided,
+        };
         Ok(AnalyticOperator {
             spec,
             owners,
             sequential,
             windows,
             workers,
+            split,
             zeros: Vec::new(),
         })
     }
@@ -463,7 +523,17 @@ impl AnalyticOperator {
             }
         }
         // round 1, one task per batch: WHERE and the pre-projection, its keys into the
-        // slot's partial table, its rows split by owner (when its keys are known)
+        // slot's partial table, its rows split by owner (when its keys are known) or
+        // counted by key (batch-parallel)
+        let split = self.split;
+        // batch-parallel: the groups of batches, and the batches whose rows per key the
+        // later groups' catch-up counts (those before the last group)
+        let groups = if split == Split::Owners {
+            Vec::new()
+        } else {
+            row_groups(raw, owners)
+        };
+        let counted = groups.last().map_or(0, |g| g.start);
         let calls = &self.spec.calls;
         let mut batches: Vec<RecordBatch> = Vec::with_capacity(raw.len());
         {
@@ -472,8 +542,10 @@ impl AnalyticOperator {
             // per batch slot: the partials of every window
             let mut slots: Vec<BatchSlot<'_>> = raw
                 .iter()
-                .map(|raw| BatchSlot {
+                .enumerate()
+                .map(|(b, raw)| BatchSlot {
                     raw,
+                    count: b < counted,
                     partials: Vec::new(),
                     batch: None,
                 })
@@ -503,7 +575,10 @@ impl AnalyticOperator {
                         .map(|&k| batch.column(k).clone())
                         .collect();
                     p.table.intern(&keys, &mut p.maps.ids)?;
-                    if p.maps.all_mapped(p.table.len()) {
+                    if slot.count {
+                        p.maps.count_ids(p.table.len());
+                    }
+                    if split != Split::Batches && p.maps.all_mapped(p.table.len()) {
                         p.maps.split_by_owner(owners);
                     }
                 }
@@ -538,7 +613,9 @@ impl AnalyticOperator {
                     for &g in &new_gids {
                         p.maps.push_key(g, owners);
                     }
-                    p.maps.split_by_owner(owners);
+                    if split != Split::Batches {
+                        p.maps.split_by_owner(owners);
+                    }
                 }
             }
             w.num_keys = global.len();
@@ -556,6 +633,17 @@ impl AnalyticOperator {
                     .collect()
             })
             .collect();
+        let total_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if self.split == Split::Undecided {
+            self.split = if self.batch_split_fits(total_rows) {
+                Split::Batches
+            } else {
+                Split::Owners
+            };
+        }
+        if self.split == Split::Batches {
+            return self.run_batches(&batches, &inputs, parallel, total_rows, groups);
+        }
         // round 2: one task per owner, plus one for the sequential calls
         let views: Vec<WindowView<'_>> = self
             .windows
@@ -678,6 +766,192 @@ impl AnalyticOperator {
     }
 }
 
+impl AnalyticOperator {
+    /// Per window: the rows of each key's history a fork of its frame kernels must be
+    /// shown again ([`FrameKernel::history_rows`], the largest of its calls).
+    fn window_history(&self) -> Vec<Option<u64>> {
+        let mut history = vec![None; self.spec.windows.len()];
+        let kernels = self.owners.first().map_or(&[][..], |o| &o.kernels[..]);
+        for (call, kernel) in self.spec.calls.iter().zip(kernels) {
+            if let (Some(k), Some(h)) = (kernel, history.get_mut(call.window)) {
+                *h = Some(h.unwrap_or(0).max(k.history_rows()));
+            }
+        }
+        history
+    }
+
+    /// Whether batch-parallel evaluation of a call of `rows` rows pays: each thread but
+    /// the first catches up on every key (a skip and a replay of its history rows), which
+    /// must stay a small part of the call's work.
+    fn batch_split_fits(&self, rows: usize) -> bool {
+        let forks = self.owners.len().saturating_sub(1) as u64;
+        let mut cost = 0u64;
+        for (w, history) in self.windows.iter().zip(self.window_history()) {
+            if let Some(h) = history {
+                let keys = w.num_keys.max(1) as u64;
+                cost = cost.saturating_add(keys.saturating_mul(h.saturating_add(1)));
+            }
+        }
+        cost.saturating_mul(forks) <= rows as u64 / 8
+    }
+
+    /// Several partitions, batch-parallel: the call's batches in contiguous groups, one
+    /// per thread. The first group's thread runs the kernels themselves; each other
+    /// thread runs forks of them made at the call's start, brought to its group's start
+    /// by [`RoundContext::catch_up`]; the last group's forks then hold the state at the
+    /// call's end. Results are the same bits as one thread's (every forkable kernel's
+    /// state is a function of a key's row count and its last history rows).
+    fn run_batches(
+        &mut self,
+        batches: &[RecordBatch],
+        inputs: &[Vec<(Vec<ArrayRef>, Option<ArrayRef>)>],
+        parallel: bool,
+        total_rows: usize,
+        groups: Vec<std::ops::Range<usize>>,
+    ) -> Result<Vec<RecordBatch>> {
+        let always = self.workers.analytic_split() == AnalyticSplit::ByBatch;
+        let groups =
+            if parallel && groups.len() > 1 && (always || self.batch_split_fits(total_rows)) {
+                groups
+            } else {
+                vec![0..batches.len()]
+            };
+        let history: Vec<u64> = self
+            .window_history()
+            .into_iter()
+            .map(|h| h.unwrap_or(0))
+            .collect();
+        let Some(main) = self.owners.first_mut() else {
+            return Err(Error::internal("analytic operator without kernels"));
+        };
+        let main = std::mem::take(&mut main.kernels);
+        let mut sets: Vec<Vec<Option<Box<dyn FrameKernel>>>> = Vec::with_capacity(groups.len());
+        for _ in 1..groups.len() {
+            let fork = main
+                .iter()
+                .map(|k| match k {
+                    Some(k) => k
+                        .fork()
+                        .map(Some)
+                        .ok_or_else(|| Error::internal("analytic kernel cannot fork")),
+                    None => Ok(None),
+                })
+                .collect::<Result<Vec<_>>>();
+            match fork {
+                Ok(f) => sets.push(f),
+                Err(e) => {
+                    self.owners[0].kernels = main;
+                    return Err(e);
+                }
+            }
+        }
+        sets.insert(0, main);
+        let views: Vec<WindowView<'_>> = self
+            .windows
+            .iter()
+            .map(|w| WindowView {
+                num_keys: w.num_keys,
+                maps: w.partials[..batches.len().min(w.partials.len())]
+                    .iter()
+                    .map(|p| p.as_ref().map(|p| &p.maps))
+                    .collect(),
+            })
+            .collect();
+        let calls = &self.spec.calls;
+        let ctx = RoundContext {
+            batches,
+            inputs,
+            calls,
+            windows: &views,
+            zeros: &self.zeros,
+            owners: 1,
+        };
+        let sequential = &mut self.sequential;
+        let has_sequential = sequential.iter().any(Option::is_some);
+        let history = &history[..];
+        let groups = &groups[..];
+        let run_groups = |sets: &mut Vec<Vec<Option<Box<dyn FrameKernel>>>>| -> Result<Vec<_>> {
+            if parallel {
+                sets.par_iter_mut()
+                    .zip(groups.par_iter())
+                    .map(|(k, g)| ctx.run_group(g.clone(), history, k))
+                    .collect::<Result<Vec<_>>>()
+            } else {
+                sets.iter_mut()
+                    .zip(groups)
+                    .map(|(k, g)| ctx.run_group(g.clone(), history, k))
+                    .collect::<Result<Vec<_>>>()
+            }
+        };
+        let (frame_out, sequential_out) = if has_sequential && parallel {
+            rayon::join(|| run_groups(&mut sets), || ctx.run_sequential(sequential))
+        } else if has_sequential {
+            (run_groups(&mut sets), ctx.run_sequential(sequential))
+        } else {
+            (run_groups(&mut sets), Ok(Vec::new()))
+        };
+        // the last group's kernels hold every key's state at the call's end
+        self.owners[0].kernels = sets.pop().unwrap_or_default();
+        let frame_out: Vec<Vec<Option<ArrayRef>>> = frame_out?.into_iter().flatten().collect();
+        let mut sequential_out = sequential_out?;
+        sequential_out.resize_with(batches.len(), Vec::new);
+        let schema = &self.spec.schema;
+        let assemble = |((batch, frame), seq): (
+            (&RecordBatch, Vec<Option<ArrayRef>>),
+            Vec<Option<ArrayRef>>,
+        )| {
+            let mut seq = seq.into_iter();
+            let mut arrays = Vec::with_capacity(frame.len());
+            for (c, f) in frame.into_iter().enumerate() {
+                match (f, seq.next().flatten()) {
+                    (Some(a), _) | (None, Some(a)) => arrays.push(a),
+                    (None, None) => {
+                        return Err(Error::internal(format!("analytic call {c} missing")));
+                    }
+                }
+            }
+            assemble_batch(schema, batch, arrays)
+        };
+        let out: Vec<RecordBatch> = if parallel {
+            batches
+                .par_iter()
+                .zip(frame_out)
+                .zip(sequential_out)
+                .map(assemble)
+                .collect::<Result<_>>()?
+        } else {
+            batches
+                .iter()
+                .zip(frame_out)
+                .zip(sequential_out)
+                .map(assemble)
+                .collect::<Result<_>>()?
+        };
+        Ok(out.into_iter().filter(|b| b.num_rows() > 0).collect())
+    }
+}
+
+/// `batches` in at most `groups` contiguous ranges of about equal rows (empty ranges
+/// left out; at least one range).
+fn row_groups(batches: &[RecordBatch], groups: usize) -> Vec<std::ops::Range<usize>> {
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let groups = groups.max(1);
+    let mut out = Vec::with_capacity(groups);
+    let (mut start, mut rows) = (0usize, 0usize);
+    for (b, batch) in batches.iter().enumerate() {
+        rows += batch.num_rows();
+        // group g ends once the rows so far reach g+1 shares of the total
+        if rows * groups >= total * (out.len() + 1) && out.len() + 1 < groups {
+            out.push(start..b + 1);
+            start = b + 1;
+        }
+    }
+    if start < batches.len() || out.is_empty() {
+        out.push(start..batches.len());
+    }
+    out
+}
+
 /// The results of one batch of a round, before assembly.
 struct BatchResults {
     /// Per call: the owners' compact columns, in owner order (empty for sequential
@@ -695,6 +969,8 @@ type OwnerColumns = Vec<Vec<Option<OutputColumn>>>;
 /// into (one per window with keys), and what the task produces.
 struct BatchSlot<'a> {
     raw: &'a RecordBatch,
+    /// Whether its rows are counted by key (see [`KeyMaps::count_ids`]).
+    count: bool,
     partials: Vec<&'a mut Partial>,
     batch: Option<RecordBatch>,
 }
@@ -768,6 +1044,178 @@ impl RoundContext<'_> {
             out.push(columns);
         }
         Ok(out)
+    }
+
+    /// Batch-parallel: the frame calls over the batches of `group`, with `kernels` at
+    /// the state of the call's start, or of the group's start when the group is the
+    /// first; results by batch, then call (`None` for sequential calls).
+    fn run_group(
+        &self,
+        group: std::ops::Range<usize>,
+        history: &[u64],
+        kernels: &mut [Option<Box<dyn FrameKernel>>],
+    ) -> Result<Vec<Vec<Option<ArrayRef>>>> {
+        if group.start > 0 {
+            self.catch_up(group.start, history, kernels)?;
+        }
+        let mut out = Vec::with_capacity(group.len());
+        for b in group {
+            let n = self.batches[b].num_rows();
+            let mut columns: Vec<Option<ArrayRef>> = vec![None; self.calls.len()];
+            let calls = self.calls.iter().zip(kernels.iter_mut()).zip(&mut columns);
+            for (c, ((call, kernel), column)) in calls.enumerate() {
+                let Some(kernel) = kernel else {
+                    continue;
+                };
+                let window = &self.windows[call.window];
+                let (rows, num_keys) = match window.maps.get(b).copied().flatten() {
+                    Some(part) => (
+                        Rows::Mapped {
+                            ids: &part.ids,
+                            gid: &part.gid,
+                        },
+                        window.num_keys,
+                    ),
+                    None => (
+                        Rows::All {
+                            pids: &self.zeros[..n],
+                        },
+                        1,
+                    ),
+                };
+                let (args, order) = &self.inputs[b][c];
+                let input = KernelInput {
+                    args,
+                    order: order.as_ref(),
+                    num_rows: n,
+                };
+                let mut result = OutputColumn::new(&call.output_type, n)?;
+                kernel.update(&input, &rows, num_keys, &mut result)?;
+                *column = Some(result.finish()?);
+            }
+            out.push(columns);
+        }
+        Ok(out)
+    }
+
+    /// Brings forks made at the call's start to the state at batch `start`: per window,
+    /// each key's rows in the batches before are skipped but for its last `history`
+    /// rows, which are replayed (found by scanning back from `start`).
+    fn catch_up(
+        &self,
+        start: usize,
+        history: &[u64],
+        kernels: &mut [Option<Box<dyn FrameKernel>>],
+    ) -> Result<()> {
+        for (w, window) in self.windows.iter().enumerate() {
+            let mut mine: Vec<(&CallLayout, usize, &mut Box<dyn FrameKernel>)> = self
+                .calls
+                .iter()
+                .zip(kernels.iter_mut())
+                .enumerate()
+                .filter(|(_, (call, _))| call.window == w)
+                .filter_map(|(c, (call, k))| k.as_mut().map(|k| (call, c, k)))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let keys = window.num_keys.max(1);
+            let r = history.get(w).copied().unwrap_or(0);
+            // each key's rows before `start`
+            let mut count = vec![0u64; keys];
+            for b in 0..start {
+                match window.maps.get(b).copied().flatten() {
+                    Some(part) => {
+                        for (l, &h) in part.hist.iter().enumerate() {
+                            if let Some(c) =
+                                part.gid.get(l).and_then(|&g| count.get_mut(g as usize))
+                            {
+                                *c += u64::from(h);
+                            }
+                        }
+                    }
+                    None => count[0] += self.batches[b].num_rows() as u64,
+                }
+            }
+            // each key's last `r` of them, scanning back
+            let mut need: Vec<u64> = count.iter().map(|&c| c.min(r)).collect();
+            let mut remaining: u64 = need.iter().sum();
+            let mut replay: Vec<(usize, Vec<Run>)> = Vec::new();
+            let mut b = start;
+            while remaining > 0 && b > 0 {
+                b -= 1;
+                let n = self.batches[b].num_rows();
+                let mut runs: Vec<Run> = Vec::new();
+                match window.maps.get(b).copied().flatten() {
+                    Some(part) => {
+                        for (i, &l) in part.ids.iter().enumerate().rev() {
+                            let g = part.gid[l as usize];
+                            let Some(left) = need.get_mut(g as usize) else {
+                                continue;
+                            };
+                            if *left == 0 {
+                                continue;
+                            }
+                            *left -= 1;
+                            remaining -= 1;
+                            match runs.last_mut() {
+                                Some(run) if run.pid == g && run.start as usize == i + 1 => {
+                                    run.start -= 1;
+                                    run.len += 1;
+                                }
+                                _ => runs.push(Run {
+                                    start: i as u32,
+                                    len: 1,
+                                    pid: g,
+                                }),
+                            }
+                            if remaining == 0 {
+                                break;
+                            }
+                        }
+                        runs.reverse();
+                    }
+                    None => {
+                        let take = remaining.min(n as u64) as usize;
+                        remaining -= take as u64;
+                        runs.push(Run {
+                            start: (n - take) as u32,
+                            len: take as u32,
+                            pid: 0,
+                        });
+                    }
+                }
+                replay.push((b, runs));
+            }
+            if remaining > 0 {
+                return Err(Error::internal("analytic catch-up ran out of rows"));
+            }
+            for (_, _, kernel) in &mut mine {
+                for (g, &c) in count.iter().enumerate() {
+                    let kept = c.min(r);
+                    if c > kept {
+                        kernel.skip(g, c - kept);
+                    }
+                }
+            }
+            for (b, runs) in replay.iter().rev() {
+                let slots: usize = runs.iter().map(|r| r.len as usize).sum();
+                if slots == 0 {
+                    continue;
+                }
+                for (call, c, kernel) in &mut mine {
+                    let (args, order) = &self.inputs[*b][*c];
+                    let input = KernelInput {
+                        args,
+                        order: order.as_ref(),
+                        num_rows: self.batches[*b].num_rows(),
+                    };
+                    let mut scratch = OutputColumn::new(&call.output_type, slots)?;
+                    kernel.update(&input, &Rows::Runs { runs }, keys, &mut scratch)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The sequential calls over every batch; results by batch, then call.

@@ -24,4 +24,4 @@ pub use filter_project::FilterProject;
 pub use metrics::Metrics;
 pub use physical::PhysicalPlan;
 pub use query::Query;
-pub use workers::Workers;
+pub use workers::{AnalyticSplit, Workers};

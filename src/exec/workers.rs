@@ -17,12 +17,30 @@ use super::overlap::{PhaseClock, run_ordered};
 /// Fewer input rows than this in one call run on the calling thread by default.
 pub const DEFAULT_MIN_PARALLEL_ROWS: usize = 16_384;
 
+/// How a ROWS-window analytic query spreads its per-key kernels over several partitions.
+/// The results are the same bits either way (SPEC §4); tests of both paths use it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AnalyticSplit {
+    /// By batch when every call can take up a key's stream in the middle (bounded
+    /// SUM, AVG and COUNT frames, ROW_NUMBER) and the first call's keys are few enough
+    /// that catching up on them is a small part of the work; by key otherwise.
+    #[default]
+    Auto,
+    /// Each key's rows to one partition (the key's id modulo the partitions).
+    ByKey,
+    /// Contiguous groups of each call's batches, one per partition, whenever every call
+    /// can take up a key's stream in the middle (by key otherwise).
+    ByBatch,
+}
+
 /// A query's thread pool and the smallest call it is used for.
 #[derive(Debug, Clone)]
 pub struct Workers {
     /// `None` with one partition, or when no thread could be started.
     pool: Option<Arc<ThreadPool>>,
     min_rows: usize,
+    /// How analytic queries split their kernels.
+    analytic_split: AnalyticSplit,
     /// The time the query's operators spent in `overlap::run_ordered` (shared by the
     /// clones of one query's `Workers`).
     clock: Arc<PhaseClock>,
@@ -34,8 +52,21 @@ impl Workers {
         Workers {
             pool,
             min_rows,
+            analytic_split: AnalyticSplit::Auto,
             clock: Arc::default(),
         }
+    }
+
+    /// With analytic queries split as `split`.
+    #[must_use]
+    pub fn with_analytic_split(mut self, split: AnalyticSplit) -> Workers {
+        self.analytic_split = split;
+        self
+    }
+
+    /// How analytic queries split their kernels.
+    pub fn analytic_split(&self) -> AnalyticSplit {
+        self.analytic_split
     }
 
     /// Every call runs on the calling thread.
@@ -43,6 +74,7 @@ impl Workers {
         Workers {
             pool: None,
             min_rows: 0,
+            analytic_split: AnalyticSplit::Auto,
             clock: Arc::default(),
         }
     }

@@ -30,7 +30,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Decimal128Type, Field, Float64Type, Int64Type, Schema, TimeUnit};
 use proptest::prelude::*;
-use velostream::{Engine, QueryOptions};
+use velostream::{AnalyticSplit, Engine, QueryOptions};
 
 /// One input row: `k BIGINT, s VARCHAR, ts TIMESTAMP(ms), x BIGINT, y DOUBLE, t VARCHAR`.
 #[derive(Debug, Clone)]
@@ -193,6 +193,10 @@ struct Case {
     /// Batch boundaries (row counts).
     splits: Vec<usize>,
     partitions: usize,
+    /// How the engine spreads the kernels over the partitions.
+    split: AnalyticSplit,
+    /// Only the calls whose kernels can be split by batch ([`FORKABLE`]).
+    forkable_only: bool,
 }
 
 fn case_strategy() -> impl Strategy<Value = Case> {
@@ -213,18 +217,32 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         prop::option::weighted(0.2, -100f64..100.0),
         prop::collection::vec(1usize..40, 1..12),
         1usize..=3,
+        split_strategy(),
+        prop::bool::weighted(0.5),
     )
         .prop_map(
-            |(rows, frame, partition, lag, filter, splits, partitions)| Case {
-                rows,
-                frame,
-                partition,
-                lag,
-                filter,
-                splits,
-                partitions,
+            |(rows, frame, partition, lag, filter, splits, partitions, split, forkable_only)| {
+                Case {
+                    rows,
+                    frame,
+                    partition,
+                    lag,
+                    filter,
+                    splits,
+                    partitions,
+                    split,
+                    forkable_only,
+                }
             },
         )
+}
+
+fn split_strategy() -> impl Strategy<Value = AnalyticSplit> {
+    prop_oneof![
+        Just(AnalyticSplit::Auto),
+        Just(AnalyticSplit::ByKey),
+        Just(AnalyticSplit::ByBatch),
+    ]
 }
 
 /// The calls of the query, with how the reference computes each.
@@ -250,6 +268,20 @@ const CALLS: &[&str] = &[
     "LAG(x, {lag}, -1) OVER p",
     "LAG(t, 2) OVER p",
 ];
+
+/// The calls (indices into [`CALLS`]) whose kernels a thread can take up in the middle
+/// of a key's stream, so that a query of only these runs batch-parallel: ROW_NUMBER,
+/// COUNT, SUM and AVG (bounded frames).
+const FORKABLE: &[usize] = &[0, 3, 4, 5, 6, 7, 8];
+
+/// The calls of `case`'s query, as indices into [`CALLS`].
+fn call_indices(case: &Case) -> Vec<usize> {
+    if case.forkable_only {
+        FORKABLE.to_vec()
+    } else {
+        (0..CALLS.len()).collect()
+    }
+}
 
 /// Cases with a time RANGE frame: keys that mostly increase (gaps of 0 to 3 s, so ties),
 /// sometimes step back (late rows) or are NULL; spans from 0 to 6 s, on and off the
@@ -292,9 +324,9 @@ fn range_case_strategy() -> impl Strategy<Value = Case> {
 
 fn sql(case: &Case) -> String {
     let frame = case.frame.sql();
-    let items: Vec<String> = CALLS
-        .iter()
-        .map(|c| c.replace("{lag}", &case.lag.to_string()))
+    let items: Vec<String> = call_indices(case)
+        .into_iter()
+        .map(|c| CALLS[c].replace("{lag}", &case.lag.to_string()))
         .collect();
     let filter = case
         .filter
@@ -333,7 +365,9 @@ fn cells(column: &ArrayRef) -> Vec<Cell> {
 }
 
 fn run_engine(case: &Case) -> Result<Vec<Vec<Cell>>, velostream::Error> {
-    let engine = Engine::with_partitions(case.partitions).with_min_parallel_rows(0);
+    let engine = Engine::with_partitions(case.partitions)
+        .with_min_parallel_rows(0)
+        .with_analytic_split(case.split);
     let mut q = engine.query(&sql(case), &[("t", schema())], QueryOptions::default())?;
     let all = batch_of(&case.rows);
     let mut batches = Vec::new();
@@ -533,18 +567,19 @@ fn close(a: &Cell, b: &Cell, scale: f64) -> bool {
 fn check(case: &Case) -> Result<(), TestCaseError> {
     let got = run_engine(case).map_err(|e| TestCaseError::fail(format!("{e}\n{}", sql(case))))?;
     let want = reference(case);
+    let calls = call_indices(case);
     prop_assert_eq!(got.len(), want.len(), "row count\n{}", sql(case));
     for (i, (g, (w, scales))) in got.iter().zip(&want).enumerate() {
-        prop_assert_eq!(g.len(), w.len());
-        for (c, (a, b)) in g.iter().zip(w).enumerate() {
+        prop_assert_eq!(g.len(), calls.len());
+        for (a, &c) in g.iter().zip(&calls) {
             prop_assert!(
-                close(a, b, scales[c]),
+                close(a, &w[c], scales[c]),
                 "row {} column {} ({}): engine {:?}, reference {:?}\n{}",
                 i,
                 c,
                 CALLS[c],
                 a,
-                b,
+                w[c],
                 sql(case)
             );
         }
@@ -587,6 +622,8 @@ fn identical_for_every_partition_count() {
         filter: None,
         splits: vec![64],
         partitions: 1,
+        split: AnalyticSplit::Auto,
+        forkable_only: false,
     };
     let first = run_engine(&base).expect("engine");
     for (partitions, splits) in [(2, vec![1, 7, 64]), (3, vec![13]), (4, vec![500])] {
@@ -600,6 +637,70 @@ fn identical_for_every_partition_count() {
             first,
             "{partitions} partitions"
         );
+    }
+}
+
+/// Split by batch, split by key and one partition give the same bits, on streams long
+/// enough that every key's frames cross many batches and chunk boundaries, for frames of
+/// 1, 3, 100 and 1,000 rows, with and without PARTITION BY, for every partition count and
+/// for batch splits where a group of batches starts in the middle of a key's chunk.
+#[test]
+fn split_by_batch_gives_the_same_bits_as_one_partition() {
+    let rows: Vec<Row> = (0..6_000)
+        .map(|i: i64| Row {
+            // runs of one key, of varying length; a few NULL keys
+            k: ((i / 7) % 13 != 5).then_some((i / 7 + i / 300) % 6),
+            s: Some(["a", "bb"][(i % 2) as usize].to_string()),
+            ts: Some(i),
+            x: (i % 17 != 0).then_some((i * 7919) % 20_011 - 10_000),
+            // values of every magnitude, so that float rounding depends on the order
+            y: (i % 23 != 0)
+                .then(|| ((i * 104_729) % 1_000_003) as f64 * 10f64.powi((i % 9) as i32 - 4)),
+            t: None,
+        })
+        .collect();
+    for frame in [1, 3, 100, 1_000] {
+        for partition in [Partition::K, Partition::None, Partition::KS] {
+            let base = Case {
+                rows: rows.clone(),
+                frame: FrameSpec::Rows(Some(frame)),
+                partition,
+                lag: 1,
+                filter: None,
+                splits: vec![500],
+                partitions: 1,
+                split: AnalyticSplit::Auto,
+                forkable_only: true,
+            };
+            let first = run_engine(&base).expect("engine");
+            for (partitions, splits, split) in [
+                (2, vec![500], AnalyticSplit::ByBatch),
+                (2, vec![37, 1_000, 3], AnalyticSplit::ByBatch),
+                (3, vec![211], AnalyticSplit::ByBatch),
+                (4, vec![64, 9], AnalyticSplit::ByBatch),
+                (2, vec![500], AnalyticSplit::ByKey),
+                (2, vec![700], AnalyticSplit::Auto),
+            ] {
+                let other = Case {
+                    partitions,
+                    splits: splits.clone(),
+                    split,
+                    ..base.clone()
+                };
+                let got = run_engine(&other).expect("engine");
+                assert_eq!(got.len(), first.len());
+                for (i, (g, w)) in got.iter().zip(&first).enumerate() {
+                    let same = g.iter().zip(w).all(|(a, b)| match (a, b) {
+                        (Cell::Float(a), Cell::Float(b)) => a.to_bits() == b.to_bits(),
+                        _ => a == b,
+                    });
+                    assert!(
+                        same,
+                        "frame {frame}, {partition:?}, {partitions} partitions, splits {splits:?}, {split:?}: row {i}: {g:?} against {w:?}"
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! ROWS-window analytics through the `velo` binary: the S1 moving average over the
-//! shipped sample on 1 and 2 partitions and odd batch sizes, checked against a
-//! row-at-a-time computation from the input file; `--stats` reports the partition keys;
+//! shipped sample on 1, 2 and 3 partitions, odd batch sizes and each `--analytic-split`,
+//! checked against a row-at-a-time computation from the input file and for the same bits
+//! everywhere; `--stats` reports the partition keys;
 //! `explain` shows the operator; a rejected query exits 1 with its message.
 
 use std::collections::HashMap;
@@ -61,8 +62,18 @@ fn s1_matches_a_row_at_a_time_moving_average() {
         ));
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    for (partitions, batch) in [("1", "8192"), ("2", "7"), ("2", "1000")] {
-        let out = dir.path().join(format!("s1-{partitions}-{batch}.arrow"));
+    let mut first: Option<Vec<u64>> = None;
+    for (partitions, batch, split) in [
+        ("1", "8192", "auto"),
+        ("2", "7", "auto"),
+        ("2", "1000", "auto"),
+        ("2", "1000", "by-key"),
+        ("2", "333", "by-batch"),
+        ("3", "64", "by-batch"),
+    ] {
+        let out = dir
+            .path()
+            .join(format!("s1-{partitions}-{batch}-{split}.arrow"));
         let o = velo(&[
             "run",
             "-i",
@@ -73,6 +84,8 @@ fn s1_matches_a_row_at_a_time_moving_average() {
             partitions,
             "--batch-size",
             batch,
+            "--analytic-split",
+            split,
             "--stats",
             S1,
         ]);
@@ -96,6 +109,15 @@ fn s1_matches_a_row_at_a_time_moving_average() {
             assert_eq!(n.value(i), *c, "row {i}");
         }
         assert_eq!(avg.null_count(), 0);
+        // every partition count, batch size and split gives the same bits
+        let bits: Vec<u64> = avg.values().iter().map(|v| v.to_bits()).collect();
+        match &first {
+            None => first = Some(bits),
+            Some(f) => assert!(
+                f == &bits,
+                "{partitions} partitions, batch {batch}, {split}: not the bits of one partition"
+            ),
+        }
     }
 }
 

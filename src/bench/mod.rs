@@ -21,6 +21,7 @@ use crate::config::QueryOptions;
 use crate::datagen::{TradesGenerator, write_trades};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::exec::AnalyticSplit;
 use crate::exec::metrics::{Metrics, human_rate};
 use crate::exec::runner::{CountSink, RunSettings, run_to_sink};
 use crate::io::{self, Format};
@@ -73,6 +74,29 @@ pub const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// `--analytic-split`: how ROWS-window analytics spread their per-key state over the
+/// partitions ([`AnalyticSplit`]; the results are the same either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnalyticSplitArg {
+    /// By batch when every call allows it and the keys are few, else by key.
+    #[default]
+    Auto,
+    /// Each key's rows to one partition.
+    ByKey,
+    /// Contiguous groups of batches, one per partition, whenever every call allows it.
+    ByBatch,
+}
+
+impl From<AnalyticSplitArg> for AnalyticSplit {
+    fn from(a: AnalyticSplitArg) -> AnalyticSplit {
+        match a {
+            AnalyticSplitArg::Auto => AnalyticSplit::Auto,
+            AnalyticSplitArg::ByKey => AnalyticSplit::ByKey,
+            AnalyticSplitArg::ByBatch => AnalyticSplit::ByBatch,
+        }
+    }
+}
+
 /// Arguments of `velo bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -92,6 +116,9 @@ pub struct BenchArgs {
     /// Partitions (threads): a number or `all` (number of cores).
     #[arg(short, long, default_value = "1")]
     pub partitions: String,
+    /// How ROWS-window analytics spread their per-key state over the partitions (S1).
+    #[arg(long, value_enum, default_value_t = AnalyticSplitArg::Auto)]
+    pub analytic_split: AnalyticSplitArg,
     /// Modes to run: mem, file, file-to-file, or all.
     #[arg(long, default_value = "all")]
     pub mode: String,
@@ -367,7 +394,8 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
             )));
         }
     };
-    let engine = Engine::with_partitions(partitions);
+    let engine =
+        Engine::with_partitions(partitions).with_analytic_split(args.analytic_split.into());
     let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let input_path = dir.join(format!(
         "velo-bench-{rows}-{batch_size}-{}.arrow",

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use velostream::bench::AnalyticSplitArg;
 use velostream::config::parse_size_bytes;
 use velostream::exec::runner::{RunSettings, run_to_sinks};
 use velostream::io::{self, Format};
@@ -92,6 +93,10 @@ struct QueryArgs {
     /// Key partitions (threads); default: number of cores.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     partitions: Option<u32>,
+    /// How ROWS-window analytics spread their per-key state over the partitions (the
+    /// results are the same either way).
+    #[arg(long, value_enum, default_value_t = AnalyticSplitArg::Auto)]
+    analytic_split: AnalyticSplitArg,
 }
 
 #[derive(Args, Debug)]
@@ -212,6 +217,7 @@ fn engine(args: &QueryArgs) -> Engine {
         Some(n) => Engine::with_partitions(n as usize),
         None => Engine::default(),
     }
+    .with_analytic_split(args.analytic_split.into())
 }
 
 fn query_options(args: &QueryArgs) -> QueryOptions {

@@ -1436,3 +1436,51 @@ pub(crate) fn plan_physical(
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn batches(rows: &[usize]) -> Vec<RecordBatch> {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        rows.iter()
+            .map(|&n| {
+                let col: ArrayRef = Arc::new(Int64Array::from(vec![0i64; n]));
+                RecordBatch::try_new(schema.clone(), vec![col]).expect("batch")
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// The groups are contiguous, cover every batch in order, are no more than asked,
+        /// and none holds more rows than its share plus one batch.
+        #[test]
+        fn row_groups_cover_the_batches_in_balanced_ranges(
+            rows in proptest::collection::vec(0usize..50, 0..40),
+            groups in 1usize..6,
+        ) {
+            let b = batches(&rows);
+            let got = row_groups(&b, groups);
+            prop_assert!(!got.is_empty() && got.len() <= groups);
+            let mut next = 0;
+            let total: usize = rows.iter().sum();
+            let largest = rows.iter().copied().max().unwrap_or(0);
+            for g in &got {
+                prop_assert_eq!(g.start, next);
+                next = g.end;
+                let in_group: usize = rows[g.clone()].iter().sum();
+                prop_assert!(
+                    in_group <= total.div_ceil(groups) + largest,
+                    "{got:?} of {rows:?}"
+                );
+            }
+            prop_assert_eq!(next, rows.len());
+        }
+    }
+}

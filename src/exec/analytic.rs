@@ -814,7 +814,7 @@ impl AnalyticOperator {
             if parallel && groups.len() > 1 && (always || self.batch_split_fits(total_rows)) {
                 groups
             } else {
-                vec![0..batches.len()]
+                std::iter::once(0..batches.len()).collect()
             };
         let history: Vec<u64> = self
             .window_history()
@@ -896,10 +896,7 @@ impl AnalyticOperator {
         let mut sequential_out = sequential_out?;
         sequential_out.resize_with(batches.len(), Vec::new);
         let schema = &self.spec.schema;
-        let assemble = |((batch, frame), seq): (
-            (&RecordBatch, Vec<Option<ArrayRef>>),
-            Vec<Option<ArrayRef>>,
-        )| {
+        let assemble = |((batch, frame), seq): ((&RecordBatch, CallColumns), CallColumns)| {
             let mut seq = seq.into_iter();
             let mut arrays = Vec::with_capacity(frame.len());
             for (c, f) in frame.into_iter().enumerate() {
@@ -951,6 +948,9 @@ fn row_groups(batches: &[RecordBatch], groups: usize) -> Vec<std::ops::Range<usi
     }
     out
 }
+
+/// One batch's result columns, by call (`None` for the calls another task ran).
+type CallColumns = Vec<Option<ArrayRef>>;
 
 /// The results of one batch of a round, before assembly.
 struct BatchResults {

@@ -1,8 +1,9 @@
 //! Criterion benches for ROWS-window analytics, through the real query path (`Engine`,
 //! `Query::push_batches`) over SPEC §9 trades data in memory: the S1 moving average at
 //! frames of 10, 100 and 10,000 rows (the cost must not grow with the frame), on 1 and 2
-//! partitions, the same average over time RANGE frames of 1 second and 1 minute, and a
-//! mix of functions.
+//! partitions, the same average over time RANGE frames of 1 second and 1 minute, the
+//! two ways of splitting analytics over partitions (by batch, by key) on S1, on a window
+//! without PARTITION BY and on one of many keys, and a mix of functions.
 //!
 //! Throughput is in input rows.
 
@@ -12,7 +13,7 @@ use arrow::array::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use velostream::datagen::TradesGenerator;
 use velostream::exec::runner::batches_per_push;
-use velostream::{Engine, QueryOptions};
+use velostream::{AnalyticSplit, Engine, QueryOptions};
 
 const ROWS: u64 = 2_000_000;
 const BATCH: usize = 8192;
@@ -66,6 +67,41 @@ fn moving_average(c: &mut Criterion) {
                 ),
                 |b| b.iter(|| black_box(run(&engine, &sql, &batches))),
             );
+        }
+        // the two ways of splitting on two partitions (`auto` takes by-batch for S1),
+        // a window without PARTITION BY (one key: split by batch, or on one thread when
+        // split by key) and one of many keys (trader_id: split by key)
+        let splits: &[(&str, AnalyticSplit)] = if partitions > 1 {
+            &[
+                ("auto", AnalyticSplit::Auto),
+                ("by-key", AnalyticSplit::ByKey),
+            ]
+        } else {
+            &[("auto", AnalyticSplit::Auto)]
+        };
+        for &(name, split) in splits {
+            let engine = Engine::with_partitions(partitions).with_analytic_split(split);
+            for (what, sql) in [
+                (
+                    "s1_moving_avg",
+                    "SELECT symbol, ts, price, AVG(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW) AS moving_avg FROM trades",
+                ),
+                (
+                    "global_moving_avg",
+                    "SELECT ts, price, AVG(price) OVER (ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW) AS moving_avg FROM trades",
+                ),
+                (
+                    "trader_moving_avg",
+                    "SELECT trader_id, ts, price, AVG(price) OVER (PARTITION BY trader_id ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW) AS moving_avg FROM trades",
+                ),
+            ] {
+                group.bench_function(
+                    format!(
+                        "split/{what}/frame=100/rows={ROWS}/batch={BATCH}/partitions={partitions}/split={name}"
+                    ),
+                    |b| b.iter(|| black_box(run(&engine, sql, &batches))),
+                );
+            }
         }
         let mixed = "SELECT symbol, price, \
             SUM(quantity) OVER w AS q, MIN(price) OVER w AS lo, MAX(price) OVER w AS hi, \

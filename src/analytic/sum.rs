@@ -47,6 +47,20 @@ fn ring_cap(frame_rows: Option<u64>) -> Option<usize> {
     frame_rows.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
+/// A copy of a kernel over `cap` rows (its state is the last `cap` rows of each key),
+/// or `None` for UNBOUNDED PRECEDING (its state is all the key's rows).
+fn fork_bounded<K: FrameKernel + Clone + 'static>(
+    kernel: &K,
+    cap: Option<usize>,
+) -> Option<Box<dyn FrameKernel>> {
+    cap.map(|_| Box::new(kernel.clone()) as Box<dyn FrameKernel>)
+}
+
+/// The rows of a key's history a kernel over `cap` rows keeps.
+fn frame_history(cap: Option<usize>) -> u64 {
+    cap.map_or(u64::MAX, |c| c as u64)
+}
+
 /// The primitive argument column, or an `Internal` error.
 pub(crate) fn primitive<'a, T: ArrowPrimitiveType>(
     a: &'a arrow::array::ArrayRef,
@@ -247,12 +261,11 @@ where
     }
 
     fn fork(&self) -> Option<Box<dyn FrameKernel>> {
-        self.cap
-            .map(|_| Box::new(self.clone()) as Box<dyn FrameKernel>)
+        fork_bounded(self, self.cap)
     }
 
     fn history_rows(&self) -> u64 {
-        self.cap.map_or(u64::MAX, |c| c as u64)
+        frame_history(self.cap)
     }
 
     fn skip(&mut self, pid: usize, _rows: u64) {
@@ -503,12 +516,11 @@ where
     }
 
     fn fork(&self) -> Option<Box<dyn FrameKernel>> {
-        self.cap
-            .map(|_| Box::new(self.clone()) as Box<dyn FrameKernel>)
+        fork_bounded(self, self.cap)
     }
 
     fn history_rows(&self) -> u64 {
-        self.cap.map_or(u64::MAX, |c| c as u64)
+        frame_history(self.cap)
     }
 
     fn skip(&mut self, pid: usize, rows: u64) {
@@ -596,12 +608,11 @@ impl FrameKernel for CountKernel {
     }
 
     fn fork(&self) -> Option<Box<dyn FrameKernel>> {
-        self.cap
-            .map(|_| Box::new(self.clone()) as Box<dyn FrameKernel>)
+        fork_bounded(self, self.cap)
     }
 
     fn history_rows(&self) -> u64 {
-        self.cap.map_or(u64::MAX, |c| c as u64)
+        frame_history(self.cap)
     }
 
     fn skip(&mut self, pid: usize, _rows: u64) {

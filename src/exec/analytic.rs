@@ -645,17 +645,7 @@ impl AnalyticOperator {
             return self.run_batches(&batches, &inputs, parallel, total_rows, groups);
         }
         // round 2: one task per owner, plus one for the sequential calls
-        let views: Vec<WindowView<'_>> = self
-            .windows
-            .iter()
-            .map(|w| WindowView {
-                num_keys: w.num_keys,
-                maps: w.partials[..batches.len().min(w.partials.len())]
-                    .iter()
-                    .map(|p| p.as_ref().map(|p| &p.maps))
-                    .collect(),
-            })
-            .collect();
+        let views = window_views(&self.windows, batches.len());
         let ctx = RoundContext {
             batches: &batches,
             inputs: &inputs,
@@ -846,17 +836,7 @@ impl AnalyticOperator {
             }
         }
         sets.insert(0, main);
-        let views: Vec<WindowView<'_>> = self
-            .windows
-            .iter()
-            .map(|w| WindowView {
-                num_keys: w.num_keys,
-                maps: w.partials[..batches.len().min(w.partials.len())]
-                    .iter()
-                    .map(|p| p.as_ref().map(|p| &p.maps))
-                    .collect(),
-            })
-            .collect();
+        let views = window_views(&self.windows, batches.len());
         let calls = &self.spec.calls;
         let ctx = RoundContext {
             batches,
@@ -926,6 +906,20 @@ impl AnalyticOperator {
         };
         Ok(out.into_iter().filter(|b| b.num_rows() > 0).collect())
     }
+}
+
+/// The windows' key maps for the first `n` batch slots.
+fn window_views(windows: &[WindowState], n: usize) -> Vec<WindowView<'_>> {
+    windows
+        .iter()
+        .map(|w| WindowView {
+            num_keys: w.num_keys,
+            maps: w.partials[..n.min(w.partials.len())]
+                .iter()
+                .map(|p| p.as_ref().map(|p| &p.maps))
+                .collect(),
+        })
+        .collect()
 }
 
 /// `batches` in at most `groups` contiguous ranges of about equal rows (empty ranges

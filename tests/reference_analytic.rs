@@ -704,6 +704,56 @@ fn split_by_batch_gives_the_same_bits_as_one_partition() {
     }
 }
 
+/// A stream that starts with few keys (split by batch under `auto`) and then brings
+/// thousands (the split turns to by key mid-stream, the kernels' state dealt to the
+/// owners) gives the bits of one partition, and matches the reference.
+#[test]
+fn keys_outgrowing_the_split_by_batch_give_the_same_bits() {
+    let rows: Vec<Row> = (0..16_000)
+        .map(|i: i64| Row {
+            k: Some(if i < 4_000 { i % 3 } else { (i * 7) % 3_000 }),
+            s: Some("a".to_string()),
+            ts: Some(i),
+            x: (i % 17 != 0).then_some((i * 7919) % 20_011 - 10_000),
+            y: (i % 23 != 0)
+                .then(|| ((i * 104_729) % 1_000_003) as f64 * 10f64.powi((i % 9) as i32 - 4)),
+            t: None,
+        })
+        .collect();
+    let base = Case {
+        rows,
+        frame: FrameSpec::Rows(Some(3)),
+        partition: Partition::K,
+        lag: 1,
+        filter: None,
+        splits: vec![500],
+        partitions: 1,
+        split: AnalyticSplit::Auto,
+        forkable_only: true,
+    };
+    check(&base).expect("one partition matches the reference");
+    let first = run_engine(&base).expect("engine");
+    for partitions in [2, 3] {
+        let other = Case {
+            partitions,
+            ..base.clone()
+        };
+        check(&other).expect("matches the reference");
+        let got = run_engine(&other).expect("engine");
+        assert_eq!(got.len(), first.len());
+        for (i, (g, w)) in got.iter().zip(&first).enumerate() {
+            let same = g.iter().zip(w).all(|(a, b)| match (a, b) {
+                (Cell::Float(a), Cell::Float(b)) => a.to_bits() == b.to_bits(),
+                _ => a == b,
+            });
+            assert!(
+                same,
+                "{partitions} partitions: row {i}: {g:?} against {w:?}"
+            );
+        }
+    }
+}
+
 /// Rows with `keys` distinct partition keys.
 fn many_keys(rows: i64, keys: i64) -> Vec<Row> {
     (0..rows)

@@ -165,6 +165,11 @@ impl<N: Copy + Default + ToF64> ChunkSum<N> {
         head.prefix_special = 0.0;
     }
 
+    /// Heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.vals.capacity() * std::mem::size_of::<(N, bool)>() + self.suffix.capacity() * 8
+    }
+
     /// The key advances by `rows` rows it is not shown, which a replay of at least `n` of
     /// its rows follows: what the frame held is forgotten (every slot is overwritten by
     /// the replay), the position in the chunk is kept right.

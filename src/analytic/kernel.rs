@@ -238,6 +238,30 @@ pub(crate) trait FrameKernel: Send {
     fn skip(&mut self, pid: usize, rows: u64) {
         let _ = (pid, rows);
     }
+
+    /// Deals the kernel's keys to `owners` new kernels of its kind (key `k` becomes key
+    /// `k / owners` of kernel `k % owners`, the split by key), leaving this one empty;
+    /// `None` for kernels that cannot fork (they are never split by batch, so never
+    /// dealt).
+    fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
+        let _ = owners;
+        None
+    }
+}
+
+/// Deals per-key state to `owners` vectors: key `k` becomes key `k / owners` of vector
+/// `k % owners`.
+pub(crate) fn deal_keys<T>(keys: Vec<T>, owners: usize) -> Vec<Vec<T>> {
+    let owners = owners.max(1);
+    let mut out: Vec<Vec<T>> = (0..owners)
+        .map(|_| Vec::with_capacity(keys.len() / owners + 1))
+        .collect();
+    for (k, state) in keys.into_iter().enumerate() {
+        if let Some(o) = out.get_mut(k % owners) {
+            o.push(state);
+        }
+    }
+    out
 }
 
 /// An analytic function that sees every row of each batch, in order, and returns the

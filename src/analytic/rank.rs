@@ -10,7 +10,7 @@
 use arrow::array::{Array, ArrowPrimitiveType, AsArray};
 use arrow::datatypes::DataType;
 
-use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
+use super::kernel::{FrameKernel, KernelInput, Rows, deal_keys, for_each_row, grow};
 use super::output::OutputColumn;
 use crate::aggregate::native::ToI64;
 use crate::error::{Error, Result};
@@ -69,6 +69,16 @@ impl FrameKernel for RowCountKernel {
         if let Some(c) = self.counts.get_mut(pid) {
             *c += rows;
         }
+    }
+
+    fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
+        let cap = self.cap;
+        Some(
+            deal_keys(std::mem::take(&mut self.counts), owners)
+                .into_iter()
+                .map(|counts| Box::new(RowCountKernel { cap, counts }) as Box<dyn FrameKernel>)
+                .collect(),
+        )
     }
 }
 

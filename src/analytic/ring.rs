@@ -76,7 +76,6 @@ impl<T: Copy> Ring<T> {
     }
 
     /// Heap bytes held.
-    #[cfg(test)]
     pub(crate) fn size_bytes(&self) -> usize {
         self.buf.capacity() * std::mem::size_of::<T>()
     }

@@ -23,7 +23,7 @@ use arrow::array::{Array, ArrowPrimitiveType, AsArray};
 use arrow::datatypes::DataType;
 
 use super::chunk_sum::ChunkSum;
-use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, for_each_run, grow};
+use super::kernel::{FrameKernel, KernelInput, Rows, deal_keys, for_each_row, for_each_run, grow};
 use super::output::OutputColumn;
 use super::ring::Ring;
 use crate::aggregate::native::{ToF64, ToI128};
@@ -276,6 +276,31 @@ where
             *s = ExactState::default();
             r.clear();
         }
+    }
+
+    fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
+        let states = deal_keys(std::mem::take(&mut self.states), owners);
+        let rings = deal_keys(std::mem::take(&mut self.rings), owners);
+        self.ring_bytes = 0;
+        Some(
+            states
+                .into_iter()
+                .zip(rings)
+                .map(|(states, rings)| {
+                    let ring_bytes = rings.iter().map(Ring::size_bytes).sum();
+                    Box::new(ExactSumKernel::<T> {
+                        output: self.output,
+                        max_abs: self.max_abs,
+                        cap: self.cap,
+                        states,
+                        rings,
+                        ring_bytes,
+                        result_type: self.result_type.clone(),
+                        _t: PhantomData,
+                    }) as Box<dyn FrameKernel>
+                })
+                .collect(),
+        )
     }
 }
 
@@ -531,6 +556,29 @@ where
             }
         }
     }
+
+    fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
+        let states = deal_keys(std::mem::take(&mut self.states), owners);
+        let frames = deal_keys(std::mem::take(&mut self.frames), owners);
+        self.frame_bytes = 0;
+        Some(
+            states
+                .into_iter()
+                .zip(frames)
+                .map(|(states, frames)| {
+                    let frame_bytes = frames.iter().map(ChunkSum::heap_bytes).sum();
+                    Box::new(FloatSumKernel::<T> {
+                        output: self.output,
+                        cap: self.cap,
+                        states,
+                        frames,
+                        frame_bytes,
+                        _t: PhantomData,
+                    }) as Box<dyn FrameKernel>
+                })
+                .collect(),
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -622,6 +670,27 @@ impl FrameKernel for CountKernel {
             *c = 0;
             r.clear();
         }
+    }
+
+    fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
+        let counts = deal_keys(std::mem::take(&mut self.counts), owners);
+        let rings = deal_keys(std::mem::take(&mut self.rings), owners);
+        self.ring_bytes = 0;
+        Some(
+            counts
+                .into_iter()
+                .zip(rings)
+                .map(|(counts, rings)| {
+                    let ring_bytes = rings.iter().map(Ring::size_bytes).sum();
+                    Box::new(CountKernel {
+                        cap: self.cap,
+                        counts,
+                        rings,
+                        ring_bytes,
+                    }) as Box<dyn FrameKernel>
+                })
+                .collect(),
+        )
     }
 }
 

@@ -534,7 +534,6 @@ impl AnalyticOperator {
             row_groups(raw, owners)
         };
         let counted = groups.last().map_or(0, |g| g.start);
-        let calls = &self.spec.calls;
         let mut batches: Vec<RecordBatch> = Vec::with_capacity(raw.len());
         {
             let layouts = &self.spec.windows;
@@ -627,7 +626,8 @@ impl AnalyticOperator {
         let inputs: Vec<Vec<(Vec<ArrayRef>, Option<ArrayRef>)>> = batches
             .iter()
             .map(|b| {
-                calls
+                self.spec
+                    .calls
                     .iter()
                     .map(|call| call_input(b, call, &self.spec.windows[call.window]))
                     .collect()
@@ -641,10 +641,19 @@ impl AnalyticOperator {
                 Split::Owners
             };
         }
+        if self.split == Split::Batches
+            && parallel
+            && self.workers.analytic_split() != AnalyticSplit::ByBatch
+            && !self.batch_split_fits(total_rows)
+        {
+            // the keys outgrew the split by batch: split by key from now on
+            self.switch_to_owners(batches.len())?;
+        }
         if self.split == Split::Batches {
             return self.run_batches(&batches, &inputs, parallel, total_rows, groups);
         }
         // round 2: one task per owner, plus one for the sequential calls
+        let calls = &self.spec.calls;
         let views = window_views(&self.windows, batches.len());
         let ctx = RoundContext {
             batches: &batches,
@@ -757,6 +766,45 @@ impl AnalyticOperator {
 }
 
 impl AnalyticOperator {
+    /// From the split by batch to the split by key, before the kernels of a call: owner
+    /// 0's kernels (every key, `pid = gid`) dealt to the owners (`gid mod N`, `gid div
+    /// N`), and the first `n` batch slots' rows split by owner (round 1 did not).
+    fn switch_to_owners(&mut self, n: usize) -> Result<()> {
+        let owners = self.owners.len();
+        let Some(first) = self.owners.first_mut() else {
+            return Err(Error::internal("analytic operator without kernels"));
+        };
+        let main = std::mem::take(&mut first.kernels);
+        let mut dealt: Vec<Vec<Option<Box<dyn FrameKernel>>>> = (0..owners)
+            .map(|_| Vec::with_capacity(main.len()))
+            .collect();
+        for kernel in main {
+            match kernel {
+                Some(mut k) => {
+                    let parts = k
+                        .deal(owners)
+                        .filter(|p| p.len() == owners)
+                        .ok_or_else(|| Error::internal("analytic kernel cannot be dealt"))?;
+                    for (d, part) in dealt.iter_mut().zip(parts) {
+                        d.push(Some(part));
+                    }
+                }
+                None => dealt.iter_mut().for_each(|d| d.push(None)),
+            }
+        }
+        for (owner, kernels) in self.owners.iter_mut().zip(dealt) {
+            owner.kernels = kernels;
+        }
+        for w in &mut self.windows {
+            let n = n.min(w.partials.len());
+            for p in w.partials[..n].iter_mut().flatten() {
+                p.maps.split_by_owner(owners);
+            }
+        }
+        self.split = Split::Owners;
+        Ok(())
+    }
+
     /// Per window: the rows of each key's history a fork of its frame kernels must be
     /// shown again ([`FrameKernel::history_rows`], the largest of its calls).
     fn window_history(&self) -> Vec<Option<u64>> {

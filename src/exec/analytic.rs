@@ -528,7 +528,7 @@ impl AnalyticOperator {
         let split = self.split;
         // batch-parallel: the groups of batches, and the batches whose rows per key the
         // later groups' catch-up counts (those before the last group)
-        let groups = if split == Split::Owners {
+        let groups = if split == Split::Owners || !parallel {
             Vec::new()
         } else {
             row_groups(raw, owners)

@@ -271,8 +271,9 @@ const CALLS: &[&str] = &[
 
 /// The calls (indices into [`CALLS`]) whose kernels a thread can take up in the middle
 /// of a key's stream, so that a query of only these runs batch-parallel: ROW_NUMBER,
-/// COUNT, SUM and AVG (bounded frames).
-const FORKABLE: &[usize] = &[0, 3, 4, 5, 6, 7, 8];
+/// COUNT, SUM, AVG, MIN and MAX of numbers (bounded frames), and MIN and MAX of strings
+/// (a sequential task beside the groups).
+const FORKABLE: &[usize] = &[0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 /// The calls of `case`'s query, as indices into [`CALLS`].
 fn call_indices(case: &Case) -> Vec<usize> {
@@ -365,10 +366,15 @@ fn cells(column: &ArrayRef) -> Vec<Cell> {
 }
 
 fn run_engine(case: &Case) -> Result<Vec<Vec<Cell>>, velostream::Error> {
+    run_sql(case, &sql(case))
+}
+
+/// `text` over `case`'s rows, batch splits, partitions and split mode.
+fn run_sql(case: &Case, text: &str) -> Result<Vec<Vec<Cell>>, velostream::Error> {
     let engine = Engine::with_partitions(case.partitions)
         .with_min_parallel_rows(0)
         .with_analytic_split(case.split);
-    let mut q = engine.query(&sql(case), &[("t", schema())], QueryOptions::default())?;
+    let mut q = engine.query(text, &[("t", schema())], QueryOptions::default())?;
     let all = batch_of(&case.rows);
     let mut batches = Vec::new();
     let mut start = 0;
@@ -700,6 +706,54 @@ fn split_by_batch_gives_the_same_bits_as_one_partition() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// MIN and MAX alone (their forks need a replay of the whole frame: no other call's
+/// longer history hides a short one) split by batch give the bits of one partition.
+#[test]
+fn min_and_max_split_by_batch_give_the_same_bits() {
+    let rows: Vec<Row> = (0..5_000)
+        .map(|i: i64| Row {
+            k: ((i / 5) % 11 != 4).then_some((i / 5) % 4),
+            s: None,
+            ts: Some(i),
+            x: (i % 13 != 0).then_some((i * 7919) % 1_009 - 500),
+            y: (i % 29 != 0).then(|| ((i * 104_729) % 10_007) as f64 / 7.0 - 700.0),
+            t: None,
+        })
+        .collect();
+    for frame in [1usize, 4, 60] {
+        let text = format!(
+            "SELECT MIN(x) OVER w, MAX(x) OVER w, MIN(y) OVER w, MAX(y) OVER w FROM t \
+             WINDOW w AS (PARTITION BY k ORDER BY ts ROWS BETWEEN {} PRECEDING AND CURRENT ROW)",
+            frame - 1
+        );
+        let base = Case {
+            rows: rows.clone(),
+            frame: FrameSpec::Rows(Some(frame)),
+            partition: Partition::K,
+            lag: 1,
+            filter: None,
+            splits: vec![300],
+            partitions: 1,
+            split: AnalyticSplit::Auto,
+            forkable_only: true,
+        };
+        let first = run_sql(&base, &text).expect("engine");
+        for (partitions, splits) in [(2, vec![300]), (3, vec![41, 700])] {
+            let other = Case {
+                partitions,
+                splits,
+                split: AnalyticSplit::ByBatch,
+                ..base.clone()
+            };
+            assert_eq!(
+                run_sql(&other, &text).expect("engine"),
+                first,
+                "frame {frame}, {partitions} partitions"
+            );
         }
     }
 }

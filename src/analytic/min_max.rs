@@ -17,7 +17,7 @@ use std::marker::PhantomData;
 
 use arrow::array::{Array, ArrowPrimitiveType};
 
-use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
+use super::kernel::{FrameKernel, KernelInput, Rows, deal_keys, for_each_row, grow};
 use super::output::OutputColumn;
 use super::ring::Deque;
 use super::sum::primitive;
@@ -52,6 +52,18 @@ pub(crate) struct MinMaxKernel<T: ArrowPrimitiveType> {
     /// Heap bytes of the deques.
     deque_bytes: usize,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ArrowPrimitiveType> Clone for MinMaxKernel<T> {
+    fn clone(&self) -> Self {
+        MinMaxKernel {
+            extreme: self.extreme,
+            cap: self.cap,
+            states: self.states.clone(),
+            deque_bytes: self.deque_bytes,
+            _t: PhantomData,
+        }
+    }
 }
 
 impl<T: ArrowPrimitiveType> MinMaxKernel<T>
@@ -157,5 +169,44 @@ where
 
     fn size_bytes(&self) -> usize {
         self.states.capacity() * std::mem::size_of::<KeyState<T::Native>>() + self.deque_bytes
+    }
+
+    // a bounded frame's deque is the monotonic deque of the key's last `cap` values, with
+    // their row numbers: a function of those rows and the row count
+
+    fn fork(&self) -> Option<Box<dyn FrameKernel>> {
+        self.cap
+            .map(|_| Box::new(self.clone()) as Box<dyn FrameKernel>)
+    }
+
+    fn history_rows(&self) -> u64 {
+        self.cap.unwrap_or(u64::MAX)
+    }
+
+    fn skip(&mut self, pid: usize, rows: u64) {
+        grow(&mut self.states, pid + 1);
+        if let Some(s) = self.states.get_mut(pid) {
+            s.rows += rows;
+            s.deque.clear();
+        }
+    }
+
+    fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
+        self.deque_bytes = 0;
+        Some(
+            deal_keys(std::mem::take(&mut self.states), owners)
+                .into_iter()
+                .map(|states| {
+                    let deque_bytes = states.iter().map(|s| s.deque.size_bytes()).sum();
+                    Box::new(MinMaxKernel::<T> {
+                        extreme: self.extreme,
+                        cap: self.cap,
+                        states,
+                        deque_bytes,
+                        _t: PhantomData,
+                    }) as Box<dyn FrameKernel>
+                })
+                .collect(),
+        )
     }
 }

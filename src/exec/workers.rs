@@ -22,7 +22,7 @@ pub const DEFAULT_MIN_PARALLEL_ROWS: usize = 16_384;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AnalyticSplit {
     /// By batch when every call can take up a key's stream in the middle (bounded
-    /// SUM, AVG and COUNT frames, ROW_NUMBER) and the first call's keys are few enough
+    /// SUM, AVG, COUNT, MIN and MAX frames, ROW_NUMBER) and the first call's keys are few enough
     /// that catching up on them is a small part of the work; by key otherwise.
     #[default]
     Auto,

@@ -646,6 +646,19 @@ fn identical_for_every_partition_count() {
     }
 }
 
+/// Asserts that `got` holds the same rows as `want`, floats bit for bit (NaN included).
+fn assert_same_bits(got: &[Vec<Cell>], want: &[Vec<Cell>], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: row count");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let same = g.len() == w.len()
+            && g.iter().zip(w).all(|(a, b)| match (a, b) {
+                (Cell::Float(a), Cell::Float(b)) => a.to_bits() == b.to_bits(),
+                _ => a == b,
+            });
+        assert!(same, "{what}: row {i}: {g:?} against {w:?}");
+    }
+}
+
 /// Split by batch, split by key and one partition give the same bits, on streams long
 /// enough that every key's frames cross many batches and chunk boundaries, for frames of
 /// 1, 3, 100 and 1,000 rows, with and without PARTITION BY, for every partition count and
@@ -693,18 +706,13 @@ fn split_by_batch_gives_the_same_bits_as_one_partition() {
                     split,
                     ..base.clone()
                 };
-                let got = run_engine(&other).expect("engine");
-                assert_eq!(got.len(), first.len());
-                for (i, (g, w)) in got.iter().zip(&first).enumerate() {
-                    let same = g.iter().zip(w).all(|(a, b)| match (a, b) {
-                        (Cell::Float(a), Cell::Float(b)) => a.to_bits() == b.to_bits(),
-                        _ => a == b,
-                    });
-                    assert!(
-                        same,
-                        "frame {frame}, {partition:?}, {partitions} partitions, splits {splits:?}, {split:?}: row {i}: {g:?} against {w:?}"
-                    );
-                }
+                assert_same_bits(
+                    &run_engine(&other).expect("engine"),
+                    &first,
+                    &format!(
+                        "frame {frame}, {partition:?}, {partitions} partitions, splits {splits:?}, {split:?}"
+                    ),
+                );
             }
         }
     }
@@ -749,10 +757,10 @@ fn min_and_max_split_by_batch_give_the_same_bits() {
                 split: AnalyticSplit::ByBatch,
                 ..base.clone()
             };
-            assert_eq!(
-                run_sql(&other, &text).expect("engine"),
-                first,
-                "frame {frame}, {partitions} partitions"
+            assert_same_bits(
+                &run_sql(&other, &text).expect("engine"),
+                &first,
+                &format!("frame {frame}, {partitions} partitions"),
             );
         }
     }
@@ -793,18 +801,11 @@ fn keys_outgrowing_the_split_by_batch_give_the_same_bits() {
             ..base.clone()
         };
         check(&other).expect("matches the reference");
-        let got = run_engine(&other).expect("engine");
-        assert_eq!(got.len(), first.len());
-        for (i, (g, w)) in got.iter().zip(&first).enumerate() {
-            let same = g.iter().zip(w).all(|(a, b)| match (a, b) {
-                (Cell::Float(a), Cell::Float(b)) => a.to_bits() == b.to_bits(),
-                _ => a == b,
-            });
-            assert!(
-                same,
-                "{partitions} partitions: row {i}: {g:?} against {w:?}"
-            );
-        }
+        assert_same_bits(
+            &run_engine(&other).expect("engine"),
+            &first,
+            &format!("{partitions} partitions"),
+        );
     }
 }
 

@@ -2,7 +2,8 @@
 //! `Query::push_batches`) over SPEC §9 trades data in memory: the S1 moving average at
 //! frames of 10, 100 and 10,000 rows (the cost must not grow with the frame), on 1 and 2
 //! partitions, the same average over time RANGE frames of 1 second and 1 minute, the
-//! two ways of splitting analytics over partitions (by batch, by key) on S1, on a window
+//! two ways of splitting analytics over partitions (by batch, by key) on S1 (and S1 with
+//! a moving MIN and MAX beside the average), on a window
 //! without PARTITION BY and on one of many keys, and a mix of functions.
 //!
 //! Throughput is in input rows.
@@ -85,6 +86,10 @@ fn moving_average(c: &mut Criterion) {
                 (
                     "s1_moving_avg",
                     "SELECT symbol, ts, price, AVG(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW) AS moving_avg FROM trades",
+                ),
+                (
+                    "s1_moving_min_max_avg",
+                    "SELECT symbol, ts, price, MIN(price) OVER w AS lo, MAX(price) OVER w AS hi, AVG(price) OVER w AS moving_avg FROM trades WINDOW w AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW)",
                 ),
                 (
                     "global_moving_avg",

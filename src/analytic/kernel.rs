@@ -306,3 +306,49 @@ pub(crate) fn grow<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
         v.resize(n, T::default());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(r: Result<()>) -> String {
+        match r {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Every way a batch's rows can misfit its kernel call is the internal error naming
+    /// it, never an index past a slice; rows that fit pass.
+    #[test]
+    fn rows_that_misfit_the_batch_or_the_keys_are_internal_errors() {
+        let misfit = "analytic kernel given rows, slots or keys out of range";
+        let (ids, gid) = ([0u32, 1, 1, 0], [4u32, 2]);
+        let mapped = Rows::Mapped {
+            ids: &ids,
+            gid: &gid,
+        };
+        assert_eq!(message(mapped.check(4, 4, 5)), "ok");
+        for (rows, slots, keys, why) in [
+            (3, 4, 5, "more ids than rows"),
+            (4, 3, 5, "fewer slots than rows"),
+            (4, 4, 4, "a key id past the keys"),
+        ] {
+            let got = message(mapped.check(rows, slots, keys));
+            assert!(got.contains(misfit), "{why}: {got}");
+        }
+        let stray = [0u32, 2, 1, 0];
+        let got = message(
+            Rows::Mapped {
+                ids: &stray,
+                gid: &gid,
+            }
+            .check(4, 4, 5),
+        );
+        assert!(got.contains(misfit), "a local id without a key id: {got}");
+        let pids = [0u32, 3, 1];
+        assert_eq!(message(Rows::All { pids: &pids }.check(3, 3, 4)), "ok");
+        let got = message(Rows::All { pids: &pids }.check(3, 3, 3));
+        assert!(got.contains(misfit), "a key id past the keys: {got}");
+    }
+}

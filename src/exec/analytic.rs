@@ -633,24 +633,24 @@ impl AnalyticOperator {
                     .collect()
             })
             .collect();
-        let total_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let fits = self.split != Split::Owners
+            && self.batch_split_fits(batches.iter().map(RecordBatch::num_rows).sum());
+        let forced = self.workers.analytic_split() == AnalyticSplit::ByBatch;
         if self.split == Split::Undecided {
-            self.split = if self.batch_split_fits(total_rows) {
-                Split::Batches
-            } else {
-                Split::Owners
-            };
+            self.split = if fits { Split::Batches } else { Split::Owners };
         }
-        if self.split == Split::Batches
-            && parallel
-            && self.workers.analytic_split() != AnalyticSplit::ByBatch
-            && !self.batch_split_fits(total_rows)
-        {
+        if self.split == Split::Batches && parallel && !forced && !fits {
             // the keys outgrew the split by batch: split by key from now on
             self.switch_to_owners(batches.len())?;
         }
         if self.split == Split::Batches {
-            return self.run_batches(&batches, &inputs, parallel, total_rows, groups);
+            // one group per thread when the call runs on the workers, else one group
+            let groups = if parallel && groups.len() > 1 && (forced || fits) {
+                groups
+            } else {
+                std::iter::once(0..batches.len()).collect()
+            };
+            return self.run_batches(&batches, &inputs, parallel, groups);
         }
         // round 2: one task per owner, plus one for the sequential calls
         let calls = &self.spec.calls;
@@ -833,7 +833,7 @@ impl AnalyticOperator {
         cost.saturating_mul(forks) <= rows as u64 / 8
     }
 
-    /// Several partitions, batch-parallel: the call's batches in contiguous groups, one
+    /// Several partitions, batch-parallel: the call's batches in `groups`, contiguous, one
     /// per thread. The first group's thread runs the kernels themselves; each other
     /// thread runs forks of them made at the call's start, brought to its group's start
     /// by [`RoundContext::catch_up`]; the last group's forks then hold the state at the
@@ -844,16 +844,8 @@ impl AnalyticOperator {
         batches: &[RecordBatch],
         inputs: &[Vec<(Vec<ArrayRef>, Option<ArrayRef>)>],
         parallel: bool,
-        total_rows: usize,
         groups: Vec<std::ops::Range<usize>>,
     ) -> Result<Vec<RecordBatch>> {
-        let always = self.workers.analytic_split() == AnalyticSplit::ByBatch;
-        let groups =
-            if parallel && groups.len() > 1 && (always || self.batch_split_fits(total_rows)) {
-                groups
-            } else {
-                std::iter::once(0..batches.len()).collect()
-            };
         let history: Vec<u64> = self
             .window_history()
             .into_iter()
@@ -1072,20 +1064,33 @@ impl RoundContext<'_> {
                     let Some(kernel) = owner.kernels.get_mut(c).and_then(Option::as_mut) else {
                         continue;
                     };
-                    let (args, order) = &self.inputs[b][c];
-                    let input = KernelInput {
-                        args,
-                        order: order.as_ref(),
-                        num_rows: n,
-                    };
-                    let mut column = OutputColumn::new(&call.output_type, slots)?;
-                    kernel.update(&input, &rows, num_keys, &mut column)?;
-                    columns[c] = Some(column);
+                    columns[c] = Some(self.update(b, c, kernel, &rows, num_keys, slots)?);
                 }
             }
             out.push(columns);
         }
         Ok(out)
+    }
+
+    /// Call `c`'s kernel over `rows` of batch `b` (`slots` of them), into a new column.
+    fn update(
+        &self,
+        b: usize,
+        c: usize,
+        kernel: &mut Box<dyn FrameKernel>,
+        rows: &Rows<'_>,
+        num_keys: usize,
+        slots: usize,
+    ) -> Result<OutputColumn> {
+        let (args, order) = &self.inputs[b][c];
+        let input = KernelInput {
+            args,
+            order: order.as_ref(),
+            num_rows: self.batches[b].num_rows(),
+        };
+        let mut column = OutputColumn::new(&self.calls[c].output_type, slots)?;
+        kernel.update(&input, rows, num_keys, &mut column)?;
+        Ok(column)
     }
 
     /// Batch-parallel: the frame calls over the batches of `group`, with `kernels` at
@@ -1125,15 +1130,7 @@ impl RoundContext<'_> {
                         1,
                     ),
                 };
-                let (args, order) = &self.inputs[b][c];
-                let input = KernelInput {
-                    args,
-                    order: order.as_ref(),
-                    num_rows: n,
-                };
-                let mut result = OutputColumn::new(&call.output_type, n)?;
-                kernel.update(&input, &rows, num_keys, &mut result)?;
-                *column = Some(result.finish()?);
+                *column = Some(self.update(b, c, kernel, &rows, num_keys, n)?.finish()?);
             }
             out.push(columns);
         }
@@ -1150,13 +1147,13 @@ impl RoundContext<'_> {
         kernels: &mut [Option<Box<dyn FrameKernel>>],
     ) -> Result<()> {
         for (w, window) in self.windows.iter().enumerate() {
-            let mut mine: Vec<(&CallLayout, usize, &mut Box<dyn FrameKernel>)> = self
+            let mut mine: Vec<(usize, &mut Box<dyn FrameKernel>)> = self
                 .calls
                 .iter()
                 .zip(kernels.iter_mut())
                 .enumerate()
                 .filter(|(_, (call, _))| call.window == w)
-                .filter_map(|(c, (call, k))| k.as_mut().map(|k| (call, c, k)))
+                .filter_map(|(c, (_, k))| k.as_mut().map(|k| (c, k)))
                 .collect();
             if mine.is_empty() {
                 continue;
@@ -1232,7 +1229,7 @@ impl RoundContext<'_> {
             if remaining > 0 {
                 return Err(Error::internal("analytic catch-up ran out of rows"));
             }
-            for (_, _, kernel) in &mut mine {
+            for (_, kernel) in &mut mine {
                 for (g, &c) in count.iter().enumerate() {
                     let kept = c.min(r);
                     if c > kept {
@@ -1245,15 +1242,8 @@ impl RoundContext<'_> {
                 if slots == 0 {
                     continue;
                 }
-                for (call, c, kernel) in &mut mine {
-                    let (args, order) = &self.inputs[*b][*c];
-                    let input = KernelInput {
-                        args,
-                        order: order.as_ref(),
-                        num_rows: self.batches[*b].num_rows(),
-                    };
-                    let mut scratch = OutputColumn::new(&call.output_type, slots)?;
-                    kernel.update(&input, &Rows::Runs { runs }, keys, &mut scratch)?;
+                for (c, kernel) in &mut mine {
+                    self.update(*b, *c, kernel, &Rows::Runs { runs }, keys, slots)?;
                 }
             }
         }

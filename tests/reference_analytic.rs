@@ -369,8 +369,18 @@ fn run_engine(case: &Case) -> Result<Vec<Vec<Cell>>, velostream::Error> {
     run_sql(case, &sql(case))
 }
 
-/// `text` over `case`'s rows, batch splits, partitions and split mode.
+/// `text` over `case`'s rows, batch splits, partitions and split mode, one push per
+/// `case.partitions` batches.
 fn run_sql(case: &Case, text: &str) -> Result<Vec<Vec<Cell>>, velostream::Error> {
+    run_sql_pushing(case, text, case.partitions)
+}
+
+/// As [`run_sql`], with `per_push` batches per push.
+fn run_sql_pushing(
+    case: &Case,
+    text: &str,
+    per_push: usize,
+) -> Result<Vec<Vec<Cell>>, velostream::Error> {
     let engine = Engine::with_partitions(case.partitions)
         .with_min_parallel_rows(0)
         .with_analytic_split(case.split);
@@ -385,7 +395,7 @@ fn run_sql(case: &Case, text: &str) -> Result<Vec<Vec<Cell>>, velostream::Error>
         start += n;
     }
     let mut out = Vec::new();
-    for group in batches.chunks(case.partitions) {
+    for group in batches.chunks(per_push.max(1)) {
         out.extend(q.push_batches("t", group.to_vec())?);
     }
     out.extend(q.finish()?);
@@ -720,6 +730,65 @@ fn split_by_batch_gives_the_same_bits_as_one_partition() {
 
 /// MIN and MAX alone (their forks need a replay of the whole frame: no other call's
 /// longer history hides a short one) split by batch give the bits of one partition.
+/// Long calls (many batches per push) split by batch, which run pipelined: one thread
+/// stages every batch of the call and runs the last group, the others run the kernels
+/// of the first groups behind it, each caught up from the staging thread's key counts.
+/// Every key's stream crosses the group boundaries; string calls run beside the groups;
+/// WHERE drops rows; one partition is the reference, bit for bit.
+#[test]
+fn long_calls_split_by_batch_give_the_same_bits_as_one_partition() {
+    let rows: Vec<Row> = (0..9_000)
+        .map(|i: i64| Row {
+            k: ((i / 5) % 17 != 4).then_some((i / 5 + i / 700) % 9),
+            s: Some(["a", "bb", "c"][(i % 3) as usize].to_string()),
+            ts: Some(i),
+            x: (i % 19 != 0).then_some((i * 7919) % 20_011 - 10_000),
+            y: (i % 29 != 0)
+                .then(|| ((i * 104_729) % 1_000_003) as f64 * 10f64.powi((i % 11) as i32 - 5)),
+            t: (i % 7 != 0).then(|| format!("v{}", (i * 31) % 23)),
+        })
+        .collect();
+    for frame in [3, 100] {
+        for partition in [Partition::K, Partition::None, Partition::KS] {
+            for filter in [None, Some(0.5)] {
+                let base = Case {
+                    rows: rows.clone(),
+                    frame: FrameSpec::Rows(Some(frame)),
+                    partition,
+                    lag: 1,
+                    filter,
+                    splits: vec![97, 300, 41],
+                    partitions: 1,
+                    split: AnalyticSplit::Auto,
+                    forkable_only: true,
+                };
+                let first = run_engine(&base).expect("engine");
+                for (partitions, per_push, split) in [
+                    (2, 24, AnalyticSplit::ByBatch),
+                    (2, 7, AnalyticSplit::Auto),
+                    (2, 1_000, AnalyticSplit::ByBatch),
+                    (3, 30, AnalyticSplit::ByBatch),
+                    (4, 40, AnalyticSplit::Auto),
+                ] {
+                    let other = Case {
+                        partitions,
+                        split,
+                        ..base.clone()
+                    };
+                    let got = run_sql_pushing(&other, &sql(&other), per_push).expect("engine");
+                    assert_same_bits(
+                        &got,
+                        &first,
+                        &format!(
+                            "frame {frame}, {partition:?}, WHERE {filter:?}, {partitions} partitions, {per_push} batches a push, {split:?}"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn min_and_max_split_by_batch_give_the_same_bits() {
     let rows: Vec<Row> = (0..5_000)

@@ -21,6 +21,8 @@
 //! which balances the owners. Calls over strings (and pass-through calls) run as one
 //! sequential task beside the owners.
 
+mod pipeline;
+
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
@@ -162,44 +164,49 @@ impl KeyMaps {
         }
     }
 
-    /// Counts the batch's rows of each of the table's `keys` local ids (four counters
-    /// per id, taken in turn, so that a run of one key is not one chain of dependent
-    /// increments through memory).
+    /// Counts the batch's rows of each of the table's `keys` local ids.
     fn count_ids(&mut self, keys: usize) {
-        self.hist.clear();
-        self.hist.resize(keys * 4, 0);
-        let (h0, rest) = self.hist.split_at_mut(keys);
-        let (h1, rest) = rest.split_at_mut(keys);
-        let (h2, h3) = rest.split_at_mut(keys);
-        let mut quads = self.ids.chunks_exact(4);
-        for q in &mut quads {
-            if let (Some(a), Some(b), Some(c), Some(d)) = (
-                h0.get_mut(q[0] as usize),
-                h1.get_mut(q[1] as usize),
-                h2.get_mut(q[2] as usize),
-                h3.get_mut(q[3] as usize),
-            ) {
-                *a += 1;
-                *b += 1;
-                *c += 1;
-                *d += 1;
-            }
-        }
-        for &l in quads.remainder() {
-            if let Some(a) = h0.get_mut(l as usize) {
-                *a += 1;
-            }
-        }
-        for ((a, b), (c, d)) in h0.iter_mut().zip(&*h1).zip(h2.iter().zip(&*h3)) {
-            *a += b + c + d;
-        }
-        self.hist.truncate(keys);
+        count_rows(&self.ids, keys, &mut self.hist);
     }
 
     /// Owner `p`'s rows, as runs, and how many rows they hold.
     fn owner_runs(&self, p: usize) -> Option<(&[Run], usize)> {
         Some((self.runs.get(p)?, *self.counts.get(p)?))
     }
+}
+
+/// Sets `hist` to the number of rows of each id `0..keys` in `ids` (ids out of range are
+/// not counted). Four counters per id, taken in turn, so that a run of one key is not one
+/// chain of dependent increments through memory.
+fn count_rows(ids: &[u32], keys: usize, hist: &mut Vec<u32>) {
+    hist.clear();
+    hist.resize(keys * 4, 0);
+    let (h0, rest) = hist.split_at_mut(keys);
+    let (h1, rest) = rest.split_at_mut(keys);
+    let (h2, h3) = rest.split_at_mut(keys);
+    let mut quads = ids.chunks_exact(4);
+    for q in &mut quads {
+        if let (Some(a), Some(b), Some(c), Some(d)) = (
+            h0.get_mut(q[0] as usize),
+            h1.get_mut(q[1] as usize),
+            h2.get_mut(q[2] as usize),
+            h3.get_mut(q[3] as usize),
+        ) {
+            *a += 1;
+            *b += 1;
+            *c += 1;
+            *d += 1;
+        }
+    }
+    for &l in quads.remainder() {
+        if let Some(a) = h0.get_mut(l as usize) {
+            *a += 1;
+        }
+    }
+    for ((a, b), (c, d)) in h0.iter_mut().zip(&*h1).zip(h2.iter().zip(&*h3)) {
+        *a += b + c + d;
+    }
+    hist.truncate(keys);
 }
 
 /// A partial table forgets its keys once it holds this many (it then relearns them),
@@ -233,6 +240,13 @@ pub struct AnalyticOperator {
     split: Split,
     /// Scratch: key id 0 for every row (windows without PARTITION BY).
     zeros: Vec<u32>,
+    /// Whether every window's key table takes the batches' key columns as they are (no
+    /// dictionary keys), which the pipelined split by batch needs.
+    direct_keys: bool,
+    /// The pipelined split's measured cost of staging a row over its kernels' cost.
+    stage_ratio: f64,
+    /// Key-id buffers of the pipelined split, kept between calls.
+    spare_ids: Vec<Vec<u32>>,
 }
 
 /// How the frame kernels of several partitions share a call's rows.
@@ -325,6 +339,10 @@ impl AnalyticOperator {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let direct_keys = spec
+            .windows
+            .iter()
+            .all(|w| w.key_types.iter().all(|t| emitted_key_type(t) == *t));
         let forkable = owners.first().is_some_and(|o| {
             o.kernels.iter().any(Option::is_some)
                 && o.kernels.iter().flatten().all(|k| k.fork().is_some())
@@ -342,6 +360,9 @@ impl AnalyticOperator {
             workers,
             split,
             zeros: Vec::new(),
+            direct_keys,
+            stage_ratio: pipeline::INITIAL_STAGE_RATIO,
+            spare_ids: Vec::new(),
         })
     }
 
@@ -506,6 +527,9 @@ impl AnalyticOperator {
         parallel: bool,
     ) -> Result<Vec<RecordBatch>> {
         let owners = self.owners.len();
+        if parallel && let Some(groups) = self.pipeline_plan(raw) {
+            return self.run_pipeline(pre, raw, groups);
+        }
         for (w, layout) in self.windows.iter_mut().zip(&self.spec.windows) {
             if w.global.is_none() {
                 continue;
@@ -851,31 +875,7 @@ impl AnalyticOperator {
             .into_iter()
             .map(|h| h.unwrap_or(0))
             .collect();
-        let Some(main) = self.owners.first_mut() else {
-            return Err(Error::internal("analytic operator without kernels"));
-        };
-        let main = std::mem::take(&mut main.kernels);
-        let mut sets: Vec<Vec<Option<Box<dyn FrameKernel>>>> = Vec::with_capacity(groups.len());
-        for _ in 1..groups.len() {
-            let fork = main
-                .iter()
-                .map(|k| match k {
-                    Some(k) => k
-                        .fork()
-                        .map(Some)
-                        .ok_or_else(|| Error::internal("analytic kernel cannot fork")),
-                    None => Ok(None),
-                })
-                .collect::<Result<Vec<_>>>();
-            match fork {
-                Ok(f) => sets.push(f),
-                Err(e) => {
-                    self.owners[0].kernels = main;
-                    return Err(e);
-                }
-            }
-        }
-        sets.insert(0, main);
+        let mut sets = self.fork_sets(groups.len())?;
         let views = window_views(&self.windows, batches.len());
         let calls = &self.spec.calls;
         let ctx = RoundContext {
@@ -912,8 +912,44 @@ impl AnalyticOperator {
         };
         // the last group's kernels hold every key's state at the call's end
         self.owners[0].kernels = sets.pop().unwrap_or_default();
-        let frame_out: Vec<Vec<Option<ArrayRef>>> = frame_out?.into_iter().flatten().collect();
-        let mut sequential_out = sequential_out?;
+        let frame_out: Vec<CallColumns> = frame_out?.into_iter().flatten().collect();
+        self.assemble_results(batches, frame_out, sequential_out?, parallel)
+    }
+
+    /// `groups` sets of frame kernels: owner 0's own (taken from it), then forks of them
+    /// (left in place on an error).
+    fn fork_sets(&mut self, groups: usize) -> Result<Vec<KernelSet>> {
+        let Some(main) = self.owners.first_mut() else {
+            return Err(Error::internal("analytic operator without kernels"));
+        };
+        let mut sets: Vec<KernelSet> = Vec::with_capacity(groups);
+        for _ in 1..groups {
+            let fork = main
+                .kernels
+                .iter()
+                .map(|k| match k {
+                    Some(k) => k
+                        .fork()
+                        .map(Some)
+                        .ok_or_else(|| Error::internal("analytic kernel cannot fork")),
+                    None => Ok(None),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            sets.push(fork);
+        }
+        sets.insert(0, std::mem::take(&mut main.kernels));
+        Ok(sets)
+    }
+
+    /// The batches with their results appended (frame calls' and sequential calls'
+    /// columns, by batch, then call); empty batches left out.
+    fn assemble_results(
+        &self,
+        batches: &[RecordBatch],
+        frame_out: Vec<CallColumns>,
+        mut sequential_out: Vec<CallColumns>,
+        parallel: bool,
+    ) -> Result<Vec<RecordBatch>> {
         sequential_out.resize_with(batches.len(), Vec::new);
         let schema = &self.spec.schema;
         let assemble = |((batch, frame), seq): ((&RecordBatch, CallColumns), CallColumns)| {
@@ -982,6 +1018,9 @@ fn row_groups(batches: &[RecordBatch], groups: usize) -> Vec<std::ops::Range<usi
     }
     out
 }
+
+/// One thread's frame kernels, by call (`None` for sequential calls).
+type KernelSet = Vec<Option<Box<dyn FrameKernel>>>;
 
 /// One batch's result columns, by call (`None` for the calls another task ran).
 type CallColumns = Vec<Option<ArrayRef>>;
@@ -1082,15 +1121,15 @@ impl RoundContext<'_> {
         num_keys: usize,
         slots: usize,
     ) -> Result<OutputColumn> {
-        let (args, order) = &self.inputs[b][c];
-        let input = KernelInput {
-            args,
-            order: order.as_ref(),
-            num_rows: self.batches[b].num_rows(),
-        };
-        let mut column = OutputColumn::new(&self.calls[c].output_type, slots)?;
-        kernel.update(&input, rows, num_keys, &mut column)?;
-        Ok(column)
+        kernel_column(
+            kernel,
+            &self.inputs[b][c],
+            self.batches[b].num_rows(),
+            &self.calls[c].output_type,
+            rows,
+            num_keys,
+            slots,
+        )
     }
 
     /// Batch-parallel: the frame calls over the batches of `group`, with `kernels` at
@@ -1139,7 +1178,7 @@ impl RoundContext<'_> {
 
     /// Brings forks made at the call's start to the state at batch `start`: per window,
     /// each key's rows in the batches before are skipped but for its last `history`
-    /// rows, which are replayed (found by scanning back from `start`).
+    /// rows, which are replayed (see [`catch_up_window`]).
     fn catch_up(
         &self,
         start: usize,
@@ -1147,21 +1186,12 @@ impl RoundContext<'_> {
         kernels: &mut [Option<Box<dyn FrameKernel>>],
     ) -> Result<()> {
         for (w, window) in self.windows.iter().enumerate() {
-            let mut mine: Vec<(usize, &mut Box<dyn FrameKernel>)> = self
-                .calls
-                .iter()
-                .zip(kernels.iter_mut())
-                .enumerate()
-                .filter(|(_, (call, _))| call.window == w)
-                .filter_map(|(c, (_, k))| k.as_mut().map(|k| (c, k)))
-                .collect();
+            let mut mine = window_kernels(self.calls, kernels, w);
             if mine.is_empty() {
                 continue;
             }
-            let keys = window.num_keys.max(1);
-            let r = history.get(w).copied().unwrap_or(0);
             // each key's rows before `start`
-            let mut count = vec![0u64; keys];
+            let mut count = vec![0u64; window.num_keys.max(1)];
             for b in 0..start {
                 match window.maps.get(b).copied().flatten() {
                     Some(part) => {
@@ -1176,76 +1206,21 @@ impl RoundContext<'_> {
                     None => count[0] += self.batches[b].num_rows() as u64,
                 }
             }
-            // each key's last `r` of them, scanning back
-            let mut need: Vec<u64> = count.iter().map(|&c| c.min(r)).collect();
-            let mut remaining: u64 = need.iter().sum();
-            let mut replay: Vec<(usize, Vec<Run>)> = Vec::new();
-            let mut b = start;
-            while remaining > 0 && b > 0 {
-                b -= 1;
-                let n = self.batches[b].num_rows();
-                let mut runs: Vec<Run> = Vec::new();
-                match window.maps.get(b).copied().flatten() {
-                    Some(part) => {
-                        for (i, &l) in part.ids.iter().enumerate().rev() {
-                            let g = part.gid[l as usize];
-                            let Some(left) = need.get_mut(g as usize) else {
-                                continue;
-                            };
-                            if *left == 0 {
-                                continue;
-                            }
-                            *left -= 1;
-                            remaining -= 1;
-                            match runs.last_mut() {
-                                Some(run) if run.pid == g && run.start as usize == i + 1 => {
-                                    run.start -= 1;
-                                    run.len += 1;
-                                }
-                                _ => runs.push(Run {
-                                    start: i as u32,
-                                    len: 1,
-                                    pid: g,
-                                }),
-                            }
-                            if remaining == 0 {
-                                break;
-                            }
-                        }
-                        runs.reverse();
-                    }
-                    None => {
-                        let take = remaining.min(n as u64) as usize;
-                        remaining -= take as u64;
-                        runs.push(Run {
-                            start: (n - take) as u32,
-                            len: take as u32,
-                            pid: 0,
-                        });
-                    }
-                }
-                replay.push((b, runs));
-            }
-            if remaining > 0 {
-                return Err(Error::internal("analytic catch-up ran out of rows"));
-            }
-            for (_, kernel) in &mut mine {
-                for (g, &c) in count.iter().enumerate() {
-                    let kept = c.min(r);
-                    if c > kept {
-                        kernel.skip(g, c - kept);
-                    }
-                }
-            }
-            for (b, runs) in replay.iter().rev() {
-                let slots: usize = runs.iter().map(|r| r.len as usize).sum();
-                if slots == 0 {
-                    continue;
-                }
-                for (c, kernel) in &mut mine {
-                    self.update(*b, *c, kernel, &Rows::Runs { runs }, keys, slots)?;
-                }
-            }
+            let keys_of = |b: usize| {
+                Ok(match window.maps.get(b).copied().flatten() {
+                    Some(part) => BatchKeys::Mapped {
+                        ids: &part.ids,
+                        gid: &part.gid,
+                    },
+                    None => BatchKeys::One(self.batches[b].num_rows()),
+                })
+            };
+            let replay = |b: usize, c: usize, k: &mut Box<dyn FrameKernel>, rows: &Rows<'_>| {
+                let slots = rows_len(rows);
+                self.update(b, c, k, rows, count.len(), slots).map(drop)
+            };
+            let r = history.get(w).copied().unwrap_or(0);
+            catch_up_window(&mut mine, &count, r, start, keys_of, replay)?;
         }
         Ok(())
     }
@@ -1273,18 +1248,190 @@ impl RoundContext<'_> {
                     }
                     None => &self.zeros[..n],
                 };
-                let (args, order) = &self.inputs[b][c];
-                let input = KernelInput {
-                    args,
-                    order: order.as_ref(),
-                    num_rows: n,
-                };
-                row[c] = Some(kernel.update(&input, ids, window.num_keys.max(1))?);
+                row[c] = Some(sequential_column(
+                    kernel,
+                    &self.inputs[b][c],
+                    n,
+                    ids,
+                    window.num_keys.max(1),
+                )?);
             }
             out.push(row);
         }
         Ok(out)
     }
+}
+
+/// Window `w`'s frame kernels among `kernels` (by call), with their call indexes.
+fn window_kernels<'k>(
+    calls: &[CallLayout],
+    kernels: &'k mut [Option<Box<dyn FrameKernel>>],
+    w: usize,
+) -> Vec<(usize, &'k mut Box<dyn FrameKernel>)> {
+    calls
+        .iter()
+        .zip(kernels.iter_mut())
+        .enumerate()
+        .filter(|(_, (call, _))| call.window == w)
+        .filter_map(|(c, (_, k))| k.as_mut().map(|k| (c, k)))
+        .collect()
+}
+
+/// One batch's key ids, as a catch-up scans them.
+#[derive(Clone, Copy)]
+enum BatchKeys<'a> {
+    /// Local ids, and the key id of each local id.
+    Mapped { ids: &'a [u32], gid: &'a [u32] },
+    /// Key ids.
+    Ids(&'a [u32]),
+    /// No PARTITION BY: this many rows, all of key 0.
+    One(usize),
+}
+
+/// The slots of `rows` (runs only: the rows a catch-up replays).
+fn rows_len(rows: &Rows<'_>) -> usize {
+    match rows {
+        Rows::All { pids } => pids.len(),
+        Rows::Runs { runs } => runs.iter().map(|r| r.len as usize).sum(),
+        Rows::Mapped { ids, .. } => ids.len(),
+    }
+}
+
+/// Brings `kernels` (one window's forks, with their call indexes), made at the call's
+/// start, to their state at batch `start`, given `count`: every key's rows in the
+/// batches before. Each key's rows but its last `r` are skipped
+/// ([`FrameKernel::skip`]); those last rows are found scanning back from `start`
+/// (`keys_of(b)`: batch b's key ids) and replayed in order, as runs
+/// (`replay(b, call, kernel, rows)`).
+fn catch_up_window<'a>(
+    kernels: &mut [(usize, &mut Box<dyn FrameKernel>)],
+    count: &[u64],
+    r: u64,
+    start: usize,
+    keys_of: impl Fn(usize) -> Result<BatchKeys<'a>>,
+    mut replay: impl FnMut(usize, usize, &mut Box<dyn FrameKernel>, &Rows<'_>) -> Result<()>,
+) -> Result<()> {
+    // each key's last `r` rows, scanning back
+    let mut need: Vec<u64> = count.iter().map(|&c| c.min(r)).collect();
+    let mut remaining: u64 = need.iter().sum();
+    let mut replays: Vec<(usize, Vec<Run>)> = Vec::new();
+    let mut b = start;
+    while remaining > 0 && b > 0 {
+        b -= 1;
+        let mut runs: Vec<Run> = Vec::new();
+        let mut take = |i: usize, g: u32, runs: &mut Vec<Run>| {
+            let Some(left) = need.get_mut(g as usize) else {
+                return false;
+            };
+            if *left == 0 {
+                return false;
+            }
+            *left -= 1;
+            remaining -= 1;
+            match runs.last_mut() {
+                Some(run) if run.pid == g && run.start as usize == i + 1 => {
+                    run.start -= 1;
+                    run.len += 1;
+                }
+                _ => runs.push(Run {
+                    start: i as u32,
+                    len: 1,
+                    pid: g,
+                }),
+            }
+            remaining == 0
+        };
+        match keys_of(b)? {
+            BatchKeys::Mapped { ids, gid } => {
+                for (i, &l) in ids.iter().enumerate().rev() {
+                    let g = gid
+                        .get(l as usize)
+                        .copied()
+                        .ok_or_else(|| Error::internal("analytic local key without key id"))?;
+                    if take(i, g, &mut runs) {
+                        break;
+                    }
+                }
+            }
+            BatchKeys::Ids(ids) => {
+                for (i, &g) in ids.iter().enumerate().rev() {
+                    if take(i, g, &mut runs) {
+                        break;
+                    }
+                }
+            }
+            BatchKeys::One(n) => {
+                let t = remaining.min(n as u64) as usize;
+                remaining -= t as u64;
+                runs.push(Run {
+                    start: (n - t) as u32,
+                    len: t as u32,
+                    pid: 0,
+                });
+            }
+        }
+        runs.reverse();
+        replays.push((b, runs));
+    }
+    if remaining > 0 {
+        return Err(Error::internal("analytic catch-up ran out of rows"));
+    }
+    for (_, kernel) in kernels.iter_mut() {
+        for (g, &c) in count.iter().enumerate() {
+            let kept = c.min(r);
+            if c > kept {
+                kernel.skip(g, c - kept);
+            }
+        }
+    }
+    for (b, runs) in replays.iter().rev() {
+        if runs.iter().all(|r| r.len == 0) {
+            continue;
+        }
+        for (c, kernel) in kernels.iter_mut() {
+            replay(*b, *c, kernel, &Rows::Runs { runs })?;
+        }
+    }
+    Ok(())
+}
+
+/// A frame kernel over `rows` of a batch of `num_rows` rows (`input`: the call's argument
+/// columns and order column), into a new column of `slots` slots.
+fn kernel_column(
+    kernel: &mut Box<dyn FrameKernel>,
+    input: &(Vec<ArrayRef>, Option<ArrayRef>),
+    num_rows: usize,
+    output_type: &DataType,
+    rows: &Rows<'_>,
+    num_keys: usize,
+    slots: usize,
+) -> Result<OutputColumn> {
+    let (args, order) = input;
+    let input = KernelInput {
+        args,
+        order: order.as_ref(),
+        num_rows,
+    };
+    let mut column = OutputColumn::new(output_type, slots)?;
+    kernel.update(&input, rows, num_keys, &mut column)?;
+    Ok(column)
+}
+
+/// A sequential kernel over a whole batch of `num_rows` rows (`gids`: key id per row).
+fn sequential_column(
+    kernel: &mut Box<dyn SequentialKernel>,
+    input: &(Vec<ArrayRef>, Option<ArrayRef>),
+    num_rows: usize,
+    gids: &[u32],
+    num_keys: usize,
+) -> Result<ArrayRef> {
+    let (args, order) = input;
+    let input = KernelInput {
+        args,
+        order: order.as_ref(),
+        num_rows,
+    };
+    kernel.update(&input, gids, num_keys)
 }
 
 /// `batch` with the result columns appended, as a batch of `schema`.

@@ -1,0 +1,665 @@
+//! The split by batch, pipelined: one thread (the stager) reads the call's batches in
+//! order, runs the pre-projection and interns their keys straight into the windows' key
+//! tables, and hands each batch on as soon as it is staged; the other threads run the
+//! frame kernels of the first groups of batches right behind it. The stager then runs the
+//! last group itself, interning and computing each batch in one pass.
+//!
+//! ```text
+//!  stager:    stage 0 1 2 3 4 5 6 │ 7 8 9   (stage + kernels, batch by batch)
+//!  thread 0:    kernels 0 1 2 3 4 5 6        (each batch once it is staged)
+//!                                 └ every key's rows before 7: counted while staging;
+//!                                   the stager's forks skip them but the last history
+//!                                   rows, which they replay (catch-up)
+//! ```
+//!
+//! Each key's rows meet the same state as on one thread (forks caught up to their group's
+//! start), so results are the same bits for any split. Against the split with a separate
+//! interning round, a batch is read once, its key ids stay in cache between interning and
+//! the kernels on the stager, and the call has one parallel phase instead of three. The
+//! group sizes balance the stager's extra work (interning every batch) against the
+//! kernels, from the measured cost of each (see [`pipeline_groups`]).
+
+use std::ops::Range;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, RecordBatch};
+use rayon::prelude::*;
+
+use super::{
+    AnalyticOperator, AnalyticSpec, BatchKeys, CallColumns, CallLayout, Split, call_input,
+    catch_up_window, count_rows, kernel_column, sequential_column, window_kernels,
+};
+use crate::aggregate::GroupValues;
+use crate::analytic::kernel::{FrameKernel, Rows, SequentialKernel};
+use crate::error::{Error, Result};
+use crate::exec::filter_project::FilterProject;
+
+/// The split with a separate interning round costs about this much more than its ideal
+/// share of the work (its extra pass over the key ids, the three phases of a call); the
+/// pipeline is chosen when its own plan is within it.
+const ROUND_SPLIT_OVERHEAD: f64 = 1.1;
+
+/// The first estimate of staging cost over kernel cost per row, before any is measured.
+pub(super) const INITIAL_STAGE_RATIO: f64 = 0.35;
+
+/// A batch as the stager hands it on.
+struct Staged {
+    batch: RecordBatch,
+    /// Per window: the key id of each row (`None`: no PARTITION BY, every row key 0).
+    ids: Vec<Option<Vec<u32>>>,
+    /// Per window: the keys known once this batch is staged.
+    num_keys: Vec<usize>,
+    /// Per call: argument columns and order column.
+    inputs: Vec<(Vec<ArrayRef>, Option<ArrayRef>)>,
+}
+
+impl Staged {
+    /// Window `w`'s rows as kernel input, and its key count.
+    fn rows<'a>(&'a self, w: usize, zeros: &'a [u32]) -> Result<(&'a [u32], usize)> {
+        let n = self.batch.num_rows();
+        match (self.ids.get(w), self.num_keys.get(w)) {
+            (Some(Some(ids)), Some(&keys)) => Ok((ids, keys)),
+            (Some(None), Some(_)) => zeros
+                .get(..n)
+                .map(|z| (z, 1))
+                .ok_or_else(|| Error::internal("analytic pipeline: key scratch too short")),
+            _ => Err(Error::internal("analytic pipeline: window not staged")),
+        }
+    }
+
+    /// Window `w`'s key ids, as a catch-up scans them.
+    fn keys(&self, w: usize) -> BatchKeys<'_> {
+        match self.ids.get(w) {
+            Some(Some(ids)) => BatchKeys::Ids(ids),
+            _ => BatchKeys::One(self.batch.num_rows()),
+        }
+    }
+}
+
+/// What the stager has published, for the threads behind it. A slot left `None` means
+/// the stager stopped (an error); every slot is set before the stager returns, so no
+/// thread waits forever.
+struct Board {
+    /// Per batch.
+    slots: Vec<OnceLock<Option<Staged>>>,
+    /// Per group: every key's rows before the group's first batch, per window.
+    marks: Vec<OnceLock<Option<Vec<Vec<u64>>>>>,
+}
+
+impl Board {
+    fn new(batches: usize, groups: usize) -> Board {
+        Board {
+            slots: (0..batches).map(|_| OnceLock::new()).collect(),
+            marks: (0..groups).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Batch `b`, once staged.
+    fn staged(&self, b: usize) -> Result<&Staged> {
+        self.slots
+            .get(b)
+            .and_then(|s| s.wait().as_ref())
+            .ok_or_else(stopped)
+    }
+
+    /// The key counts at group `g`'s start, once the stager is there.
+    fn mark(&self, g: usize) -> Result<&[Vec<u64>]> {
+        self.marks
+            .get(g)
+            .and_then(|m| m.wait().as_deref())
+            .ok_or_else(stopped)
+    }
+}
+
+fn stopped() -> Error {
+    Error::internal("analytic pipeline: the staging thread stopped")
+}
+
+/// Sets every slot and mark the stager has not, when it returns or unwinds.
+struct CloseBoard<'a>(&'a Board);
+
+impl Drop for CloseBoard<'_> {
+    fn drop(&mut self) {
+        for s in &self.0.slots {
+            let _ = s.set(None);
+        }
+        for m in &self.0.marks {
+            let _ = m.set(None);
+        }
+    }
+}
+
+/// Time and rows of one kind of work, summed over a call.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    time: Duration,
+    rows: usize,
+}
+
+impl Tally {
+    fn add(&mut self, since: Instant, rows: usize) {
+        self.time += since.elapsed();
+        self.rows += rows;
+    }
+
+    fn per_row(self) -> Option<f64> {
+        (self.rows > 0 && !self.time.is_zero()).then(|| self.time.as_secs_f64() / self.rows as f64)
+    }
+}
+
+/// What the stager reads and writes.
+struct Stager<'a> {
+    pre: &'a FilterProject,
+    raw: &'a [RecordBatch],
+    spec: &'a AnalyticSpec,
+    /// Per window: its key table (`None`: no PARTITION BY).
+    tables: Vec<Option<&'a mut Box<dyn GroupValues>>>,
+    /// Spare key-id buffers.
+    spare: &'a mut Vec<Vec<u32>>,
+}
+
+impl Stager<'_> {
+    /// Batch `b`: pre-projected, its keys interned.
+    fn stage(&mut self, b: usize) -> Result<Staged> {
+        let raw = self
+            .raw
+            .get(b)
+            .ok_or_else(|| Error::internal("analytic pipeline: batch out of range"))?;
+        let batch = self.pre.apply(raw)?;
+        let mut ids = Vec::with_capacity(self.tables.len());
+        let mut num_keys = Vec::with_capacity(self.tables.len());
+        for (table, layout) in self.tables.iter_mut().zip(&self.spec.windows) {
+            match table {
+                Some(table) => {
+                    let keys: Vec<ArrayRef> = layout
+                        .keys
+                        .iter()
+                        .map(|&k| batch.column(k).clone())
+                        .collect();
+                    let mut out = self.spare.pop().unwrap_or_default();
+                    table.intern(&keys, &mut out)?;
+                    ids.push(Some(out));
+                    num_keys.push(table.len());
+                }
+                None => {
+                    ids.push(None);
+                    num_keys.push(1);
+                }
+            }
+        }
+        let inputs = self
+            .spec
+            .calls
+            .iter()
+            .map(|call| call_input(&batch, call, &self.spec.windows[call.window]))
+            .collect();
+        Ok(Staged {
+            batch,
+            ids,
+            num_keys,
+            inputs,
+        })
+    }
+
+    /// Stages every batch in order, publishing each, and the key counts at each group
+    /// start; runs the last group's kernels (`kernels`, forks made at the call's start)
+    /// on the batches of the last group as it stages them. Returns the last group's
+    /// columns, and the staging and kernel tallies.
+    fn run(
+        mut self,
+        board: &Board,
+        groups: &[Range<usize>],
+        history: &[u64],
+        calls: &[CallLayout],
+        kernels: &mut [Option<Box<dyn FrameKernel>>],
+        zeros: &[u32],
+    ) -> Result<(Vec<CallColumns>, Tally, Tally)> {
+        let _close = CloseBoard(board);
+        let last = groups.last().map_or(0, |g| g.start);
+        let mut counts: Vec<Vec<u64>> = self
+            .tables
+            .iter()
+            .map(|t| vec![0; t.as_ref().map_or(1, |t| t.len())])
+            .collect();
+        let mut hist = Vec::new();
+        let (mut staging, mut computing) = (Tally::default(), Tally::default());
+        let mut out = Vec::with_capacity(self.raw.len().saturating_sub(last));
+        for b in 0..self.raw.len() {
+            for (g, range) in groups.iter().enumerate().skip(1) {
+                if range.start == b && g + 1 < groups.len() {
+                    let _ = board.marks[g].set(Some(counts.clone()));
+                }
+            }
+            if b == last && b > 0 {
+                let t = Instant::now();
+                catch_up(board, calls, kernels, &counts, history, b)?;
+                computing.add(t, 0);
+            }
+            let t = Instant::now();
+            let staged = self.stage(b)?;
+            let n = staged.batch.num_rows();
+            if b < last {
+                for (w, count) in counts.iter_mut().enumerate() {
+                    match staged.ids.get(w) {
+                        Some(Some(ids)) => {
+                            let keys = staged.num_keys[w];
+                            count_rows(ids, keys, &mut hist);
+                            count.resize(keys, 0);
+                            for (c, &h) in count.iter_mut().zip(&hist) {
+                                *c += u64::from(h);
+                            }
+                        }
+                        _ => count[0] += n as u64,
+                    }
+                }
+            }
+            staging.add(t, n);
+            let _ = board.slots[b].set(Some(staged));
+            if b >= last {
+                let t = Instant::now();
+                out.push(frame_columns(board.staged(b)?, calls, kernels, zeros)?);
+                computing.add(t, n);
+            }
+        }
+        Ok((out, staging, computing))
+    }
+}
+
+/// The frame calls (`kernels`, by call) over one staged batch.
+fn frame_columns(
+    staged: &Staged,
+    calls: &[CallLayout],
+    kernels: &mut [Option<Box<dyn FrameKernel>>],
+    zeros: &[u32],
+) -> Result<CallColumns> {
+    let n = staged.batch.num_rows();
+    let mut columns: CallColumns = vec![None; calls.len()];
+    for (c, ((call, kernel), column)) in calls
+        .iter()
+        .zip(kernels.iter_mut())
+        .zip(&mut columns)
+        .enumerate()
+    {
+        let Some(kernel) = kernel else {
+            continue;
+        };
+        let (pids, num_keys) = staged.rows(call.window, zeros)?;
+        let input = staged
+            .inputs
+            .get(c)
+            .ok_or_else(|| Error::internal("analytic pipeline: call input missing"))?;
+        let rows = Rows::All { pids };
+        let col = kernel_column(kernel, input, n, &call.output_type, &rows, num_keys, n)?;
+        *column = Some(col.finish()?);
+    }
+    Ok(columns)
+}
+
+/// Brings forks made at the call's start to the state at batch `start`, given every
+/// key's rows before it (`counts`, per window).
+fn catch_up(
+    board: &Board,
+    calls: &[CallLayout],
+    kernels: &mut [Option<Box<dyn FrameKernel>>],
+    counts: &[Vec<u64>],
+    history: &[u64],
+    start: usize,
+) -> Result<()> {
+    for (w, count) in counts.iter().enumerate() {
+        let mut mine = window_kernels(calls, kernels, w);
+        if mine.is_empty() {
+            continue;
+        }
+        let keys_of = |b: usize| Ok(board.staged(b)?.keys(w));
+        let replay = |b: usize, c: usize, k: &mut Box<dyn FrameKernel>, rows: &Rows<'_>| {
+            let staged = board.staged(b)?;
+            let input = staged
+                .inputs
+                .get(c)
+                .ok_or_else(|| Error::internal("analytic pipeline: call input missing"))?;
+            let slots = super::rows_len(rows);
+            let output_type = &calls[c].output_type;
+            let n = staged.batch.num_rows();
+            kernel_column(k, input, n, output_type, rows, count.len(), slots).map(drop)
+        };
+        let r = history.get(w).copied().unwrap_or(0);
+        catch_up_window(&mut mine, count, r, start, keys_of, replay)?;
+    }
+    Ok(())
+}
+
+/// Group `g` (not the last) behind the stager: caught up to its start from the stager's
+/// counts, then its batches as they are staged.
+fn follow(
+    board: &Board,
+    g: usize,
+    range: Range<usize>,
+    history: &[u64],
+    calls: &[CallLayout],
+    kernels: &mut [Option<Box<dyn FrameKernel>>],
+    zeros: &[u32],
+) -> Result<(Vec<CallColumns>, Tally)> {
+    let mut computing = Tally::default();
+    if g > 0 {
+        let counts = board.mark(g)?;
+        let t = Instant::now();
+        catch_up(board, calls, kernels, counts, history, range.start)?;
+        computing.add(t, 0);
+    }
+    let mut out = Vec::with_capacity(range.len());
+    for b in range {
+        let staged = board.staged(b)?;
+        let t = Instant::now();
+        out.push(frame_columns(staged, calls, kernels, zeros)?);
+        computing.add(t, staged.batch.num_rows());
+    }
+    Ok((out, computing))
+}
+
+/// The sequential calls over every batch, as they are staged.
+fn follow_sequential(
+    board: &Board,
+    batches: usize,
+    calls: &[CallLayout],
+    kernels: &mut [Option<Box<dyn SequentialKernel>>],
+    zeros: &[u32],
+) -> Result<Vec<CallColumns>> {
+    let mut out = Vec::with_capacity(batches);
+    for b in 0..batches {
+        let staged = board.staged(b)?;
+        let n = staged.batch.num_rows();
+        let mut row: CallColumns = vec![None; calls.len()];
+        for (c, (call, kernel)) in calls.iter().zip(kernels.iter_mut()).enumerate() {
+            let Some(kernel) = kernel else {
+                continue;
+            };
+            let (gids, num_keys) = staged.rows(call.window, zeros)?;
+            let input = staged
+                .inputs
+                .get(c)
+                .ok_or_else(|| Error::internal("analytic pipeline: call input missing"))?;
+            row[c] = Some(sequential_column(kernel, input, n, gids, num_keys)?);
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+/// The groups of batches for `threads` threads, given `ratio`, the cost of staging a row
+/// over the cost of its kernels: every group but the last to a thread behind the stager,
+/// the last to the stager. A thread behind starts once the stager has staged the rows
+/// before its group, then takes a kernel cost per row; the stager stages every row, then
+/// runs the last group. The group ends are those where every thread finishes at once.
+/// `None` when the plan leaves the stager no batch (its kernels must end the call), or,
+/// with `compare`, is not clearly better than the split with a separate interning round.
+pub(super) fn pipeline_groups(
+    batches: &[RecordBatch],
+    threads: usize,
+    ratio: f64,
+    compare: bool,
+) -> Option<Vec<Range<usize>>> {
+    let rows: Vec<f64> = batches.iter().map(|b| b.num_rows() as f64).collect();
+    let total: f64 = rows.iter().sum();
+    if threads < 2 || batches.len() < 2 || total <= 0.0 || !ratio.is_finite() {
+        return None;
+    }
+    let r = ratio.clamp(0.0, 100.0);
+    // the followers' group ends (in rows) if every thread is to finish by time `c`
+    // (one kernel cost per row), and the time the stager then needs
+    let plan = |c: f64| -> (Vec<f64>, f64) {
+        let mut ends = Vec::with_capacity(threads - 1);
+        let mut s = 0.0f64;
+        for _ in 0..threads - 1 {
+            s = (s + (c - r * s).max(0.0)).min(total);
+            ends.push(s);
+        }
+        (ends, r * total + (total - s))
+    };
+    let (mut lo, mut hi) = (total * (1.0 + r) / threads as f64, total * (1.0 + r));
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if plan(mid).1 <= mid {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    if compare && hi > total * (1.0 + r) / threads as f64 * ROUND_SPLIT_OVERHEAD {
+        return None;
+    }
+    let (ends, _) = plan(hi);
+    // a group ends before the first batch whose middle row lies past its end
+    let mut cuts = Vec::with_capacity(ends.len());
+    let mut before = 0.0f64;
+    let mut b = 0usize;
+    for end in ends {
+        while b < rows.len() && before + rows[b] / 2.0 < end {
+            before += rows[b];
+            b += 1;
+        }
+        cuts.push(b);
+    }
+    let mut groups = Vec::with_capacity(threads);
+    let mut start = 0usize;
+    for cut in cuts {
+        if cut > start {
+            groups.push(start..cut);
+            start = cut;
+        }
+    }
+    if start >= batches.len() || groups.is_empty() {
+        return None;
+    }
+    groups.push(start..batches.len());
+    Some(groups)
+}
+
+impl AnalyticOperator {
+    /// Whether this call of `raw` batches runs pipelined; the groups if so (see
+    /// [`pipeline_groups`]; under `AnalyticSplit::ByBatch`, whenever it can). Only with every key table taking the batches' own key types
+    /// (dictionary keys are interned by value, through partial tables).
+    pub(super) fn pipeline_plan(&self, raw: &[RecordBatch]) -> Option<Vec<Range<usize>>> {
+        if self.split == Split::Owners || !self.direct_keys {
+            return None;
+        }
+        let rows = raw.iter().map(RecordBatch::num_rows).sum();
+        let forced = self.workers.analytic_split() == super::AnalyticSplit::ByBatch;
+        if !forced && !self.batch_split_fits(rows) {
+            return None;
+        }
+        // a split by batch asked for runs pipelined whenever it can
+        pipeline_groups(raw, self.owners.len(), self.stage_ratio, !forced)
+    }
+
+    /// Runs a call pipelined over `groups` (from [`AnalyticOperator::pipeline_plan`]),
+    /// inside the pool.
+    pub(super) fn run_pipeline(
+        &mut self,
+        pre: &FilterProject,
+        raw: &[RecordBatch],
+        groups: Vec<Range<usize>>,
+    ) -> Result<Vec<RecordBatch>> {
+        self.split = Split::Batches;
+        let history: Vec<u64> = self
+            .window_history()
+            .into_iter()
+            .map(|h| h.unwrap_or(0))
+            .collect();
+        let n_max = raw.iter().map(RecordBatch::num_rows).max().unwrap_or(0);
+        if self.zeros.len() < n_max {
+            self.zeros.resize(n_max, 0);
+        }
+        let mut sets = self.fork_sets(groups.len())?;
+        let board_store = Board::new(raw.len(), groups.len());
+        let AnalyticOperator {
+            spec,
+            sequential,
+            windows,
+            zeros,
+            spare_ids,
+            ..
+        } = self;
+        let calls = &spec.calls[..];
+        let zeros = &zeros[..];
+        let stager = Stager {
+            pre,
+            raw,
+            spec,
+            tables: windows.iter_mut().map(|w| w.global.as_mut()).collect(),
+            spare: spare_ids,
+        };
+        let has_sequential = sequential.iter().any(Option::is_some);
+        let (last_set, follower_sets) = sets
+            .split_last_mut()
+            .ok_or_else(|| Error::internal("analytic pipeline without groups"))?;
+        let (history, groups, board) = (&history[..], &groups[..], &board_store);
+        let followers = || {
+            let run = |(g, (set, range)): (usize, (&mut Vec<_>, &Range<usize>))| {
+                follow(board, g, range.clone(), history, calls, set, zeros)
+            };
+            let mut groups_out = || {
+                follower_sets
+                    .par_iter_mut()
+                    .zip(groups.par_iter())
+                    .enumerate()
+                    .map(run)
+                    .collect::<Result<Vec<_>>>()
+            };
+            if has_sequential {
+                rayon::join(groups_out, || {
+                    follow_sequential(board, raw.len(), calls, sequential, zeros)
+                })
+            } else {
+                (groups_out(), Ok(Vec::new()))
+            }
+        };
+        let (staged, (followed, sequential_out)) = rayon::join(
+            || stager.run(board, groups, history, calls, last_set, zeros),
+            followers,
+        );
+        // the stager's kernels hold every key's state at the call's end
+        let last_kernels = sets.pop().unwrap_or_default();
+        self.owners[0].kernels = last_kernels;
+        for w in &mut self.windows {
+            if let Some(g) = &w.global {
+                w.num_keys = g.len();
+            }
+        }
+        let (last_out, staging, mut computing) = staged?;
+        let mut frame_out: Vec<CallColumns> = Vec::with_capacity(raw.len());
+        for (out, tally) in followed? {
+            frame_out.extend(out);
+            computing.time += tally.time;
+            computing.rows += tally.rows;
+        }
+        frame_out.extend(last_out);
+        let sequential_out = sequential_out?;
+        if let (Some(s), Some(k)) = (staging.per_row(), computing.per_row()) {
+            self.stage_ratio = (self.stage_ratio + s / k) / 2.0;
+        }
+        let mut batches = Vec::with_capacity(raw.len());
+        for slot in board_store.slots {
+            let staged = slot.into_inner().flatten().ok_or_else(stopped)?;
+            for ids in staged.ids.into_iter().flatten() {
+                if self.spare_ids.len() < raw.len() * self.windows.len() {
+                    self.spare_ids.push(ids);
+                }
+            }
+            batches.push(staged.batch);
+        }
+        self.assemble_results(&batches, frame_out, sequential_out, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn batches(rows: &[usize]) -> Vec<RecordBatch> {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
+        rows.iter()
+            .map(|&n| {
+                let col: ArrayRef = Arc::new(Int64Array::from(vec![0i64; n]));
+                RecordBatch::try_new(schema.clone(), vec![col]).expect("batch")
+            })
+            .collect()
+    }
+
+    /// The finishing time of each thread under a plan, by the model the plan is made
+    /// from: thread k behind the stager starts once the rows before its group are staged
+    /// (`ratio` a row) and takes 1 a row; the stager stages every row, then runs the last
+    /// group.
+    fn finish_times(rows: &[usize], groups: &[Range<usize>], ratio: f64) -> Vec<f64> {
+        let sum = |r: &Range<usize>| rows[r.clone()].iter().sum::<usize>() as f64;
+        let total = rows.iter().sum::<usize>() as f64;
+        let (last, behind) = groups.split_last().expect("groups");
+        let mut times: Vec<f64> = behind
+            .iter()
+            .map(|g| ratio * sum(&(0..g.start)) + sum(g))
+            .collect();
+        times.push(ratio * total + sum(last));
+        times
+    }
+
+    proptest! {
+        /// The groups are contiguous and cover every batch in order, there are at most
+        /// `threads` and at least two, and none is empty.
+        #[test]
+        fn pipeline_groups_cover_the_batches(
+            rows in proptest::collection::vec(1usize..100, 2..60),
+            threads in 2usize..6,
+            ratio in 0.0f64..3.0,
+        ) {
+            let b = batches(&rows);
+            if let Some(groups) = pipeline_groups(&b, threads, ratio, false) {
+                prop_assert!(groups.len() >= 2 && groups.len() <= threads);
+                let mut next = 0;
+                for g in &groups {
+                    prop_assert_eq!(g.start, next);
+                    prop_assert!(g.end > g.start);
+                    next = g.end;
+                }
+                prop_assert_eq!(next, rows.len());
+            }
+        }
+
+        /// With batches of equal size, two threads and staging cheaper than the kernels,
+        /// there is a plan, and both threads finish within two batches' time of each
+        /// other (the plan is balanced up to its batch granularity).
+        #[test]
+        fn two_thread_plans_balance_the_threads(
+            batches_n in 8usize..80,
+            rows in 10usize..200,
+            ratio in 0.0f64..0.9,
+        ) {
+            let r = vec![rows; batches_n];
+            let groups = pipeline_groups(&batches(&r), 2, ratio, false);
+            prop_assert!(groups.is_some());
+            let groups = groups.unwrap_or_default();
+            let times = finish_times(&r, &groups, ratio);
+            let spread = times.iter().cloned().fold(f64::MIN, f64::max)
+                - times.iter().cloned().fold(f64::MAX, f64::min);
+            prop_assert!(spread <= 2.0 * rows as f64 + 1e-6, "{groups:?} {times:?}");
+        }
+    }
+
+    /// Staging as dear as the kernels leaves the stager no group on two threads: no plan.
+    /// When the plan loses to the split with a separate interning round, `compare` turns
+    /// it down.
+    #[test]
+    fn plans_that_do_not_pay_are_refused() {
+        let b = batches(&[100; 20]);
+        assert!(pipeline_groups(&b, 2, 1.5, false).is_none());
+        assert!(pipeline_groups(&b, 2, 0.3, true).is_some());
+        assert!(pipeline_groups(&b, 4, 0.5, false).is_some());
+        assert!(pipeline_groups(&b, 4, 0.5, true).is_none());
+        assert!(pipeline_groups(&b[..1], 2, 0.3, false).is_none());
+    }
+}

@@ -20,6 +20,12 @@
 //! identical for every partition count; keys are dealt round-robin in first-seen order,
 //! which balances the owners. Calls over strings (and pass-through calls) run as one
 //! sequential task beside the owners.
+//!
+//! When every frame kernel can fork (its per-key state a function of the key's row count
+//! and last rows) and the keys are few, the call is split by batch instead: contiguous
+//! groups of batches, one per thread, each later group's forks caught up on the rows
+//! before it. It runs pipelined (`analytic/pipeline.rs`: one thread stages every batch, the others
+//! compute right behind it) or, when that does not pay, after the parallel round 1.
 
 mod pipeline;
 

@@ -249,8 +249,9 @@ pub struct AnalyticOperator {
     /// Whether every window's key table takes the batches' key columns as they are (no
     /// dictionary keys), which the pipelined split by batch needs.
     direct_keys: bool,
-    /// The pipelined split's measured cost of staging a row over its kernels' cost.
-    stage_ratio: f64,
+    /// The pipelined split's measured cost of staging a row over its kernels' cost
+    /// (`None` before its first call).
+    stage_ratio: Option<f64>,
     /// Key-id buffers of the pipelined split, kept between calls.
     spare_ids: Vec<Vec<u32>>,
 }
@@ -367,7 +368,7 @@ impl AnalyticOperator {
             split,
             zeros: Vec::new(),
             direct_keys,
-            stage_ratio: pipeline::INITIAL_STAGE_RATIO,
+            stage_ratio: None,
             spare_ids: Vec::new(),
         })
     }

@@ -40,8 +40,18 @@ use crate::exec::filter_project::FilterProject;
 /// pipeline is chosen when its own plan is within it.
 const ROUND_SPLIT_OVERHEAD: f64 = 1.1;
 
-/// The first estimate of staging cost over kernel cost per row, before any is measured.
-pub(super) const INITIAL_STAGE_RATIO: f64 = 0.35;
+/// Staging cost over kernel cost per row, before any is measured: interning a row's
+/// key costs about a third of one moving average's kernel (S1), less when there are
+/// several calls; pre-projection alone (no PARTITION BY) next to nothing.
+fn prior_stage_ratio(spec: &AnalyticSpec) -> f64 {
+    let keyed = spec
+        .windows
+        .iter()
+        .filter(|w| !w.key_types.is_empty())
+        .count();
+    let calls = spec.calls.len().max(1) as f64;
+    0.02 + 0.35 * keyed as f64 / calls
+}
 
 /// A batch as the stager hands it on.
 struct Staged {
@@ -469,7 +479,10 @@ impl AnalyticOperator {
             return None;
         }
         // a split by batch asked for runs pipelined whenever it can
-        pipeline_groups(raw, self.owners.len(), self.stage_ratio, !forced)
+        let ratio = self
+            .stage_ratio
+            .unwrap_or_else(|| prior_stage_ratio(&self.spec));
+        pipeline_groups(raw, self.owners.len(), ratio, !forced)
     }
 
     /// Runs a call pipelined over `groups` (from [`AnalyticOperator::pipeline_plan`]),
@@ -556,7 +569,8 @@ impl AnalyticOperator {
         frame_out.extend(last_out);
         let sequential_out = sequential_out?;
         if let (Some(s), Some(k)) = (staging.per_row(), computing.per_row()) {
-            self.stage_ratio = (self.stage_ratio + s / k) / 2.0;
+            let measured = s / k;
+            self.stage_ratio = Some(self.stage_ratio.map_or(measured, |r| (r + measured) / 2.0));
         }
         let mut batches = Vec::with_capacity(raw.len());
         for slot in board_store.slots {

@@ -1413,15 +1413,18 @@ fn kernel_column(
     num_keys: usize,
     slots: usize,
 ) -> Result<OutputColumn> {
-    let (args, order) = input;
-    let input = KernelInput {
-        args,
-        order: order.as_ref(),
-        num_rows,
-    };
     let mut column = OutputColumn::new(output_type, slots)?;
-    kernel.update(&input, rows, num_keys, &mut column)?;
+    kernel.update(&kernel_input(input, num_rows), rows, num_keys, &mut column)?;
     Ok(column)
+}
+
+/// A call's argument columns and order column as a kernel's input.
+fn kernel_input(input: &(Vec<ArrayRef>, Option<ArrayRef>), num_rows: usize) -> KernelInput<'_> {
+    KernelInput {
+        args: &input.0,
+        order: input.1.as_ref(),
+        num_rows,
+    }
 }
 
 /// A sequential kernel over a whole batch of `num_rows` rows (`gids`: key id per row).
@@ -1432,13 +1435,7 @@ fn sequential_column(
     gids: &[u32],
     num_keys: usize,
 ) -> Result<ArrayRef> {
-    let (args, order) = input;
-    let input = KernelInput {
-        args,
-        order: order.as_ref(),
-        num_rows,
-    };
-    kernel.update(&input, gids, num_keys)
+    kernel.update(&kernel_input(input, num_rows), gids, num_keys)
 }
 
 /// `batch` with the result columns appended, as a batch of `schema`.
@@ -1633,7 +1630,8 @@ mod tests {
 
     use super::*;
 
-    fn batches(rows: &[usize]) -> Vec<RecordBatch> {
+    /// Batches of one Int64 column with these row counts.
+    pub(super) fn batches(rows: &[usize]) -> Vec<RecordBatch> {
         let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
         rows.iter()
             .map(|&n| {

@@ -78,6 +78,13 @@ impl Staged {
         }
     }
 
+    /// Call `c`'s argument columns and order column.
+    fn input(&self, c: usize) -> Result<&(Vec<ArrayRef>, Option<ArrayRef>)> {
+        self.inputs
+            .get(c)
+            .ok_or_else(|| Error::internal("analytic pipeline: call input missing"))
+    }
+
     /// Window `w`'s key ids, as a catch-up scans them.
     fn keys(&self, w: usize) -> BatchKeys<'_> {
         match self.ids.get(w) {
@@ -295,10 +302,7 @@ fn frame_columns(
             continue;
         };
         let (pids, num_keys) = staged.rows(call.window, zeros)?;
-        let input = staged
-            .inputs
-            .get(c)
-            .ok_or_else(|| Error::internal("analytic pipeline: call input missing"))?;
+        let input = staged.input(c)?;
         let rows = Rows::All { pids };
         let col = kernel_column(kernel, input, n, &call.output_type, &rows, num_keys, n)?;
         *column = Some(col.finish()?);
@@ -324,10 +328,7 @@ fn catch_up(
         let keys_of = |b: usize| Ok(board.staged(b)?.keys(w));
         let replay = |b: usize, c: usize, k: &mut Box<dyn FrameKernel>, rows: &Rows<'_>| {
             let staged = board.staged(b)?;
-            let input = staged
-                .inputs
-                .get(c)
-                .ok_or_else(|| Error::internal("analytic pipeline: call input missing"))?;
+            let input = staged.input(c)?;
             let slots = super::rows_len(rows);
             let output_type = &calls[c].output_type;
             let n = staged.batch.num_rows();
@@ -385,10 +386,7 @@ fn follow_sequential(
                 continue;
             };
             let (gids, num_keys) = staged.rows(call.window, zeros)?;
-            let input = staged
-                .inputs
-                .get(c)
-                .ok_or_else(|| Error::internal("analytic pipeline: call input missing"))?;
+            let input = staged.input(c)?;
             row[c] = Some(sequential_column(kernel, input, n, gids, num_keys)?);
         }
         out.push(row);
@@ -588,23 +586,10 @@ impl AnalyticOperator {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::Int64Array;
-    use arrow::datatypes::{DataType, Field, Schema};
     use proptest::prelude::*;
 
+    use super::super::tests::batches;
     use super::*;
-
-    fn batches(rows: &[usize]) -> Vec<RecordBatch> {
-        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
-        rows.iter()
-            .map(|&n| {
-                let col: ArrayRef = Arc::new(Int64Array::from(vec![0i64; n]));
-                RecordBatch::try_new(schema.clone(), vec![col]).expect("batch")
-            })
-            .collect()
-    }
 
     /// The finishing time of each thread under a plan, by the model the plan is made
     /// from: thread k behind the stager starts once the rows before its group are staged

@@ -249,9 +249,8 @@ pub struct AnalyticOperator {
     /// Whether every window's key table takes the batches' key columns as they are (no
     /// dictionary keys), which the pipelined split by batch needs.
     direct_keys: bool,
-    /// The pipelined split's measured cost of staging a row over its kernels' cost
-    /// (`None` before its first call).
-    stage_ratio: Option<f64>,
+    /// The pipelined split's measured costs (`None` before its first call).
+    stage_costs: Option<pipeline::StageCosts>,
     /// Key-id buffers of the pipelined split, kept between calls.
     spare_ids: Vec<Vec<u32>>,
 }
@@ -368,7 +367,7 @@ impl AnalyticOperator {
             split,
             zeros: Vec::new(),
             direct_keys,
-            stage_ratio: None,
+            stage_costs: None,
             spare_ids: Vec::new(),
         })
     }

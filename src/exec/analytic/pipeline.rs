@@ -40,17 +40,41 @@ use crate::exec::filter_project::FilterProject;
 /// pipeline is chosen when its own plan is within it.
 const ROUND_SPLIT_OVERHEAD: f64 = 1.1;
 
-/// Staging cost over kernel cost per row, before any is measured: interning a row's
-/// key costs about a third of one moving average's kernel (S1), less when there are
-/// several calls; pre-projection alone (no PARTITION BY) next to nothing.
-fn prior_stage_ratio(spec: &AnalyticSpec) -> f64 {
-    let keyed = spec
-        .windows
-        .iter()
-        .filter(|w| !w.key_types.is_empty())
-        .count();
-    let calls = spec.calls.len().max(1) as f64;
-    0.02 + 0.35 * keyed as f64 / calls
+/// The pipelined split's costs per row, in units of a row's kernels on a thread behind
+/// the stager.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct StageCosts {
+    /// Staging a row (pre-projection, interning, counting).
+    pub(super) stage: f64,
+    /// The stager's own kernels on a row (slower than a thread's behind it: the staging
+    /// between its batches takes part of its cache; its catch-up counts here too).
+    pub(super) own: f64,
+}
+
+impl StageCosts {
+    /// Before any call is measured: interning a row's key costs about a third of one
+    /// moving average's kernel (S1), less when there are several calls; pre-projection
+    /// alone (no PARTITION BY) next to nothing.
+    fn prior(spec: &AnalyticSpec) -> StageCosts {
+        let keyed = spec
+            .windows
+            .iter()
+            .filter(|w| !w.key_types.is_empty())
+            .count();
+        let calls = spec.calls.len().max(1) as f64;
+        StageCosts {
+            stage: 0.02 + 0.35 * keyed as f64 / calls,
+            own: 1.0,
+        }
+    }
+
+    /// The average of `self` and `other`.
+    fn blend(self, other: StageCosts) -> StageCosts {
+        StageCosts {
+            stage: (self.stage + other.stage) / 2.0,
+            own: (self.own + other.own) / 2.0,
+        }
+    }
 }
 
 /// A batch as the stager hands it on.
@@ -394,25 +418,29 @@ fn follow_sequential(
     Ok(out)
 }
 
-/// The groups of batches for `threads` threads, given `ratio`, the cost of staging a row
-/// over the cost of its kernels: every group but the last to a thread behind the stager,
-/// the last to the stager. A thread behind starts once the stager has staged the rows
-/// before its group, then takes a kernel cost per row; the stager stages every row, then
-/// runs the last group. The group ends are those where every thread finishes at once.
+/// The groups of batches for `threads` threads, given `costs`: every group but the last to
+/// a thread behind the stager, the last to the stager. A thread behind starts once the
+/// stager has staged the rows before its group, then takes 1 per row; the stager stages
+/// every row, then runs the last group at its own cost per row. The group ends are those
+/// where every thread finishes at once.
 /// `None` when the plan leaves the stager no batch (its kernels must end the call), or,
 /// with `compare`, is not clearly better than the split with a separate interning round.
 pub(super) fn pipeline_groups(
     batches: &[RecordBatch],
     threads: usize,
-    ratio: f64,
+    costs: StageCosts,
     compare: bool,
 ) -> Option<Vec<Range<usize>>> {
     let rows: Vec<f64> = batches.iter().map(|b| b.num_rows() as f64).collect();
     let total: f64 = rows.iter().sum();
-    if threads < 2 || batches.len() < 2 || total <= 0.0 || !ratio.is_finite() {
+    if threads < 2 || batches.len() < 2 || total <= 0.0 {
         return None;
     }
-    let r = ratio.clamp(0.0, 100.0);
+    if !costs.stage.is_finite() || !costs.own.is_finite() {
+        return None;
+    }
+    let r = costs.stage.clamp(0.0, 100.0);
+    let q = costs.own.clamp(0.01, 100.0);
     // the followers' group ends (in rows) if every thread is to finish by time `c`
     // (one kernel cost per row), and the time the stager then needs
     let plan = |c: f64| -> (Vec<f64>, f64) {
@@ -422,9 +450,9 @@ pub(super) fn pipeline_groups(
             s = (s + (c - r * s).max(0.0)).min(total);
             ends.push(s);
         }
-        (ends, r * total + (total - s))
+        (ends, r * total + q * (total - s))
     };
-    let (mut lo, mut hi) = (total * (1.0 + r) / threads as f64, total * (1.0 + r));
+    let (mut lo, mut hi) = (0.0, total * (1.0 + r + q));
     for _ in 0..60 {
         let mid = (lo + hi) / 2.0;
         if plan(mid).1 <= mid {
@@ -477,10 +505,10 @@ impl AnalyticOperator {
             return None;
         }
         // a split by batch asked for runs pipelined whenever it can
-        let ratio = self
-            .stage_ratio
-            .unwrap_or_else(|| prior_stage_ratio(&self.spec));
-        pipeline_groups(raw, self.owners.len(), ratio, !forced)
+        let costs = self
+            .stage_costs
+            .unwrap_or_else(|| StageCosts::prior(&self.spec));
+        pipeline_groups(raw, self.owners.len(), costs, !forced)
     }
 
     /// Runs a call pipelined over `groups` (from [`AnalyticOperator::pipeline_plan`]),
@@ -557,18 +585,22 @@ impl AnalyticOperator {
                 w.num_keys = g.len();
             }
         }
-        let (last_out, staging, mut computing) = staged?;
+        let (last_out, staging, own) = staged?;
         let mut frame_out: Vec<CallColumns> = Vec::with_capacity(raw.len());
+        let mut behind = Tally::default();
         for (out, tally) in followed? {
             frame_out.extend(out);
-            computing.time += tally.time;
-            computing.rows += tally.rows;
+            behind.time += tally.time;
+            behind.rows += tally.rows;
         }
         frame_out.extend(last_out);
         let sequential_out = sequential_out?;
-        if let (Some(s), Some(k)) = (staging.per_row(), computing.per_row()) {
-            let measured = s / k;
-            self.stage_ratio = Some(self.stage_ratio.map_or(measured, |r| (r + measured) / 2.0));
+        if let (Some(s), Some(o), Some(k)) = (staging.per_row(), own.per_row(), behind.per_row()) {
+            let measured = StageCosts {
+                stage: s / k,
+                own: o / k,
+            };
+            self.stage_costs = Some(self.stage_costs.map_or(measured, |c| c.blend(measured)));
         }
         let mut batches = Vec::with_capacity(raw.len());
         for slot in board_store.slots {
@@ -595,7 +627,8 @@ mod tests {
     /// from: thread k behind the stager starts once the rows before its group are staged
     /// (`ratio` a row) and takes 1 a row; the stager stages every row, then runs the last
     /// group.
-    fn finish_times(rows: &[usize], groups: &[Range<usize>], ratio: f64) -> Vec<f64> {
+    fn finish_times(rows: &[usize], groups: &[Range<usize>], costs: StageCosts) -> Vec<f64> {
+        let (ratio, own) = (costs.stage, costs.own);
         let sum = |r: &Range<usize>| rows[r.clone()].iter().sum::<usize>() as f64;
         let total = rows.iter().sum::<usize>() as f64;
         let (last, behind) = groups.split_last().expect("groups");
@@ -603,7 +636,7 @@ mod tests {
             .iter()
             .map(|g| ratio * sum(&(0..g.start)) + sum(g))
             .collect();
-        times.push(ratio * total + sum(last));
+        times.push(ratio * total + own * sum(last));
         times
     }
 
@@ -614,10 +647,12 @@ mod tests {
         fn pipeline_groups_cover_the_batches(
             rows in proptest::collection::vec(1usize..100, 2..60),
             threads in 2usize..6,
-            ratio in 0.0f64..3.0,
+            stage in 0.0f64..3.0,
+            own in 0.5f64..2.0,
         ) {
             let b = batches(&rows);
-            if let Some(groups) = pipeline_groups(&b, threads, ratio, false) {
+            let costs = StageCosts { stage, own };
+            if let Some(groups) = pipeline_groups(&b, threads, costs, false) {
                 prop_assert!(groups.len() >= 2 && groups.len() <= threads);
                 let mut next = 0;
                 for g in &groups {
@@ -630,24 +665,27 @@ mod tests {
         }
 
         /// With batches of equal size, two threads and staging cheaper than the kernels
-        /// by enough that the stager's share of the call is a batch and a half or more,
-        /// there is a plan, and both threads finish within two batches' time of each
-        /// other (the plan is balanced up to its batch granularity).
+        /// by enough that the stager's share of the call, (1 - stage) / (1 + own), is a
+        /// batch and a half or more, there is a plan, and both threads finish within two
+        /// batches' time of each other (balanced up to the batch granularity).
         #[test]
         fn two_thread_plans_balance_the_threads(
             batches_n in 8usize..80,
             rows in 10usize..200,
-            ratio in 0.0f64..0.9,
+            stage in 0.0f64..0.9,
+            own in 0.7f64..1.5,
         ) {
-            prop_assume!((1.0 - ratio) / 2.0 * batches_n as f64 >= 1.5);
+            prop_assume!((1.0 - stage) / (1.0 + own) * batches_n as f64 >= 1.5);
             let r = vec![rows; batches_n];
-            let groups = pipeline_groups(&batches(&r), 2, ratio, false);
+            let costs = StageCosts { stage, own };
+            let groups = pipeline_groups(&batches(&r), 2, costs, false);
             prop_assert!(groups.is_some());
             let groups = groups.unwrap_or_default();
-            let times = finish_times(&r, &groups, ratio);
+            let times = finish_times(&r, &groups, costs);
             let spread = times.iter().cloned().fold(f64::MIN, f64::max)
                 - times.iter().cloned().fold(f64::MAX, f64::min);
-            prop_assert!(spread <= 2.0 * rows as f64 + 1e-6, "{groups:?} {times:?}");
+            let batch = own.max(1.0) * rows as f64;
+            prop_assert!(spread <= 2.0 * batch + 1e-6, "{groups:?} {times:?}");
         }
     }
 
@@ -657,10 +695,20 @@ mod tests {
     #[test]
     fn plans_that_do_not_pay_are_refused() {
         let b = batches(&[100; 20]);
-        assert!(pipeline_groups(&b, 2, 1.5, false).is_none());
-        assert!(pipeline_groups(&b, 2, 0.3, true).is_some());
-        assert!(pipeline_groups(&b, 4, 0.5, false).is_some());
-        assert!(pipeline_groups(&b, 4, 0.5, true).is_none());
-        assert!(pipeline_groups(&b[..1], 2, 0.3, false).is_none());
+        let costs = |stage| StageCosts { stage, own: 1.0 };
+        assert!(pipeline_groups(&b, 2, costs(1.5), false).is_none());
+        assert!(pipeline_groups(&b, 2, costs(0.3), true).is_some());
+        assert!(pipeline_groups(&b, 4, costs(0.5), false).is_some());
+        assert!(pipeline_groups(&b, 4, costs(0.5), true).is_none());
+        assert!(pipeline_groups(&b[..1], 2, costs(0.3), false).is_none());
+        // the stager's own kernels dearer: it takes fewer batches
+        let even = pipeline_groups(&b, 2, costs(0.2), false).unwrap_or_default();
+        let dear = StageCosts {
+            stage: 0.2,
+            own: 1.3,
+        };
+        let fewer = pipeline_groups(&b, 2, dear, false).unwrap_or_default();
+        assert!(fewer.len() == 2 && even.len() == 2, "{fewer:?} {even:?}");
+        assert!(fewer[1].len() < even[1].len(), "{fewer:?} against {even:?}");
     }
 }

@@ -385,7 +385,8 @@ impl AnalyticOperator {
             .sum::<usize>() as u64
     }
 
-    /// Bytes of state held now: key tables and every kernel's buffers.
+    /// Bytes of state held now: key tables, every kernel's buffers, and the scratch
+    /// kept between calls (key ids of the batches).
     pub fn state_bytes(&self) -> u64 {
         let tables: usize = self
             .windows
@@ -419,7 +420,9 @@ impl AnalyticOperator {
                 .flatten()
                 .map(|k| k.size_bytes())
                 .sum::<usize>();
-        (tables + kernels) as u64
+        // the pipelined split's key-id buffers, kept between calls
+        let spare: usize = self.spare_ids.iter().map(Vec::capacity).sum::<usize>() * 4;
+        (tables + kernels + spare) as u64
     }
 
     /// Runs `pre` (WHERE and the pre-projection) on raw input batches, then the calls,

@@ -789,6 +789,49 @@ fn long_calls_split_by_batch_give_the_same_bits_as_one_partition() {
     }
 }
 
+/// An expression that fails early in a long call (an integer overflow in WHERE, from row
+/// 300, the call's second batch) fails the query with that error on every split: under
+/// the pipelined split the staging thread stops there, and the thread running the first
+/// group, left waiting for that batch, must not bury its error under its own.
+#[test]
+fn a_failure_while_staging_reports_its_own_error() {
+    let rows: Vec<Row> = (0..6_000)
+        .map(|i: i64| Row {
+            k: Some(i % 3),
+            s: None,
+            ts: Some(i),
+            x: Some(if i < 300 { i % 2 } else { 5 }),
+            y: None,
+            t: None,
+        })
+        .collect();
+    let text = "SELECT k, SUM(x) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS s FROM t WHERE x * 4611686018427387904 > -1";
+    for (partitions, split) in [
+        (1, AnalyticSplit::Auto),
+        (2, AnalyticSplit::ByBatch),
+        (2, AnalyticSplit::Auto),
+        (3, AnalyticSplit::ByBatch),
+    ] {
+        let case = Case {
+            rows: rows.clone(),
+            frame: FrameSpec::Rows(Some(10)),
+            partition: Partition::K,
+            lag: 1,
+            filter: None,
+            splits: vec![250],
+            partitions,
+            split,
+            forkable_only: true,
+        };
+        let e = run_sql_pushing(&case, text, 24).expect_err("an overflow");
+        assert!(
+            e.to_string()
+                .contains("Overflow in multiplication of BIGINT"),
+            "{partitions} partitions, {split:?}: {e}"
+        );
+    }
+}
+
 #[test]
 fn min_and_max_split_by_batch_give_the_same_bits() {
     let rows: Vec<Row> = (0..5_000)

@@ -728,8 +728,6 @@ fn split_by_batch_gives_the_same_bits_as_one_partition() {
     }
 }
 
-/// MIN and MAX alone (their forks need a replay of the whole frame: no other call's
-/// longer history hides a short one) split by batch give the bits of one partition.
 /// Long calls (many batches per push) split by batch, which run pipelined: one thread
 /// stages every batch of the call and runs the last group, the others run the kernels
 /// of the first groups behind it, each caught up from the staging thread's key counts.
@@ -832,6 +830,8 @@ fn a_failure_while_staging_reports_its_own_error() {
     }
 }
 
+/// MIN and MAX alone (their forks need a replay of the whole frame: no other call's
+/// longer history hides a short one) split by batch give the bits of one partition.
 #[test]
 fn min_and_max_split_by_batch_give_the_same_bits() {
     let rows: Vec<Row> = (0..5_000)

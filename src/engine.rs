@@ -9,6 +9,7 @@ use crate::config::QueryOptions;
 use crate::error::{Error, Result};
 use crate::exec::workers::{AnalyticSplit, DEFAULT_MIN_PARALLEL_ROWS};
 use crate::exec::{PhysicalPlan, Query, Workers};
+use crate::io::BatchSource;
 use crate::plan::{explain::explain_logical, plan_query};
 use crate::sql::parse_sql;
 
@@ -120,6 +121,49 @@ impl Engine {
         )
     }
 
+    /// Compiles `sql` over `sources` (each registered under its name), as
+    /// [`Engine::query`], and lets the source the query reads skip the columns the query
+    /// does not read ([`Query::input_columns`], [`BatchSource::read_columns`]): an IPC
+    /// file then never decodes, checks or even pages in their bytes. The query is
+    /// compiled again against the narrower schema; its results are the same.
+    ///
+    /// # Errors
+    /// As [`Engine::query`].
+    pub fn query_source(
+        &self,
+        sql: &str,
+        sources: &mut [(&str, &mut dyn BatchSource)],
+        options: QueryOptions,
+    ) -> Result<Query> {
+        let mut schemas: Vec<(&str, SchemaRef)> =
+            sources.iter().map(|(n, s)| (*n, s.schema())).collect();
+        let query = self.query(sql, &schemas, options.clone())?;
+        let read = query.input_name();
+        let Some(i) = sources.iter().position(|(n, _)| *n == read).or_else(|| {
+            sources
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case(read))
+        }) else {
+            return Ok(query);
+        };
+        let schema = &schemas[i].1;
+        let mut columns = query.input_columns();
+        if columns.len() >= schema.fields().len() {
+            return Ok(query);
+        }
+        if columns.is_empty() {
+            // COUNT(*) and constants still need the row counts: keep the narrowest column.
+            columns.push(narrowest_column(schema));
+        }
+        match sources[i].1.read_columns(&columns) {
+            Some(narrow) => {
+                schemas[i].1 = narrow;
+                self.query(sql, &schemas, options)
+            }
+            None => Ok(query),
+        }
+    }
+
     /// The logical and physical plans of `sql`, as text.
     ///
     /// # Errors
@@ -163,6 +207,19 @@ impl Engine {
             pending: std::collections::VecDeque::new(),
         })
     }
+}
+
+/// The column of `schema` with the fewest bytes per row (fixed-width ones first).
+fn narrowest_column(schema: &arrow::datatypes::Schema) -> usize {
+    (0..schema.fields().len())
+        .min_by_key(|&i| {
+            schema
+                .field(i)
+                .data_type()
+                .primitive_width()
+                .unwrap_or(usize::MAX)
+        })
+        .unwrap_or(0)
 }
 
 /// Iterator over the results of [`Engine::execute_reader`].

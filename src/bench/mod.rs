@@ -321,8 +321,12 @@ fn run_file(
     path: &str,
     out_path: Option<&str>,
 ) -> Result<(u64, Vec<Duration>, Metrics)> {
-    let source = io::open_source(path, Some(Format::ArrowFile))?;
-    let mut q = engine.query(sql, &[("trades", source.schema())], QueryOptions::default())?;
+    let mut source = io::open_source(path, Some(Format::ArrowFile))?;
+    let mut q = engine.query_source(
+        sql,
+        &mut [("trades", source.as_mut())],
+        QueryOptions::default(),
+    )?;
     let settings = RunSettings {
         record_latencies: true,
         ..RunSettings::default()

@@ -255,20 +255,18 @@ fn open_inputs(args: &QueryArgs) -> Result<Inputs, Failure> {
 fn run(args: RunArgs) -> Result<(), Failure> {
     let sql = sql_text(&args.query)?;
     let mut sources = open_inputs(&args.query)?;
-    let schemas: Vec<(String, arrow::datatypes::SchemaRef)> = sources
-        .iter()
-        .map(|(n, s)| (n.clone(), s.schema()))
-        .collect();
-    let refs: Vec<(&str, arrow::datatypes::SchemaRef)> = schemas
-        .iter()
-        .map(|(n, s)| (n.as_str(), s.clone()))
-        .collect();
     let mut options = query_options(&args.query);
     options.changelog = args.changelog;
     options.memory_limit_bytes = args.memory_limit;
     options.collect_late_rows = args.late_output.is_some();
     let engine = engine(&args.query);
-    let mut query = engine.query(&sql, &refs, options)?;
+    // The input the query reads decodes only the columns the query reads.
+    let mut named: Vec<(&str, &mut dyn io::BatchSource)> = sources
+        .iter_mut()
+        .map(|(n, s)| (n.as_str(), s.as_mut() as &mut dyn io::BatchSource))
+        .collect();
+    let mut query = engine.query_source(&sql, &mut named, options)?;
+    drop(named);
     if args.late_output.is_some() && !query.is_windowed() {
         return Err(Failure::Usage(
             "--late-output needs a windowed query (WINDOW TUMBLING/SLIDING/SESSION or a window table function): only windows drop late rows".into(),

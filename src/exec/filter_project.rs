@@ -78,6 +78,17 @@ impl FilterProject {
         self.predicate.as_ref()
     }
 
+    /// The input columns the stage reads (WHERE and SELECT), ascending.
+    pub fn input_columns(&self) -> Vec<usize> {
+        let mut columns = self.needed.clone();
+        if let Some(p) = &self.predicate {
+            p.column_indices(&mut columns);
+        }
+        columns.sort_unstable();
+        columns.dedup();
+        columns
+    }
+
     /// Applies WHERE and SELECT to one batch.
     ///
     /// # Errors

@@ -193,6 +193,27 @@ impl Query {
         self.aggregate.is_none() && self.fetch_left == Some(0)
     }
 
+    /// The input columns the query reads, as indices into [`Query::input_schema`] in
+    /// ascending order: those its WHERE, SELECT, GROUP BY, OVER and window clauses name.
+    /// Every column when the query keeps its late rows (they are written whole).
+    ///
+    /// A source can skip decoding the others ([`crate::io::BatchSource::read_columns`]);
+    /// [`crate::Engine::query_source`] does that for the input a query reads.
+    pub fn input_columns(&self) -> Vec<usize> {
+        let all = self.physical.input_schema.fields().len();
+        if self.plan.options.collect_late_rows {
+            return (0..all).collect();
+        }
+        let mut columns = self.physical.pre.input_columns();
+        if let Some(w) = &self.window {
+            columns.push(w.input_time_index);
+        }
+        columns.sort_unstable();
+        columns.dedup();
+        columns.retain(|&c| c < all);
+        columns
+    }
+
     /// Processes one input batch and returns the result batches it produces.
     ///
     /// # Errors

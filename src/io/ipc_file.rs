@@ -30,7 +30,7 @@ use arrow::buffer::Buffer;
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::convert::try_fb_to_schema;
 use arrow::ipc::reader::FileDecoder;
-use arrow::ipc::{Block, root_as_footer, root_as_message};
+use arrow::ipc::{Block, MetadataVersion, root_as_footer, root_as_message};
 use memmap2::Mmap;
 
 use super::format::{ARROW_FILE_MAGIC, Format};
@@ -57,6 +57,10 @@ pub struct IpcFileSource {
     path: PathBuf,
     data: Buffer,
     decoder: FileDecoder,
+    /// The file's metadata version (to rebuild the decoder for a projection).
+    version: MetadataVersion,
+    /// Whether [`BatchSource::read_columns`] has narrowed the batches.
+    projected: bool,
     blocks: Vec<Block>,
     /// Rows of each block, from its message header.
     block_rows: Vec<u64>,
@@ -218,6 +222,7 @@ impl IpcFileSource {
                 .map_err(|e| Error::input(&path, format!("corrupt {what}: {e}")))?;
         }
 
+        let version = footer.version();
         let record_batches = footer.recordBatches();
         let mut blocks = Vec::with_capacity(record_batches.map_or(0, |b| b.len()));
         let mut block_rows = Vec::with_capacity(blocks.capacity());
@@ -248,6 +253,8 @@ impl IpcFileSource {
             path,
             data,
             decoder,
+            version,
+            projected: false,
             blocks,
             block_rows,
             next_block: 0,
@@ -389,6 +396,24 @@ impl BatchSource for IpcFileSource {
 
     fn total_rows(&self) -> Option<u64> {
         Some(self.total_rows)
+    }
+
+    /// Decodes (and checks) only `columns`: the buffers of the others are never read,
+    /// so their pages are never faulted in. Before the first batch only.
+    fn read_columns(&mut self, columns: &[usize]) -> Option<SchemaRef> {
+        let all = self.schema.fields().len();
+        let ascending = columns.windows(2).all(|w| w[0] < w[1]);
+        let inside = columns.last().is_some_and(|&last| last < all);
+        if self.projected || self.next_block != 0 || !ascending || !inside || columns.len() == all {
+            return None;
+        }
+        let schema = Arc::new(self.schema.project(columns).ok()?);
+        let unprojected = FileDecoder::new(self.schema.clone(), self.version);
+        let decoder = std::mem::replace(&mut self.decoder, unprojected);
+        self.decoder = decoder.with_projection(columns.to_vec());
+        self.schema = schema.clone();
+        self.projected = true;
+        Some(schema)
     }
 }
 
@@ -564,6 +589,78 @@ mod tests {
         assert!(message.contains("UTF-8"), "{message}");
     }
 
+    /// The batches of `bytes` read with only `columns` decoded (`None` if refused).
+    fn read_projected(bytes: &[u8], columns: &[usize]) -> Option<Result<Vec<RecordBatch>>> {
+        let mut source =
+            IpcFileSource::from_buffer("t.arrow", Buffer::from(bytes.to_vec())).ok()?;
+        let schema = source.read_columns(columns)?;
+        assert_eq!(source.schema(), schema);
+        Some(source.collect())
+    }
+
+    #[test]
+    fn read_columns_yields_the_projection_of_every_batch() {
+        let written = plain_batches(&[5, 0, 100, 1]);
+        let bytes = ipc_file_bytes(&plain_schema(), &written);
+        // Every proper, non-empty subset of the four columns.
+        for mask in 1u32..15 {
+            let columns: Vec<usize> = (0..4).filter(|c| mask & (1 << c) != 0).collect();
+            let read = read_projected(&bytes, &columns).unwrap().unwrap();
+            let expected: Vec<RecordBatch> = written
+                .iter()
+                .map(|b| b.project(&columns).unwrap())
+                .collect();
+            assert_eq!(read, expected, "columns {columns:?}");
+        }
+        let written: Vec<RecordBatch> = (0..3).map(|i| dict_batch(i * 10, 10)).collect();
+        let bytes = ipc_file_bytes(&dict_schema(), &written);
+        for columns in [[0], [1]] {
+            let read = read_projected(&bytes, &columns).unwrap().unwrap();
+            let expected: Vec<RecordBatch> = written
+                .iter()
+                .map(|b| b.project(&columns).unwrap())
+                .collect();
+            assert_eq!(read, expected, "dictionary file, columns {columns:?}");
+        }
+    }
+
+    #[test]
+    fn read_columns_refuses_what_it_cannot_do() {
+        let bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[5, 7]));
+        for columns in [&[][..], &[2, 1], &[1, 1], &[0, 4], &[0, 1, 2, 3]] {
+            assert!(read_projected(&bytes, columns).is_none(), "{columns:?}");
+        }
+        let mut source =
+            IpcFileSource::from_buffer("t.arrow", Buffer::from(bytes.clone())).unwrap();
+        assert!(source.read_columns(&[1, 2]).is_some());
+        // Indices of the narrowed schema or the original: either way, once is all.
+        assert!(source.read_columns(&[0]).is_none());
+        let mut source = IpcFileSource::from_buffer("t.arrow", Buffer::from(bytes)).unwrap();
+        assert_eq!(source.next().map(|b| b.unwrap().num_columns()), Some(4));
+        assert!(source.read_columns(&[1]).is_none());
+        assert_eq!(source.next().map(|b| b.unwrap().num_columns()), Some(4));
+    }
+
+    #[test]
+    fn the_bytes_of_a_column_not_read_are_not_checked() {
+        // Invalid UTF-8 in 'name': a witness that its bytes are never looked at.
+        let bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[20]));
+        let at = bytes
+            .windows(b"name, \"17\"".len())
+            .position(|w| w == b"name, \"17\"")
+            .unwrap();
+        let mut corrupt = bytes.clone();
+        corrupt[at + 1] = 0xFF;
+        let read = read_projected(&corrupt, &[0, 2, 3]).unwrap().unwrap();
+        assert_eq!(read.iter().map(|b| b.num_rows()).sum::<usize>(), 20);
+        let message = read_projected(&corrupt, &[1, 2])
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("column 'name'"), "{message}");
+        assert!(message.contains("UTF-8"), "{message}");
+    }
+
     /// Resident bytes of the mapping that starts at `start`, from /proc/self/smaps.
     #[cfg(target_os = "linux")]
     fn mapped_rss_bytes(start: usize) -> u64 {
@@ -640,6 +737,7 @@ mod tests {
         fn corrupted_bytes_never_panic(
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
             plain in any::<bool>(),
+            column in 0usize..2,
         ) {
             let mut bytes = if plain {
                 ipc_file_bytes(&plain_schema(), &plain_batches(&[30, 5]))
@@ -655,6 +753,12 @@ mod tests {
                     for column in batch.columns() {
                         column.to_data().validate_full().unwrap();
                     }
+                }
+            }
+            // One column read: the batches that come out are as sound.
+            if let Some(Ok(batches)) = read_projected(&bytes, &[column]) {
+                for batch in batches {
+                    batch.column(0).to_data().validate_full().unwrap();
                 }
             }
         }

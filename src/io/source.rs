@@ -34,6 +34,17 @@ pub trait BatchSource: Iterator<Item = Result<RecordBatch>> + Send {
     fn schema(&self) -> SchemaRef;
     /// Total rows if known up front (IPC file footer / metadata), for progress bars.
     fn total_rows(&self) -> Option<u64>;
+
+    /// Asks the source to decode only `columns` (ascending indices into
+    /// [`BatchSource::schema`]) from now on, and to leave the bytes of the others
+    /// untouched. Returns the schema of the narrower batches it will yield (which
+    /// [`BatchSource::schema`] then returns too), or `None` if it goes on yielding every
+    /// column: the default, as a CSV or JSON line or an IPC stream must be read whole,
+    /// and no source narrows once it has yielded a batch.
+    fn read_columns(&mut self, columns: &[usize]) -> Option<SchemaRef> {
+        let _ = columns;
+        None
+    }
 }
 
 /// Opens `path` (`"-"` = Arrow IPC stream on stdin) as a [`BatchSource`].

@@ -60,9 +60,13 @@ fn bench_s0(c: &mut Criterion) {
             format!("s0_file/rows={rows}/batch={batch}/partitions={partitions}"),
             |b| {
                 b.iter(|| {
-                    let source = io::open_source(&path_text, None).expect("open");
+                    let mut source = io::open_source(&path_text, None).expect("open");
                     let mut q = engine
-                        .query(S0, &[("trades", source.schema())], QueryOptions::default())
+                        .query_source(
+                            S0,
+                            &mut [("trades", source.as_mut())],
+                            QueryOptions::default(),
+                        )
                         .expect("query");
                     let mut sink = CollectSink::default();
                     run_to_sink(&mut q, source, &RunSettings::default(), &mut sink).expect("run");

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use velostream::datagen::TradesGenerator;
+use velostream::datagen::write_trades;
 use velostream::io::{self, Format};
 
 fn bench_ipc_read(c: &mut Criterion) {
@@ -15,18 +15,16 @@ fn bench_ipc_read(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("trades.arrow");
     let path_text = path.to_string_lossy().to_string();
-    {
-        let mut sink = io::open_sink(
-            Some(&path_text),
-            Some(Format::ArrowFile),
-            TradesGenerator::schema(),
-        )
-        .expect("sink");
-        for b in TradesGenerator::new(rows, batch, 42, 0) {
-            sink.write(&b).expect("write");
-        }
-        sink.finish().expect("finish");
-    }
+    write_trades(
+        &path_text,
+        Some(Format::ArrowFile),
+        rows,
+        batch,
+        42,
+        0,
+        None,
+    )
+    .expect("write");
     let mut group = c.benchmark_group("ipc_read");
     group.throughput(Throughput::Elements(rows));
     group.sample_size(20);

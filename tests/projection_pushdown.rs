@@ -10,8 +10,8 @@ use arrow::ipc::writer::FileWriter;
 use std::path::Path;
 use velostream::datagen::TradesGenerator;
 use velostream::exec::runner::{CollectSink, RunSettings, run_to_sink};
-use velostream::io::open_source;
-use velostream::{Engine, QueryOptions};
+use velostream::io::{BatchSource, open_source};
+use velostream::{Engine, Query, QueryOptions};
 
 const ALL: &[&str] = &["ts", "trader_id", "symbol", "price", "quantity"];
 
@@ -82,18 +82,23 @@ fn reference(sql: &str, path: &Path) -> RecordBatch {
     one_batch(&out, &query.output_schema())
 }
 
-/// The query through `query_source` and the runner; returns the results and the names of
-/// the columns the source decoded.
-fn narrowed(sql: &str, path: &Path, partitions: usize) -> (RecordBatch, Vec<String>) {
+/// `sql` compiled by `query_source` over the file at `path`, and the source.
+fn compile(sql: &str, path: &Path, partitions: usize) -> (Query, Box<dyn BatchSource>) {
     let mut source = open_source(path.to_str().unwrap(), None).unwrap();
-    let engine = Engine::with_partitions(partitions);
-    let mut query = engine
+    let query = Engine::with_partitions(partitions)
         .query_source(
             sql,
             &mut [("trades", source.as_mut())],
             QueryOptions::default(),
         )
         .unwrap();
+    (query, source)
+}
+
+/// The query through `query_source` and the runner; returns the results and the names of
+/// the columns the source decoded.
+fn narrowed(sql: &str, path: &Path, partitions: usize) -> (RecordBatch, Vec<String>) {
+    let (mut query, source) = compile(sql, path, partitions);
     let read: Vec<String> = source
         .schema()
         .fields()
@@ -163,16 +168,7 @@ fn a_source_that_cannot_narrow_is_read_whole() {
         writer.write(&b).unwrap();
     }
     writer.finish().unwrap();
-    let sql = "SELECT price FROM trades WHERE price > 120";
-    let mut source = open_source(path.to_str().unwrap(), None).unwrap();
-    let engine = Engine::with_partitions(1);
-    let mut query = engine
-        .query_source(
-            sql,
-            &mut [("trades", source.as_mut())],
-            QueryOptions::default(),
-        )
-        .unwrap();
+    let (mut query, source) = compile("SELECT price FROM trades WHERE price > 120", &path, 1);
     assert_eq!(query.input_schema().fields().len(), ALL.len());
     let mut sink = CollectSink::default();
     run_to_sink(&mut query, source, &RunSettings::default(), &mut sink).unwrap();

@@ -574,15 +574,20 @@ mod tests {
         assert!(message.contains("corrupt record batch 0"), "{message}");
     }
 
-    #[test]
-    fn invalid_utf8_in_a_string_column_is_corrupt() {
-        let bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[20]));
+    /// A file of 20 plain rows with invalid UTF-8 in one value of column 'name'.
+    fn invalid_utf8_file() -> Vec<u8> {
+        let mut bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[20]));
         let at = bytes
             .windows(b"name, \"17\"".len())
             .position(|w| w == b"name, \"17\"")
             .unwrap();
-        let mut corrupt = bytes.clone();
-        corrupt[at + 1] = 0xFF;
+        bytes[at + 1] = 0xFF;
+        bytes
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_string_column_is_corrupt() {
+        let corrupt = invalid_utf8_file();
         let message = open_bytes(&corrupt).unwrap_err().to_string();
         assert!(message.contains("corrupt record batch 0"), "{message}");
         assert!(message.contains("column 'name'"), "{message}");
@@ -644,13 +649,7 @@ mod tests {
     #[test]
     fn the_bytes_of_a_column_not_read_are_not_checked() {
         // Invalid UTF-8 in 'name': a witness that its bytes are never looked at.
-        let bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[20]));
-        let at = bytes
-            .windows(b"name, \"17\"".len())
-            .position(|w| w == b"name, \"17\"")
-            .unwrap();
-        let mut corrupt = bytes.clone();
-        corrupt[at + 1] = 0xFF;
+        let corrupt = invalid_utf8_file();
         let read = read_projected(&corrupt, &[0, 2, 3]).unwrap().unwrap();
         assert_eq!(read.iter().map(|b| b.num_rows()).sum::<usize>(), 20);
         let message = read_projected(&corrupt, &[1, 2])

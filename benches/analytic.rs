@@ -92,6 +92,10 @@ fn moving_average(c: &mut Criterion) {
                     "SELECT symbol, ts, price, MIN(price) OVER w AS lo, MAX(price) OVER w AS hi, AVG(price) OVER w AS moving_avg FROM trades WINDOW w AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW)",
                 ),
                 (
+                    "s1_bollinger_avg_stddev",
+                    "SELECT symbol, ts, price, AVG(price) OVER w AS mid, STDDEV(price) OVER w AS sd FROM trades WINDOW w AS (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW)",
+                ),
+                (
                     "global_moving_avg",
                     "SELECT ts, price, AVG(price) OVER (ORDER BY ts ROWS BETWEEN 99 PRECEDING AND CURRENT ROW) AS moving_avg FROM trades",
                 ),

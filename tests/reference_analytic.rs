@@ -271,9 +271,9 @@ const CALLS: &[&str] = &[
 
 /// The calls (indices into [`CALLS`]) whose kernels a thread can take up in the middle
 /// of a key's stream, so that a query of only these runs batch-parallel: ROW_NUMBER,
-/// COUNT, SUM, AVG, MIN and MAX of numbers (bounded frames), and MIN and MAX of strings
-/// (a sequential task beside the groups).
-const FORKABLE: &[usize] = &[0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+/// COUNT, SUM, AVG, MIN, MAX, STDDEV and VAR of numbers (bounded frames), and MIN and MAX
+/// of strings (a sequential task beside the groups).
+const FORKABLE: &[usize] = &[0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
 
 /// The calls of `case`'s query, as indices into [`CALLS`].
 fn call_indices(case: &Case) -> Vec<usize> {

@@ -9,10 +9,17 @@
 //!   ```
 //!   The shift keeps `s2 - s1²/count` from cancelling catastrophically (large means,
 //!   small spreads) as long as `K` is near the frame's mean, so the state is recomputed
-//!   from the ring (two passes, `K` = the frame's mean) each time the ring has turned
-//!   over (every `n` evictions, amortised O(1) per row), and at once when the sums start
-//!   to cancel (an outlier that was the shift left the frame). No division per row,
-//!   unlike Welford's update with its inverse.
+//!   from the ring (two passes, `K` = the frame's mean) at every `n`-th row of the key
+//!   (amortised O(1) per row), and at once when the sums start to cancel (an outlier
+//!   that was the shift left the frame). No division per row, unlike Welford's update
+//!   with its inverse.
+//!
+//!   The scheduled recomputations fall on the key's row counts that are multiples of
+//!   `n`, and one makes the state a function of the frame alone; so a row's result is a
+//!   function of the key's row count and its last `2n` rows (back to the frame of the
+//!   last multiple of `n`). That lets a thread take up a key's stream in the middle
+//!   (batch-parallel evaluation): [`FrameKernel::skip`], then a replay of the key's
+//!   last `2n` rows, which passes a multiple of `n` with the whole frame in the ring.
 //! - UNBOUNDED PRECEDING: Welford's update (nothing leaves the frame).
 //!
 //! Infinities and NaN are counted apart and make the result NaN while they are in the
@@ -23,7 +30,7 @@ use std::marker::PhantomData;
 
 use arrow::array::{Array, ArrowPrimitiveType};
 
-use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
+use super::kernel::{FrameKernel, KernelInput, Rows, deal_keys, for_each_row, grow};
 use super::output::OutputColumn;
 use super::ring::Ring;
 use super::sum::primitive;
@@ -209,9 +216,27 @@ pub(crate) struct VarianceKernel<T: ArrowPrimitiveType> {
     cap: Option<usize>,
     states: Vec<WelfordState>,
     rings: Vec<Ring<(T::Native, bool)>>,
+    /// Bounded frames: each key's rows so far (the recomputations fall on its multiples
+    /// of the frame size).
+    counts: Vec<u64>,
     /// Heap bytes of the rings.
     ring_bytes: usize,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ArrowPrimitiveType> Clone for VarianceKernel<T> {
+    fn clone(&self) -> Self {
+        VarianceKernel {
+            statistic: self.statistic,
+            divisor: self.divisor,
+            cap: self.cap,
+            states: self.states.clone(),
+            rings: self.rings.clone(),
+            counts: self.counts.clone(),
+            ring_bytes: self.ring_bytes,
+            _t: PhantomData,
+        }
+    }
 }
 
 impl<T: ArrowPrimitiveType> VarianceKernel<T>
@@ -225,6 +250,7 @@ where
             cap: frame_rows.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             states: Vec::new(),
             rings: Vec::new(),
+            counts: Vec::new(),
             ring_bytes: 0,
             _t: PhantomData,
         }
@@ -268,27 +294,31 @@ where
             ),
             Some(cap) => {
                 grow(&mut self.rings, num_keys);
+                grow(&mut self.counts, num_keys);
                 let rings = &mut self.rings[..];
+                let counts = &mut self.counts[..];
                 let ring_bytes = &mut self.ring_bytes;
+                let period = cap.max(1) as u64;
                 for_each_row(
                     rows,
                     #[inline(always)]
                     |i, o, p| {
                         let s = &mut states[p];
                         let ring = &mut rings[p];
+                        let count = &mut counts[p];
                         let valid = nulls.is_none_or(|n| n.is_valid(i));
                         let v = values[i];
-                        if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes) {
-                            if old_valid {
-                                s.remove_shifted(old.to_f64() / divisor);
-                            }
-                            s.evicted += 1;
+                        if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes)
+                            && old_valid
+                        {
+                            s.remove_shifted(old.to_f64() / divisor);
                         }
                         if valid {
                             s.add_shifted(v.to_f64() / divisor);
                         }
+                        *count += 1;
                         let mut m2 = s.m2_shifted();
-                        if s.evicted >= cap as u64 || s.cancels(m2) {
+                        if count.is_multiple_of(period) || s.cancels(m2) {
                             s.recompute(ring, divisor);
                             m2 = s.m2_shifted();
                         }
@@ -303,7 +333,60 @@ where
     fn size_bytes(&self) -> usize {
         self.states.capacity() * std::mem::size_of::<WelfordState>()
             + self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
+            + self.counts.capacity() * std::mem::size_of::<u64>()
             + self.ring_bytes
+    }
+
+    fn fork(&self) -> Option<Box<dyn FrameKernel>> {
+        self.cap
+            .map(|_| Box::new(self.clone()) as Box<dyn FrameKernel>)
+    }
+
+    fn history_rows(&self) -> u64 {
+        self.cap.map_or(u64::MAX, |c| (c as u64).saturating_mul(2))
+    }
+
+    fn skip(&mut self, pid: usize, rows: u64) {
+        // the replay of the last 2n rows rebuilds the state from an empty one
+        grow(&mut self.states, pid + 1);
+        grow(&mut self.rings, pid + 1);
+        grow(&mut self.counts, pid + 1);
+        if let (Some(s), Some(r), Some(c)) = (
+            self.states.get_mut(pid),
+            self.rings.get_mut(pid),
+            self.counts.get_mut(pid),
+        ) {
+            *s = WelfordState::default();
+            r.clear();
+            *c += rows;
+        }
+    }
+
+    fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
+        let states = deal_keys(std::mem::take(&mut self.states), owners);
+        let rings = deal_keys(std::mem::take(&mut self.rings), owners);
+        let counts = deal_keys(std::mem::take(&mut self.counts), owners);
+        self.ring_bytes = 0;
+        Some(
+            states
+                .into_iter()
+                .zip(rings)
+                .zip(counts)
+                .map(|((states, rings), counts)| {
+                    let ring_bytes = rings.iter().map(Ring::size_bytes).sum();
+                    Box::new(VarianceKernel::<T> {
+                        statistic: self.statistic,
+                        divisor: self.divisor,
+                        cap: self.cap,
+                        states,
+                        rings,
+                        counts,
+                        ring_bytes,
+                        _t: PhantomData,
+                    }) as Box<dyn FrameKernel>
+                })
+                .collect(),
+        )
     }
 }
 

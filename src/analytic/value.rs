@@ -8,12 +8,16 @@
 //! - `LAG(x, k)`: a ring of the last `k` values; a push into a full ring evicts exactly
 //!   the value `k` rows back, which is the result; before `k` rows the default (NULL
 //!   without one).
+//!
+//! Bounded `FIRST_VALUE` and `LAG` hold nothing but a key's last `n` (or `k`) rows, so a
+//! thread can take up a key's stream in the middle (batch-parallel evaluation): a fork
+//! forgets the key's ring on [`FrameKernel::skip`] and is shown its last rows again.
 
 use std::marker::PhantomData;
 
 use arrow::array::{Array, ArrowPrimitiveType};
 
-use super::kernel::{FrameKernel, KernelInput, Rows, for_each_row, grow};
+use super::kernel::{FrameKernel, KernelInput, Rows, deal_keys, for_each_row, grow};
 use super::output::OutputColumn;
 use super::ring::Ring;
 use super::sum::primitive;
@@ -29,6 +33,18 @@ pub(crate) struct FirstValueKernel<T: ArrowPrimitiveType> {
     /// UNBOUNDED: (value, valid, seen).
     firsts: Vec<(T::Native, bool, bool)>,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ArrowPrimitiveType> Clone for FirstValueKernel<T> {
+    fn clone(&self) -> Self {
+        FirstValueKernel {
+            cap: self.cap,
+            rings: self.rings.clone(),
+            ring_bytes: self.ring_bytes,
+            firsts: self.firsts.clone(),
+            _t: PhantomData,
+        }
+    }
 }
 
 impl<T: ArrowPrimitiveType> FirstValueKernel<T> {
@@ -100,6 +116,55 @@ impl<T: ArrowPrimitiveType> FrameKernel for FirstValueKernel<T> {
             + self.ring_bytes
             + self.firsts.capacity() * std::mem::size_of::<(T::Native, bool, bool)>()
     }
+
+    /// Bounded frames only: UNBOUNDED keeps the key's first row, which a fork that
+    /// skips rows cannot see again.
+    fn fork(&self) -> Option<Box<dyn FrameKernel>> {
+        self.cap
+            .map(|_| Box::new(self.clone()) as Box<dyn FrameKernel>)
+    }
+
+    fn history_rows(&self) -> u64 {
+        self.cap.map_or(u64::MAX, |c| c as u64)
+    }
+
+    fn skip(&mut self, pid: usize, _rows: u64) {
+        forget_ring(&mut self.rings, pid);
+    }
+
+    fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
+        let rings = deal_keys(std::mem::take(&mut self.rings), owners);
+        let firsts = deal_keys(std::mem::take(&mut self.firsts), owners);
+        self.ring_bytes = 0;
+        Some(
+            rings
+                .into_iter()
+                .zip(firsts)
+                .map(|(rings, firsts)| {
+                    Box::new(FirstValueKernel::<T> {
+                        cap: self.cap,
+                        ring_bytes: ring_bytes(&rings),
+                        rings,
+                        firsts,
+                        _t: PhantomData,
+                    }) as Box<dyn FrameKernel>
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Empties key `pid`'s ring (a fork skipping the key's rows: the replay refills it).
+fn forget_ring<V: Copy + Default>(rings: &mut Vec<Ring<V>>, pid: usize) {
+    grow(rings, pid + 1);
+    if let Some(r) = rings.get_mut(pid) {
+        r.clear();
+    }
+}
+
+/// Heap bytes of `rings`.
+fn ring_bytes<V: Copy>(rings: &[Ring<V>]) -> usize {
+    rings.iter().map(Ring::size_bytes).sum()
 }
 
 /// `LAG(x, k [, default])` with `k ≥ 1`; argument 1, if present, is the default column.
@@ -110,6 +175,17 @@ pub(crate) struct LagKernel<T: ArrowPrimitiveType> {
     /// Heap bytes of the rings.
     ring_bytes: usize,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ArrowPrimitiveType> Clone for LagKernel<T> {
+    fn clone(&self) -> Self {
+        LagKernel {
+            offset: self.offset,
+            rings: self.rings.clone(),
+            ring_bytes: self.ring_bytes,
+            _t: PhantomData,
+        }
+    }
 }
 
 impl<T: ArrowPrimitiveType> LagKernel<T> {
@@ -164,5 +240,34 @@ impl<T: ArrowPrimitiveType> FrameKernel for LagKernel<T> {
 
     fn size_bytes(&self) -> usize {
         self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>() + self.ring_bytes
+    }
+
+    fn fork(&self) -> Option<Box<dyn FrameKernel>> {
+        Some(Box::new(self.clone()))
+    }
+
+    fn history_rows(&self) -> u64 {
+        self.offset as u64
+    }
+
+    fn skip(&mut self, pid: usize, _rows: u64) {
+        forget_ring(&mut self.rings, pid);
+    }
+
+    fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
+        self.ring_bytes = 0;
+        Some(
+            deal_keys(std::mem::take(&mut self.rings), owners)
+                .into_iter()
+                .map(|rings| {
+                    Box::new(LagKernel::<T> {
+                        offset: self.offset,
+                        ring_bytes: ring_bytes(&rings),
+                        rings,
+                        _t: PhantomData,
+                    }) as Box<dyn FrameKernel>
+                })
+                .collect(),
+        )
     }
 }

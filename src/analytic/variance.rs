@@ -129,15 +129,52 @@ impl WelfordState {
         }
     }
 
-    /// Recomputes the shifted sums from the frame's values, shifted by their mean.
-    fn recompute<N: ToF64>(&mut self, ring: &Ring<(N, bool)>, divisor: f64) {
+    /// Recomputes the shifted sums from the frame's values, shifted by their mean: as
+    /// [`WelfordState::recompute_from`] (the same sums in the same order, so the same
+    /// bits), in plain loops over the ring's two halves; `SCALED`: the values are divided
+    /// by `divisor` (decimals).
+    #[inline(always)]
+    fn recompute<N: ToF64 + Copy, const SCALED: bool>(
+        &mut self,
+        ring: &Ring<(N, bool)>,
+        divisor: f64,
+    ) {
         let (a, b) = ring.as_slices();
-        self.recompute_from(|| {
-            a.iter()
-                .chain(b)
-                .filter(|(_, valid)| *valid)
-                .map(|(v, _)| v.to_f64() / divisor)
-        });
+        let scale = |x: N| {
+            if SCALED {
+                x.to_f64() / divisor
+            } else {
+                x.to_f64()
+            }
+        };
+        let (mut n, mut sum) = (0.0, 0.0);
+        for half in [a, b] {
+            for &(v, valid) in half {
+                let x = scale(v);
+                if valid && x.is_finite() {
+                    n += 1.0;
+                    sum += x;
+                }
+            }
+        }
+        let shift = if n > 0.0 { sum / n } else { 0.0 };
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for half in [a, b] {
+            for &(v, valid) in half {
+                let x = scale(v);
+                if valid && x.is_finite() {
+                    let d = x - shift;
+                    s1 += d;
+                    s2 += d * d;
+                }
+            }
+        }
+        self.n = n;
+        self.mean = shift;
+        self.s1 = s1;
+        self.m2 = s2;
+        self.peak = s2;
+        self.evicted = 0;
     }
 
     /// Recomputes the shifted sums from the frame's non-NULL values (`values` gives
@@ -207,6 +244,76 @@ impl WelfordState {
     }
 }
 
+/// The bounded-frame state of a [`VarianceKernel`], for one call of its update.
+struct Frames<'a, N> {
+    cap: usize,
+    states: &'a mut [WelfordState],
+    rings: &'a mut [Ring<(N, bool)>],
+    phases: &'a mut [u64],
+    ring_bytes: &'a mut usize,
+}
+
+impl<N: ToF64 + Copy> Frames<'_, N> {
+    /// The shifted sums over `rows`, each row's `m2` to `write`; `SCALED`: values are
+    /// divided by `divisor` (decimals).
+    #[inline(always)]
+    fn run<T: ArrowPrimitiveType<Native = N>, const SCALED: bool>(
+        self,
+        values: &[N],
+        nulls: Option<&arrow::buffer::NullBuffer>,
+        divisor: f64,
+        rows: &Rows<'_>,
+        mut write: impl FnMut(usize, &WelfordState, f64),
+    ) {
+        let Frames {
+            cap,
+            states,
+            rings,
+            phases,
+            ring_bytes,
+        } = self;
+        let period = cap.max(1) as u64;
+        let scale = |x: N| {
+            if SCALED {
+                x.to_f64() / divisor
+            } else {
+                x.to_f64()
+            }
+        };
+        for_each_row(
+            rows,
+            #[inline(always)]
+            |i, o, p| {
+                let s = &mut states[p];
+                let ring = &mut rings[p];
+                let phase = &mut phases[p];
+                let valid = nulls.is_none_or(|n| n.is_valid(i));
+                let v = values[i];
+                if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes)
+                    && old_valid
+                {
+                    s.remove_shifted(scale(old));
+                }
+                if valid {
+                    s.add_shifted(scale(v));
+                }
+                // the key's row count modulo the frame size
+                *phase += 1;
+                let scheduled = *phase == period;
+                if scheduled {
+                    *phase = 0;
+                }
+                let mut m2 = s.m2_shifted();
+                if scheduled || s.cancels(m2) {
+                    s.recompute::<N, SCALED>(ring, divisor);
+                    m2 = s.m2_shifted();
+                }
+                write(o, s, m2);
+            },
+        );
+    }
+}
+
 /// A moving variance / standard deviation of a numeric column.
 #[derive(Debug)]
 pub(crate) struct VarianceKernel<T: ArrowPrimitiveType> {
@@ -216,9 +323,9 @@ pub(crate) struct VarianceKernel<T: ArrowPrimitiveType> {
     cap: Option<usize>,
     states: Vec<WelfordState>,
     rings: Vec<Ring<(T::Native, bool)>>,
-    /// Bounded frames: each key's rows so far (the recomputations fall on its multiples
-    /// of the frame size).
-    counts: Vec<u64>,
+    /// Bounded frames: each key's row count modulo the frame size (the recomputations
+    /// fall on its multiples of the frame size).
+    phases: Vec<u64>,
     /// Heap bytes of the rings.
     ring_bytes: usize,
     _t: PhantomData<fn() -> T>,
@@ -232,7 +339,7 @@ impl<T: ArrowPrimitiveType> Clone for VarianceKernel<T> {
             cap: self.cap,
             states: self.states.clone(),
             rings: self.rings.clone(),
-            counts: self.counts.clone(),
+            phases: self.phases.clone(),
             ring_bytes: self.ring_bytes,
             _t: PhantomData,
         }
@@ -250,7 +357,7 @@ where
             cap: frame_rows.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             states: Vec::new(),
             rings: Vec::new(),
-            counts: Vec::new(),
+            phases: Vec::new(),
             ring_bytes: 0,
             _t: PhantomData,
         }
@@ -294,37 +401,20 @@ where
             ),
             Some(cap) => {
                 grow(&mut self.rings, num_keys);
-                grow(&mut self.counts, num_keys);
-                let rings = &mut self.rings[..];
-                let counts = &mut self.counts[..];
-                let ring_bytes = &mut self.ring_bytes;
-                let period = cap.max(1) as u64;
-                for_each_row(
-                    rows,
-                    #[inline(always)]
-                    |i, o, p| {
-                        let s = &mut states[p];
-                        let ring = &mut rings[p];
-                        let count = &mut counts[p];
-                        let valid = nulls.is_none_or(|n| n.is_valid(i));
-                        let v = values[i];
-                        if let Some((old, old_valid)) = ring.push((v, valid), cap, ring_bytes)
-                            && old_valid
-                        {
-                            s.remove_shifted(old.to_f64() / divisor);
-                        }
-                        if valid {
-                            s.add_shifted(v.to_f64() / divisor);
-                        }
-                        *count += 1;
-                        let mut m2 = s.m2_shifted();
-                        if count.is_multiple_of(period) || s.cancels(m2) {
-                            s.recompute(ring, divisor);
-                            m2 = s.m2_shifted();
-                        }
-                        write(o, s, m2);
-                    },
-                );
+                grow(&mut self.phases, num_keys);
+                let frames = Frames {
+                    cap,
+                    states,
+                    rings: &mut self.rings[..],
+                    phases: &mut self.phases[..],
+                    ring_bytes: &mut self.ring_bytes,
+                };
+                // x / 1 is x: floats skip the division
+                if divisor == 1.0 {
+                    frames.run::<T, false>(values, nulls, divisor, rows, write);
+                } else {
+                    frames.run::<T, true>(values, nulls, divisor, rows, write);
+                }
             }
         }
         Ok(())
@@ -333,7 +423,7 @@ where
     fn size_bytes(&self) -> usize {
         self.states.capacity() * std::mem::size_of::<WelfordState>()
             + self.rings.capacity() * std::mem::size_of::<Ring<(T::Native, bool)>>()
-            + self.counts.capacity() * std::mem::size_of::<u64>()
+            + self.phases.capacity() * std::mem::size_of::<u64>()
             + self.ring_bytes
     }
 
@@ -350,29 +440,30 @@ where
         // the replay of the last 2n rows rebuilds the state from an empty one
         grow(&mut self.states, pid + 1);
         grow(&mut self.rings, pid + 1);
-        grow(&mut self.counts, pid + 1);
-        if let (Some(s), Some(r), Some(c)) = (
+        grow(&mut self.phases, pid + 1);
+        let period = self.cap.unwrap_or(1).max(1) as u64;
+        if let (Some(s), Some(r), Some(phase)) = (
             self.states.get_mut(pid),
             self.rings.get_mut(pid),
-            self.counts.get_mut(pid),
+            self.phases.get_mut(pid),
         ) {
             *s = WelfordState::default();
             r.clear();
-            *c += rows;
+            *phase = (*phase + rows % period) % period;
         }
     }
 
     fn deal(&mut self, owners: usize) -> Option<Vec<Box<dyn FrameKernel>>> {
         let states = deal_keys(std::mem::take(&mut self.states), owners);
         let rings = deal_keys(std::mem::take(&mut self.rings), owners);
-        let counts = deal_keys(std::mem::take(&mut self.counts), owners);
+        let phases = deal_keys(std::mem::take(&mut self.phases), owners);
         self.ring_bytes = 0;
         Some(
             states
                 .into_iter()
                 .zip(rings)
-                .zip(counts)
-                .map(|((states, rings), counts)| {
+                .zip(phases)
+                .map(|((states, rings), phases)| {
                     let ring_bytes = rings.iter().map(Ring::size_bytes).sum();
                     Box::new(VarianceKernel::<T> {
                         statistic: self.statistic,
@@ -380,7 +471,7 @@ where
                         cap: self.cap,
                         states,
                         rings,
-                        counts,
+                        phases,
                         ring_bytes,
                         _t: PhantomData,
                     }) as Box<dyn FrameKernel>

@@ -257,7 +257,7 @@ impl<N: ToF64 + Copy> Frames<'_, N> {
     /// The shifted sums over `rows`, each row's `m2` to `write`; `SCALED`: values are
     /// divided by `divisor` (decimals).
     #[inline(always)]
-    fn run<T: ArrowPrimitiveType<Native = N>, const SCALED: bool>(
+    fn run<const SCALED: bool>(
         self,
         values: &[N],
         nulls: Option<&arrow::buffer::NullBuffer>,
@@ -411,9 +411,9 @@ where
                 };
                 // x / 1 is x: floats skip the division
                 if divisor == 1.0 {
-                    frames.run::<T, false>(values, nulls, divisor, rows, write);
+                    frames.run::<false>(values, nulls, divisor, rows, write);
                 } else {
-                    frames.run::<T, true>(values, nulls, divisor, rows, write);
+                    frames.run::<true>(values, nulls, divisor, rows, write);
                 }
             }
         }

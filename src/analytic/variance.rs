@@ -169,6 +169,12 @@ impl WelfordState {
                 }
             }
         }
+        self.set_recomputed(n, shift, s1, s2);
+    }
+
+    /// The state of a recomputation: `n` finite values, shifted by `shift`, whose
+    /// shifted sum is `s1` and sum of squares `s2`.
+    fn set_recomputed(&mut self, n: f64, shift: f64, s1: f64, s2: f64) {
         self.n = n;
         self.mean = shift;
         self.s1 = s1;
@@ -193,12 +199,7 @@ impl WelfordState {
             s1 += d;
             s2 += d * d;
         }
-        self.n = n;
-        self.mean = shift;
-        self.s1 = s1;
-        self.m2 = s2;
-        self.peak = s2;
-        self.evicted = 0;
+        self.set_recomputed(n, shift, s1, s2);
     }
 
     /// Whether `m2` = `s2 - s1²/count` has lost more than 20 bits to cancellation: the sums

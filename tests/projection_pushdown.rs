@@ -38,6 +38,15 @@ const CASES: &[(&str, &[&str])] = &[
         "SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol WINDOW TUMBLING(ts, INTERVAL '1' MINUTE) EMIT CHANGES",
         &["ts", "symbol"],
     ),
+    // A session window whose time column comes from the WITH options.
+    (
+        "SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol WINDOW SESSION(2000ms) WITH ('event.time.field' = 'ts') EMIT FINAL",
+        &["ts", "symbol"],
+    ),
+    (
+        "SELECT symbol, MAX(price) AS hi FROM trades GROUP BY symbol WINDOW SLIDING(ts, 10s, 2s) HAVING COUNT(*) > 3 ORDER BY hi DESC LIMIT 3 EMIT CHANGES",
+        &["ts", "symbol", "price"],
+    ),
     // A WHERE column that is not selected.
     (
         "SELECT price FROM trades WHERE trader_id = 'TRADER3'",

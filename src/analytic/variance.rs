@@ -129,10 +129,8 @@ impl WelfordState {
         }
     }
 
-    /// Recomputes the shifted sums from the frame's values, shifted by their mean: as
-    /// [`WelfordState::recompute_from`] (the same sums in the same order, so the same
-    /// bits), in plain loops over the ring's two halves; `SCALED`: the values are divided
-    /// by `divisor` (decimals).
+    /// Recomputes the shifted sums from the frame's values, shifted by their mean;
+    /// `SCALED`: the values are divided by `divisor` (decimals).
     #[inline(always)]
     fn recompute<N: ToF64 + Copy, const SCALED: bool>(
         &mut self,
@@ -140,47 +138,12 @@ impl WelfordState {
         divisor: f64,
     ) {
         let (a, b) = ring.as_slices();
-        let scale = |x: N| {
-            if SCALED {
-                x.to_f64() / divisor
-            } else {
-                x.to_f64()
-            }
-        };
-        let (mut n, mut sum) = (0.0, 0.0);
-        for half in [a, b] {
-            for &(v, valid) in half {
-                let x = scale(v);
-                if valid && x.is_finite() {
-                    n += 1.0;
-                    sum += x;
-                }
-            }
-        }
-        let shift = if n > 0.0 { sum / n } else { 0.0 };
-        let (mut s1, mut s2) = (0.0, 0.0);
-        for half in [a, b] {
-            for &(v, valid) in half {
-                let x = scale(v);
-                if valid && x.is_finite() {
-                    let d = x - shift;
-                    s1 += d;
-                    s2 += d * d;
-                }
-            }
-        }
-        self.set_recomputed(n, shift, s1, s2);
-    }
-
-    /// The state of a recomputation: `n` finite values, shifted by `shift`, whose
-    /// shifted sum is `s1` and sum of squares `s2`.
-    fn set_recomputed(&mut self, n: f64, shift: f64, s1: f64, s2: f64) {
-        self.n = n;
-        self.mean = shift;
-        self.s1 = s1;
-        self.m2 = s2;
-        self.peak = s2;
-        self.evicted = 0;
+        self.recompute_from(|| {
+            a.iter()
+                .chain(b)
+                .filter(|(_, valid)| *valid)
+                .map(|&(v, _)| scaled::<N, SCALED>(v, divisor))
+        });
     }
 
     /// Recomputes the shifted sums from the frame's non-NULL values (`values` gives
@@ -199,7 +162,12 @@ impl WelfordState {
             s1 += d;
             s2 += d * d;
         }
-        self.set_recomputed(n, shift, s1, s2);
+        self.n = n;
+        self.mean = shift;
+        self.s1 = s1;
+        self.m2 = s2;
+        self.peak = s2;
+        self.evicted = 0;
     }
 
     /// Whether `m2` = `s2 - s1²/count` has lost more than 20 bits to cancellation: the sums
@@ -245,6 +213,17 @@ impl WelfordState {
     }
 }
 
+/// `x` as a float, divided by `divisor` when `SCALED` (decimals; for the others the
+/// divisor is 1, and `x / 1` is `x`).
+#[inline(always)]
+fn scaled<N: ToF64, const SCALED: bool>(x: N, divisor: f64) -> f64 {
+    if SCALED {
+        x.to_f64() / divisor
+    } else {
+        x.to_f64()
+    }
+}
+
 /// The bounded-frame state of a [`VarianceKernel`], for one call of its update.
 struct Frames<'a, N> {
     cap: usize,
@@ -274,13 +253,7 @@ impl<N: ToF64 + Copy> Frames<'_, N> {
             ring_bytes,
         } = self;
         let period = cap.max(1) as u64;
-        let scale = |x: N| {
-            if SCALED {
-                x.to_f64() / divisor
-            } else {
-                x.to_f64()
-            }
-        };
+        let scale = |x: N| scaled::<N, SCALED>(x, divisor);
         for_each_row(
             rows,
             #[inline(always)]

@@ -79,6 +79,11 @@ impl<T: Copy> Ring<T> {
     pub(crate) fn size_bytes(&self) -> usize {
         self.buf.capacity() * std::mem::size_of::<T>()
     }
+
+    /// Heap bytes held by all of `rings` (a kernel's keys, after a deal).
+    pub(crate) fn total_bytes(rings: &[Ring<T>]) -> usize {
+        rings.iter().map(Ring::size_bytes).sum()
+    }
 }
 
 /// A double-ended queue of at most `cap` values, stored in one growable circular buffer.

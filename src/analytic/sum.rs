@@ -287,7 +287,7 @@ where
                 .into_iter()
                 .zip(rings)
                 .map(|(states, rings)| {
-                    let ring_bytes = rings.iter().map(Ring::size_bytes).sum();
+                    let ring_bytes = Ring::total_bytes(&rings);
                     Box::new(ExactSumKernel::<T> {
                         output: self.output,
                         max_abs: self.max_abs,
@@ -681,7 +681,7 @@ impl FrameKernel for CountKernel {
                 .into_iter()
                 .zip(rings)
                 .map(|(counts, rings)| {
-                    let ring_bytes = rings.iter().map(Ring::size_bytes).sum();
+                    let ring_bytes = Ring::total_bytes(&rings);
                     Box::new(CountKernel {
                         cap: self.cap,
                         counts,

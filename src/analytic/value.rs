@@ -143,7 +143,7 @@ impl<T: ArrowPrimitiveType> FrameKernel for FirstValueKernel<T> {
                 .map(|(rings, firsts)| {
                     Box::new(FirstValueKernel::<T> {
                         cap: self.cap,
-                        ring_bytes: ring_bytes(&rings),
+                        ring_bytes: Ring::total_bytes(&rings),
                         rings,
                         firsts,
                         _t: PhantomData,
@@ -160,11 +160,6 @@ fn forget_ring<V: Copy + Default>(rings: &mut Vec<Ring<V>>, pid: usize) {
     if let Some(r) = rings.get_mut(pid) {
         r.clear();
     }
-}
-
-/// Heap bytes of `rings`.
-fn ring_bytes<V: Copy>(rings: &[Ring<V>]) -> usize {
-    rings.iter().map(Ring::size_bytes).sum()
 }
 
 /// `LAG(x, k [, default])` with `k ≥ 1`; argument 1, if present, is the default column.
@@ -262,7 +257,7 @@ impl<T: ArrowPrimitiveType> FrameKernel for LagKernel<T> {
                 .map(|rings| {
                     Box::new(LagKernel::<T> {
                         offset: self.offset,
-                        ring_bytes: ring_bytes(&rings),
+                        ring_bytes: Ring::total_bytes(&rings),
                         rings,
                         _t: PhantomData,
                     }) as Box<dyn FrameKernel>

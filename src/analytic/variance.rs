@@ -438,7 +438,7 @@ where
                 .zip(rings)
                 .zip(phases)
                 .map(|((states, rings), phases)| {
-                    let ring_bytes = rings.iter().map(Ring::size_bytes).sum();
+                    let ring_bytes = Ring::total_bytes(&rings);
                     Box::new(VarianceKernel::<T> {
                         statistic: self.statistic,
                         divisor: self.divisor,

@@ -171,6 +171,14 @@ pub(crate) fn check_capacity(groups: usize, new_rows: usize) -> Result<()> {
     Ok(())
 }
 
+/// Sizes `out` to `n` ids for a caller that writes every one of them: ids it already
+/// holds are left as they are (no pass zeroing a buffer about to be overwritten; a
+/// recycled buffer of the batch's size is not touched at all), only new room is zeroed.
+pub(crate) fn size_ids(out: &mut Vec<u32>, n: usize) {
+    out.truncate(n);
+    out.resize(n, 0);
+}
+
 /// `Internal` unless every id is below `len`.
 pub(crate) fn check_ids(ids: &[u32], len: usize) -> Result<()> {
     match ids.iter().copied().max() {
@@ -232,9 +240,14 @@ pub(crate) mod tests {
         let mut reference: HashMap<Vec<Option<String>>, u32> = HashMap::new();
         let mut first_rows: Vec<Vec<Option<String>>> = Vec::new();
         let mut ids = Vec::new();
-        for batch in batches {
-            table.intern(batch, &mut ids).expect("intern");
+        for (b, batch) in batches.iter().enumerate() {
             let rows = batch[0].len();
+            // a recycled buffer, longer, as long or shorter than the batch, holding ids
+            // no table hands out: every slot must be written
+            let stale = [rows + 5, rows, rows / 2][b % 3];
+            ids.clear();
+            ids.resize(stale, u32::MAX - 1);
+            table.intern(batch, &mut ids).expect("intern");
             assert_eq!(ids.len(), rows);
             for (i, &id) in ids.iter().enumerate() {
                 let key = row_key(batch, i);

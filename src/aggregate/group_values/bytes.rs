@@ -234,8 +234,8 @@ impl BytesGroupValues {
         long_value: impl Fn(usize) -> &'a [u8],
         out: &mut Vec<u32>,
     ) {
-        out.clear();
-        out.resize(n, 0);
+        // every id is written below
+        super::size_ids(out, n);
         let mut i = 0;
         while i < n {
             i = self.short.lookup_run::<true>(i, out, key_of);
@@ -256,7 +256,6 @@ impl BytesGroupValues {
 
 impl GroupValues for BytesGroupValues {
     fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
-        out.clear();
         let array = single_key(keys, &self.data_type)?;
         check_capacity(self.len(), array.len())?;
         let nulls = array.nulls().filter(|n| n.null_count() > 0);

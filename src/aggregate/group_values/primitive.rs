@@ -76,12 +76,11 @@ where
     T::Native: KeyNative,
 {
     fn intern(&mut self, keys: &[ArrayRef], out: &mut Vec<u32>) -> Result<()> {
-        out.clear();
         let array = single_key(keys, &self.data_type)?.as_primitive::<T>();
         check_capacity(self.values.len(), array.len())?;
         let values = array.values();
-        out.clear();
-        out.resize(values.len(), 0);
+        // every id is written below
+        super::size_ids(out, values.len());
         match array.nulls().filter(|n| n.null_count() > 0) {
             None => {
                 // Present keys in the read-only fast loop; each absent one inserted here.

@@ -11,7 +11,7 @@ use crate::exec::workers::{AnalyticSplit, DEFAULT_MIN_PARALLEL_ROWS};
 use crate::exec::{PhysicalPlan, Query, Workers};
 use crate::io::BatchSource;
 use crate::plan::{explain::explain_logical, plan_query};
-use crate::sql::parse_sql;
+use crate::sql::{ParsedQuery, parse_sql};
 
 /// Compiles and runs streaming SQL queries.
 ///
@@ -105,12 +105,21 @@ impl Engine {
         inputs: &[(&str, SchemaRef)],
         options: QueryOptions,
     ) -> Result<Query> {
-        let parsed = parse_sql(sql)?;
+        self.compile(&parse_sql(sql)?, inputs, options)
+    }
+
+    /// Plans a parsed query against the given input schemas.
+    fn compile(
+        &self,
+        parsed: &ParsedQuery,
+        inputs: &[(&str, SchemaRef)],
+        options: QueryOptions,
+    ) -> Result<Query> {
         let inputs: Vec<(String, SchemaRef)> = inputs
             .iter()
             .map(|(n, s)| (n.to_string(), s.clone()))
             .collect();
-        let plan = plan_query(&parsed, &inputs, &options)?;
+        let plan = plan_query(parsed, &inputs, &options)?;
         let physical = PhysicalPlan::from_logical(&plan)?;
         Query::new(
             plan,
@@ -125,7 +134,7 @@ impl Engine {
     /// [`Engine::query`], and lets the source the query reads skip the columns the query
     /// does not read ([`Query::input_columns`], [`BatchSource::read_columns`]): an IPC
     /// file then never decodes, checks or even pages in their bytes. The query is
-    /// compiled again against the narrower schema; its results are the same.
+    /// parsed once and planned again against the narrower schema; its results are the same.
     ///
     /// # Errors
     /// As [`Engine::query`].
@@ -137,7 +146,9 @@ impl Engine {
     ) -> Result<Query> {
         let mut schemas: Vec<(&str, SchemaRef)> =
             sources.iter().map(|(n, s)| (*n, s.schema())).collect();
-        let query = self.query(sql, &schemas, options.clone())?;
+        // parsed once, planned once or twice
+        let parsed = parse_sql(sql)?;
+        let query = self.compile(&parsed, &schemas, options.clone())?;
         let read = query.input_name();
         let Some(i) = sources.iter().position(|(n, _)| *n == read).or_else(|| {
             sources
@@ -158,7 +169,7 @@ impl Engine {
         match sources[i].1.read_columns(&columns) {
             Some(narrow) => {
                 schemas[i].1 = narrow;
-                self.query(sql, &schemas, options)
+                self.compile(&parsed, &schemas, options)
             }
             None => Ok(query),
         }

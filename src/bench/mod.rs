@@ -283,11 +283,14 @@ fn timed(f: impl FnOnce() -> Result<(u64, Vec<Duration>, Metrics)>) -> Result<Ru
     })
 }
 
-/// Runs `sql` over in-memory batches; returns (output rows, per-push latencies).
+/// Runs `sql` over in-memory batches, its results collected into `keep` (the caller
+/// drops them after the clock stops, as a peer's collected result is dropped after its
+/// timing); returns (output rows, per-push latencies).
 fn run_mem(
     engine: &Engine,
     sql: &str,
     batches: &[RecordBatch],
+    keep: &mut Vec<RecordBatch>,
 ) -> Result<(u64, Vec<Duration>, Metrics)> {
     let schema = batches
         .first()
@@ -297,7 +300,6 @@ fn run_mem(
     let group = crate::exec::runner::batches_per_push(engine.partitions());
     let mut latencies = Vec::with_capacity(batches.len() / group + 1);
     let mut out_rows = 0u64;
-    let mut keep = Vec::new();
     for chunk in batches.chunks(group) {
         let t = Instant::now();
         let out = q.push_batches("trades", chunk.to_vec())?;
@@ -308,7 +310,6 @@ fn run_mem(
     let out = q.finish()?;
     out_rows += out.iter().map(|b| b.num_rows() as u64).sum::<u64>();
     keep.extend(out);
-    drop(keep);
     Ok((out_rows, latencies, q.metrics()))
 }
 
@@ -478,11 +479,13 @@ fn measure_modes(
             let mut walls = Vec::with_capacity(repeat as usize);
             let mut failure = None;
             for _ in 0..repeat {
+                let mut results = Vec::new();
                 let r = timed(|| match mode {
-                    "mem" => run_mem(engine, s.sql, &batches),
+                    "mem" => run_mem(engine, s.sql, &batches, &mut results),
                     "file" => run_file(engine, s.sql, &input, None),
                     _ => run_file(engine, s.sql, &input, Some(&output)),
                 });
+                drop(results);
                 match r {
                     Ok(r) => {
                         walls.push(r.wall);

@@ -48,8 +48,8 @@ pub(crate) use self::row::RowGroupValues;
 /// Interns the key columns of each batch into dense group ids `0..n` (first-seen order),
 /// across batches.
 pub trait GroupValues: Send {
-    /// Appends one group id per row of `keys` (all the same length) to `out` (cleared
-    /// first). New keys get the next ids.
+    /// Sets `out` to one group id per row of `keys` (all the same length), replacing what
+    /// it held. New keys get the next ids.
     ///
     /// # Errors
     /// `Internal` if the columns do not have the types the table was made for;

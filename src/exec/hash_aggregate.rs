@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use crate::exec::Shape;
 use crate::exec::overlap::fill_scratch;
 use crate::exec::workers::Workers;
 use arrow::array::{
@@ -304,20 +305,23 @@ impl HashAggregate {
     /// # Errors
     /// Overflow in exact sums, the memory limit.
     pub fn update_batches(&mut self, batches: &[RecordBatch]) -> Result<Vec<Option<RecordBatch>>> {
-        self.update_batches_with(batches, |b| Ok(b.clone()))
+        self.update_batches_with(batches, |b| Ok(b.clone()), &Ok)
     }
 
     /// As [`HashAggregate::update_batches`], with `prepare` (the pre-projection) applied
     /// to each input batch inside the same parallel task as its pre-aggregation, so a
     /// batch is projected and aggregated while it is still in the worker's cache, with
-    /// one fork/join per call.
+    /// one fork/join per call; and with `shape` (the query's SELECT and ORDER BY over the
+    /// aggregate) applied to each batch's EMIT CHANGES rows inside its merge, on the
+    /// worker that built them.
     ///
     /// # Errors
-    /// As `prepare`; overflow in exact sums, the memory limit.
+    /// As `prepare` and `shape`; overflow in exact sums, the memory limit.
     pub fn update_batches_with<F>(
         &mut self,
         batches: &[RecordBatch],
         prepare: F,
+        shape: Shape<'_>,
     ) -> Result<Vec<Option<RecordBatch>>>
     where
         F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
@@ -340,7 +344,8 @@ impl HashAggregate {
         let mut failed = None;
         let consume = |_: usize, p: &mut GroupState, r: Result<()>| {
             if failed.is_none() {
-                match r.and_then(|()| self.merge_partial(p)) {
+                let merged = r.and_then(|()| self.merge_partial(p));
+                match merged.and_then(|changes| changes.map(shape).transpose()) {
                     Ok(changes) => out.push(changes),
                     Err(e) => failed = Some(e),
                 }

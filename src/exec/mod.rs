@@ -6,6 +6,10 @@
 //!                                 arrive together; output order kept) ─▶ Limit ─▶ out
 //! ```
 
+use arrow::array::RecordBatch;
+
+use crate::error::Result;
+
 pub mod analytic;
 pub mod filter_project;
 pub mod handoff;
@@ -25,3 +29,9 @@ pub use metrics::Metrics;
 pub use physical::PhysicalPlan;
 pub use query::Query;
 pub use workers::{AnalyticSplit, Workers};
+
+/// What a stateful operator applies to each of its emissions before handing it back:
+/// the query's SELECT and ORDER BY over the operator's output. Stateless, so the
+/// operator runs it where the emission is built (on a worker, inside the in-order merge)
+/// instead of leaving it to the calling thread after the parallel call.
+pub type Shape<'a> = &'a (dyn Fn(RecordBatch) -> Result<RecordBatch> + Sync);

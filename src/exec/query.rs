@@ -269,11 +269,18 @@ impl Query {
         let mut out = Vec::with_capacity(batches.len());
         let emitted: Vec<Option<RecordBatch>> = match &mut self.aggregate {
             Some(Stateful::Plain(agg)) => {
-                // projected and pre-aggregated in one parallel task per batch
-                let e = agg.update_batches_with(&batches, |b| stage.apply(b))?;
+                // projected and pre-aggregated in one parallel task per batch, EMIT
+                // CHANGES rows shaped inside the merge
+                let physical = &self.physical;
+                let changelog = self.plan.options.changelog;
+                let shape = |b: RecordBatch| shape_emission(physical, changelog, b);
+                let e = agg.update_batches_with(&batches, |b| stage.apply(b), &shape)?;
                 self.metrics.groups_live = agg.groups_live();
                 self.metrics.state_bytes = agg.state_bytes();
-                e
+                for b in e.into_iter().flatten() {
+                    self.deliver(b, &mut out);
+                }
+                return Ok(out);
             }
             Some(_) => return Err(Error::internal("windowed operator without a window")),
             None => self
@@ -386,9 +393,12 @@ impl Query {
                 redo,
             })
         };
+        let physical = &self.physical;
+        let changelog = self.plan.options.changelog;
+        let shape = |b: RecordBatch| shape_emission(physical, changelog, b);
         let result = match &mut self.aggregate {
-            Some(Stateful::Panes(a)) => a.update_batches_with(&batches, prepare, settle),
-            Some(Stateful::Session(a)) => a.update_batches_with(&batches, prepare, settle),
+            Some(Stateful::Panes(a)) => a.update_batches_with(&batches, prepare, settle, &shape),
+            Some(Stateful::Session(a)) => a.update_batches_with(&batches, prepare, settle, &shape),
             _ => return Err(Error::internal("window without a windowed operator")),
         };
         self.watermark = wm;
@@ -412,7 +422,7 @@ impl Query {
         self.refresh_state_metrics();
         let mut out = Vec::with_capacity(emitted.len());
         for e in emitted {
-            self.emit(e, &mut out)?;
+            self.deliver(e, &mut out);
         }
         Ok(out)
     }
@@ -440,33 +450,13 @@ impl Query {
 
     /// Runs an emission through the post-projection, ORDER BY and LIMIT.
     fn emit(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
-        let batch = match &self.physical.post {
-            Some(post) => {
-                let changelog = self.plan.options.changelog;
-                let values_cols = post_input_columns(&batch, changelog);
-                let values = RecordBatch::try_new_with_options(
-                    post_schema(post),
-                    values_cols,
-                    &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-                )?;
-                let projected = post.apply(&values)?;
-                if changelog {
-                    let mut cols = projected.columns().to_vec();
-                    if let Some(op) = batch.columns().last() {
-                        cols.push(op.clone());
-                    }
-                    RecordBatch::try_new(self.physical.output_schema.clone(), cols)?
-                } else {
-                    projected
-                }
-            }
-            None => batch,
-        };
-        let batch = if self.physical.sort.is_empty() || batch.num_rows() < 2 {
-            batch
-        } else {
-            sort_batch(&batch, &self.physical.sort)?
-        };
+        let batch = shape_emission(&self.physical, self.plan.options.changelog, batch)?;
+        self.deliver(batch, out);
+        Ok(())
+    }
+
+    /// An emission already shaped ([`shape_emission`]): LIMIT / OFFSET and the counters.
+    fn deliver(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) {
         let limited = if self.aggregate.is_some() {
             // ORDER BY and LIMIT apply to each emission of an aggregation
             self.physical.limit.map_or(Some(batch.clone()), |l| {
@@ -484,7 +474,6 @@ impl Query {
             self.metrics.batches_out += 1;
             out.push(r);
         }
-        Ok(())
     }
 
     /// Ends the input: flushes whatever the operators still hold.
@@ -560,12 +549,13 @@ impl Query {
     fn check_schema(&self, batch: &RecordBatch) -> Result<()> {
         let expected = &self.physical.input_schema;
         let got = batch.schema();
-        let same = got.fields().len() == expected.fields().len()
-            && got
-                .fields()
-                .iter()
-                .zip(expected.fields())
-                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        let same = std::sync::Arc::ptr_eq(&got, expected)
+            || got.fields().len() == expected.fields().len()
+                && got
+                    .fields()
+                    .iter()
+                    .zip(expected.fields())
+                    .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
         if same {
             return Ok(());
         }
@@ -602,6 +592,42 @@ impl Query {
 }
 
 /// The aggregate output columns the post-projection reads (all but `_op`).
+/// An emission of the query's operator in its final shape: the SELECT over the
+/// operator's output (a changelog's `_op` column kept last), then the ORDER BY. Touches
+/// no query state, so the windowed operators run it on their workers.
+fn shape_emission(
+    physical: &PhysicalPlan,
+    changelog: bool,
+    batch: RecordBatch,
+) -> Result<RecordBatch> {
+    let batch = match &physical.post {
+        Some(post) => {
+            let values_cols = post_input_columns(&batch, changelog);
+            let values = RecordBatch::try_new_with_options(
+                post_schema(post),
+                values_cols,
+                &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+            )?;
+            let projected = post.apply(&values)?;
+            if changelog {
+                let mut cols = projected.columns().to_vec();
+                if let Some(op) = batch.columns().last() {
+                    cols.push(op.clone());
+                }
+                RecordBatch::try_new(physical.output_schema.clone(), cols)?
+            } else {
+                projected
+            }
+        }
+        None => batch,
+    };
+    if physical.sort.is_empty() || batch.num_rows() < 2 {
+        Ok(batch)
+    } else {
+        sort_batch(&batch, &physical.sort)
+    }
+}
+
 fn post_input_columns(batch: &RecordBatch, changelog: bool) -> Vec<arrow::array::ArrayRef> {
     let cols = batch.columns();
     if changelog && !cols.is_empty() {

@@ -36,6 +36,7 @@ use arrow::datatypes::{
 };
 
 use crate::error::{Error, Result};
+pub(crate) use crate::exec::Shape;
 use crate::expr::Expr;
 use crate::plan::window::WindowPlan;
 use crate::sql::WindowKind;

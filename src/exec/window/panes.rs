@@ -38,7 +38,8 @@ use super::key_ranks::KeyRanks;
 use super::pane_fifo::WindowMerger;
 use super::pane_keys::{PaneKeyIndex, PaneKeyMap};
 use super::{
-    Settle, WindowExec, WindowShape, batch_of, event_times, floor_to, min_max_of, sort_by_columns,
+    Settle, Shape, WindowExec, WindowShape, batch_of, event_times, floor_to, min_max_of,
+    sort_by_columns,
 };
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
@@ -434,7 +435,9 @@ impl PaneAggregate {
     /// Before batch `i` is merged, `settle(i, side)` gives the watermarks around it and,
     /// when the worker's screening must be redone, the batch to aggregate instead.
     /// Returns the emissions in order (per batch, its EMIT CHANGES rows, then the windows
-    /// its watermark closes) and each batch's side value from `prepare`.
+    /// its watermark closes), each passed through `shape` (the query's SELECT and ORDER BY
+    /// over it) inside the merge, on the worker that built it, and each batch's side
+    /// value from `prepare`.
     ///
     /// # Errors
     /// Overflow in exact sums, the memory limit.
@@ -443,6 +446,7 @@ impl PaneAggregate {
         batches: &[RecordBatch],
         prepare: F,
         mut settle: G,
+        shape: Shape<'_>,
     ) -> Result<(Vec<RecordBatch>, Vec<T>)>
     where
         T: Send,
@@ -477,8 +481,12 @@ impl PaneAggregate {
                         p.reset();
                         p.update(&spec, &exec, &pre)?;
                     }
-                    out.extend(self.merge_into_panes(p, settled.before)?);
-                    out.extend(self.close(settled.after)?);
+                    if let Some(b) = self.merge_into_panes(p, settled.before)? {
+                        out.push(shape(b)?);
+                    }
+                    if let Some(b) = self.close(settled.after)? {
+                        out.push(shape(b)?);
+                    }
                     Ok(side)
                 });
                 match merged {

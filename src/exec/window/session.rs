@@ -27,7 +27,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use super::end_queue::EndQueue;
 use super::panes::changelog_op;
 use super::session_table::SessionTable;
-use super::{Settle, WindowExec, WindowShape, batch_of, event_times, sort_by_columns};
+use super::{Settle, Shape, WindowExec, WindowShape, batch_of, event_times, sort_by_columns};
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask, map_to_merged};
@@ -251,6 +251,7 @@ impl SessionAggregate {
         batches: &[RecordBatch],
         prepare: F,
         mut settle: G,
+        shape: Shape<'_>,
     ) -> Result<(Vec<RecordBatch>, Vec<T>)>
     where
         T: Send,
@@ -286,8 +287,12 @@ impl SessionAggregate {
                 if let Some(pre) = settled.redo {
                     p.update(&spec, time_index, &pre)?;
                 }
-                out.extend(self.merge_partial(p)?);
-                out.extend(self.close(settled.after)?);
+                if let Some(b) = self.merge_partial(p)? {
+                    out.push(shape(b)?);
+                }
+                if let Some(b) = self.close(settled.after)? {
+                    out.push(shape(b)?);
+                }
                 Ok(side)
             });
             match merged {

@@ -35,6 +35,7 @@ use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
+use super::Shape;
 use super::filter_project::{FilterProject, remap};
 use super::physical::{LimitSpec, PhysicalPlan};
 use super::workers::{AnalyticSplit, Workers};
@@ -426,7 +427,9 @@ impl AnalyticOperator {
     }
 
     /// Runs `pre` (WHERE and the pre-projection) on raw input batches, then the calls,
-    /// in order; returns each non-empty batch with the call columns appended.
+    /// in order; returns each non-empty batch with the call columns appended, passed
+    /// through `shape` (the query's SELECT and ORDER BY) where it is assembled: on the
+    /// workers when the call runs on them.
     ///
     /// With several partitions the whole call runs inside the query's thread pool: the
     /// pre-projection and key interning in parallel across batches, the kernels in
@@ -438,6 +441,7 @@ impl AnalyticOperator {
         &mut self,
         pre: &FilterProject,
         batches: Vec<RecordBatch>,
+        shape: Shape<'_>,
     ) -> Result<Vec<RecordBatch>> {
         let out = if self.owners.len() == 1 {
             let batches = batches
@@ -445,16 +449,16 @@ impl AnalyticOperator {
                 .map(|b| pre.apply(b))
                 .collect::<Result<Vec<_>>>()?;
             let results = self.run_single(&batches)?;
+            let schema = &self.spec.schema;
             batches
                 .iter()
                 .zip(results)
-                .filter(|(b, _)| b.num_rows() > 0)
-                .map(|(b, cols)| self.assemble(b, cols))
+                .filter_map(|(b, cols)| finish_batch(schema, b, cols, shape).transpose())
                 .collect::<Result<Vec<_>>>()?
         } else {
             match self.workers.for_call(&batches).cloned() {
-                Some(pool) => pool.install(|| self.run_owners(pre, &batches, true))?,
-                None => self.run_owners(pre, &batches, false)?,
+                Some(pool) => pool.install(|| self.run_owners(pre, &batches, true, shape))?,
+                None => self.run_owners(pre, &batches, false, shape)?,
             }
         };
         if let Some(limit) = self.spec.memory_limit_bytes {
@@ -467,11 +471,6 @@ impl AnalyticOperator {
             }
         }
         Ok(out)
-    }
-
-    /// `batch` with the result columns appended.
-    fn assemble(&self, batch: &RecordBatch, results: Vec<ArrayRef>) -> Result<RecordBatch> {
-        assemble_batch(&self.spec.schema, batch, results)
     }
 
     /// One partition: everything on the caller's thread, every row to one kernel per call.
@@ -534,10 +533,11 @@ impl AnalyticOperator {
         pre: &FilterProject,
         raw: &[RecordBatch],
         parallel: bool,
+        shape: Shape<'_>,
     ) -> Result<Vec<RecordBatch>> {
         let owners = self.owners.len();
         if parallel && let Some(groups) = self.pipeline_plan(raw) {
-            return self.run_pipeline(pre, raw, groups);
+            return self.run_pipeline(pre, raw, groups, shape);
         }
         for (w, layout) in self.windows.iter_mut().zip(&self.spec.windows) {
             if w.global.is_none() {
@@ -683,7 +683,7 @@ impl AnalyticOperator {
             } else {
                 std::iter::once(0..batches.len()).collect()
             };
-            return self.run_batches(&batches, &inputs, parallel, groups);
+            return self.run_batches(&batches, &inputs, parallel, groups, shape);
         }
         // round 2: one task per owner, plus one for the sequential calls
         let calls = &self.spec.calls;
@@ -777,9 +777,9 @@ impl AnalyticOperator {
                 };
                 arrays.push(array);
             }
-            assemble_batch(schema, batch, arrays)
+            finish_batch(schema, batch, arrays, shape)
         };
-        let out: Vec<RecordBatch> = if parallel {
+        let out: Vec<Option<RecordBatch>> = if parallel {
             batches
                 .par_iter()
                 .zip(results.into_par_iter())
@@ -794,7 +794,7 @@ impl AnalyticOperator {
                 .map(assemble)
                 .collect::<Result<_>>()?
         };
-        Ok(out.into_iter().filter(|b| b.num_rows() > 0).collect())
+        Ok(out.into_iter().flatten().collect())
     }
 }
 
@@ -878,6 +878,7 @@ impl AnalyticOperator {
         inputs: &[Vec<(Vec<ArrayRef>, Option<ArrayRef>)>],
         parallel: bool,
         groups: Vec<std::ops::Range<usize>>,
+        shape: Shape<'_>,
     ) -> Result<Vec<RecordBatch>> {
         let history: Vec<u64> = self
             .window_history()
@@ -922,7 +923,7 @@ impl AnalyticOperator {
         // the last group's kernels hold every key's state at the call's end
         self.owners[0].kernels = sets.pop().unwrap_or_default();
         let frame_out: Vec<CallColumns> = frame_out?.into_iter().flatten().collect();
-        self.assemble_results(batches, frame_out, sequential_out?, parallel)
+        self.assemble_results(batches, frame_out, sequential_out?, parallel, shape)
     }
 
     /// `groups` sets of frame kernels: owner 0's own (taken from it), then forks of them
@@ -951,13 +952,14 @@ impl AnalyticOperator {
     }
 
     /// The batches with their results appended (frame calls' and sequential calls'
-    /// columns, by batch, then call); empty batches left out.
+    /// columns, by batch, then call), shaped; empty batches left out.
     fn assemble_results(
         &self,
         batches: &[RecordBatch],
         frame_out: Vec<CallColumns>,
         mut sequential_out: Vec<CallColumns>,
         parallel: bool,
+        shape: Shape<'_>,
     ) -> Result<Vec<RecordBatch>> {
         sequential_out.resize_with(batches.len(), Vec::new);
         let schema = &self.spec.schema;
@@ -972,9 +974,9 @@ impl AnalyticOperator {
                     }
                 }
             }
-            assemble_batch(schema, batch, arrays)
+            finish_batch(schema, batch, arrays, shape)
         };
-        let out: Vec<RecordBatch> = if parallel {
+        let out: Vec<Option<RecordBatch>> = if parallel {
             batches
                 .par_iter()
                 .zip(frame_out)
@@ -989,7 +991,7 @@ impl AnalyticOperator {
                 .map(assemble)
                 .collect::<Result<_>>()?
         };
-        Ok(out.into_iter().filter(|b| b.num_rows() > 0).collect())
+        Ok(out.into_iter().flatten().collect())
     }
 }
 
@@ -1438,6 +1440,20 @@ fn sequential_column(
     num_keys: usize,
 ) -> Result<ArrayRef> {
     kernel.update(&kernel_input(input, num_rows), gids, num_keys)
+}
+
+/// `batch` with the result columns appended, as a batch of `schema`, passed through
+/// `shape`; `None` for an empty batch (it emits nothing).
+fn finish_batch(
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    results: Vec<ArrayRef>,
+    shape: Shape<'_>,
+) -> Result<Option<RecordBatch>> {
+    if batch.num_rows() == 0 {
+        return Ok(None);
+    }
+    shape(assemble_batch(schema, batch, results)?).map(Some)
 }
 
 /// `batch` with the result columns appended, as a batch of `schema`.

@@ -253,12 +253,15 @@ impl Query {
         // ROWS-window analytics run the pre-projection inside their own parallel rounds,
         // and append the call columns (input order kept)
         if let Some(op) = &mut self.analytic {
-            let results = op.process(&self.physical.pre, batches)?;
+            let physical = &self.physical;
+            let changelog = self.plan.options.changelog;
+            let shape = |b: RecordBatch| shape_emission(physical, changelog, b);
+            let results = op.process(&physical.pre, batches, &shape)?;
             self.metrics.groups_live = op.groups_live();
             self.metrics.state_bytes = op.state_bytes();
             let mut out = Vec::with_capacity(results.len());
             for r in results {
-                self.emit(r, &mut out)?;
+                self.deliver(r, &mut out);
             }
             return Ok(out);
         }

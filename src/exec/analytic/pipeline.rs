@@ -24,11 +24,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 
 use super::{
-    AnalyticOperator, AnalyticSpec, BatchKeys, CallColumns, CallLayout, Split, call_input,
-    catch_up_window, count_rows, kernel_column, sequential_column, window_kernels,
+    AnalyticOperator, AnalyticSpec, BatchKeys, CallColumns, CallLayout, Shape, Split, call_input,
+    catch_up_window, count_rows, finish_batch, kernel_column, sequential_column, window_kernels,
 };
 use crate::aggregate::GroupValues;
 use crate::analytic::kernel::{FrameKernel, Rows, SequentialKernel};
@@ -116,6 +117,35 @@ impl Staged {
             _ => BatchKeys::One(self.batch.num_rows()),
         }
     }
+}
+
+/// A batch's results as the thread that ran its frame calls hands them back.
+enum Output {
+    /// The frame calls' columns, to be assembled with the sequential calls' after the
+    /// call.
+    Columns(CallColumns),
+    /// Without sequential calls: the finished emission, assembled and shaped on the
+    /// thread while the batch is in its cache (`None`: the batch was empty).
+    Finished(Option<RecordBatch>),
+}
+
+/// Finishes a batch on the thread that ran its calls, when it ran all of them.
+struct Finish<'a> {
+    schema: &'a SchemaRef,
+    shape: Shape<'a>,
+}
+
+/// Batch `staged`'s output from its frame call columns: finished by `finish` when given.
+fn output(staged: &Staged, columns: CallColumns, finish: Option<&Finish<'_>>) -> Result<Output> {
+    let Some(f) = finish else {
+        return Ok(Output::Columns(columns));
+    };
+    let arrays = columns
+        .into_iter()
+        .enumerate()
+        .map(|(c, a)| a.ok_or_else(|| Error::internal(format!("analytic call {c} missing"))))
+        .collect::<Result<Vec<_>>>()?;
+    finish_batch(f.schema, &staged.batch, arrays, f.shape).map(Output::Finished)
 }
 
 /// What the stager has published, for the threads behind it. A slot left `None` means
@@ -246,7 +276,8 @@ impl Stager<'_> {
     /// Stages every batch in order, publishing each, and the key counts at each group
     /// start; runs the last group's kernels (`kernels`, forks made at the call's start)
     /// on the batches of the last group as it stages them. Returns the last group's
-    /// columns, and the staging and kernel tallies.
+    /// outputs, and the staging and kernel tallies.
+    #[allow(clippy::too_many_arguments)]
     fn run(
         mut self,
         board: &Board,
@@ -255,7 +286,8 @@ impl Stager<'_> {
         calls: &[CallLayout],
         kernels: &mut [Option<Box<dyn FrameKernel>>],
         zeros: &[u32],
-    ) -> Result<(Vec<CallColumns>, Tally, Tally)> {
+        finish: Option<&Finish<'_>>,
+    ) -> Result<(Vec<Output>, Tally, Tally)> {
         let _close = CloseBoard(board);
         let last = groups.last().map_or(0, |g| g.start);
         let mut counts: Vec<Vec<u64>> = self
@@ -299,7 +331,9 @@ impl Stager<'_> {
             let _ = board.slots[b].set(Some(staged));
             if b >= last {
                 let t = Instant::now();
-                out.push(frame_columns(board.staged(b)?, calls, kernels, zeros)?);
+                let staged = board.staged(b)?;
+                let columns = frame_columns(staged, calls, kernels, zeros)?;
+                out.push(output(staged, columns, finish)?);
                 computing.add(t, n);
             }
         }
@@ -366,6 +400,7 @@ fn catch_up(
 
 /// Group `g` (not the last) behind the stager: caught up to its start from the stager's
 /// counts, then its batches as they are staged.
+#[allow(clippy::too_many_arguments)]
 fn follow(
     board: &Board,
     g: usize,
@@ -374,7 +409,8 @@ fn follow(
     calls: &[CallLayout],
     kernels: &mut [Option<Box<dyn FrameKernel>>],
     zeros: &[u32],
-) -> Result<(Vec<CallColumns>, Tally)> {
+    finish: Option<&Finish<'_>>,
+) -> Result<(Vec<Output>, Tally)> {
     let mut computing = Tally::default();
     if g > 0 {
         let counts = board.mark(g)?;
@@ -386,7 +422,8 @@ fn follow(
     for b in range {
         let staged = board.staged(b)?;
         let t = Instant::now();
-        out.push(frame_columns(staged, calls, kernels, zeros)?);
+        let columns = frame_columns(staged, calls, kernels, zeros)?;
+        out.push(output(staged, columns, finish)?);
         computing.add(t, staged.batch.num_rows());
     }
     Ok((out, computing))
@@ -518,6 +555,7 @@ impl AnalyticOperator {
         pre: &FilterProject,
         raw: &[RecordBatch],
         groups: Vec<Range<usize>>,
+        shape: Shape<'_>,
     ) -> Result<Vec<RecordBatch>> {
         self.split = Split::Batches;
         let history: Vec<u64> = self
@@ -549,13 +587,19 @@ impl AnalyticOperator {
             spare: spare_ids,
         };
         let has_sequential = sequential.iter().any(Option::is_some);
+        // without sequential calls a batch's thread runs all its calls: it finishes it
+        let finish_store = Finish {
+            schema: &spec.schema,
+            shape,
+        };
+        let finish = (!has_sequential).then_some(&finish_store);
         let (last_set, follower_sets) = sets
             .split_last_mut()
             .ok_or_else(|| Error::internal("analytic pipeline without groups"))?;
         let (history, groups, board) = (&history[..], &groups[..], &board_store);
         let followers = || {
             let run = |(g, (set, range)): (usize, (&mut Vec<_>, &Range<usize>))| {
-                follow(board, g, range.clone(), history, calls, set, zeros)
+                follow(board, g, range.clone(), history, calls, set, zeros, finish)
             };
             let mut groups_out = || {
                 follower_sets
@@ -574,7 +618,7 @@ impl AnalyticOperator {
             }
         };
         let (staged, (followed, sequential_out)) = rayon::join(
-            || stager.run(board, groups, history, calls, last_set, zeros),
+            || stager.run(board, groups, history, calls, last_set, zeros, finish),
             followers,
         );
         // the stager's kernels hold every key's state at the call's end
@@ -586,7 +630,7 @@ impl AnalyticOperator {
             }
         }
         let (last_out, staging, own) = staged?;
-        let mut frame_out: Vec<CallColumns> = Vec::with_capacity(raw.len());
+        let mut frame_out: Vec<Output> = Vec::with_capacity(raw.len());
         let mut behind = Tally::default();
         for (out, tally) in followed? {
             frame_out.extend(out);
@@ -602,7 +646,8 @@ impl AnalyticOperator {
             };
             self.stage_costs = Some(self.stage_costs.map_or(measured, |c| c.blend(measured)));
         }
-        let mut batches = Vec::with_capacity(raw.len());
+        // the sequential calls' columns still need the batches
+        let mut batches = Vec::with_capacity(if has_sequential { raw.len() } else { 0 });
         for slot in board_store.slots {
             let staged = slot.into_inner().flatten().ok_or_else(stopped)?;
             for ids in staged.ids.into_iter().flatten() {
@@ -610,9 +655,32 @@ impl AnalyticOperator {
                     self.spare_ids.push(ids);
                 }
             }
-            batches.push(staged.batch);
+            if has_sequential {
+                batches.push(staged.batch);
+            }
         }
-        self.assemble_results(&batches, frame_out, sequential_out, true)
+        if !has_sequential {
+            let mut out = Vec::with_capacity(frame_out.len());
+            for o in frame_out {
+                match o {
+                    Output::Finished(b) => out.extend(b),
+                    Output::Columns(_) => {
+                        return Err(Error::internal("analytic pipeline: a batch not finished"));
+                    }
+                }
+            }
+            return Ok(out);
+        }
+        let columns = frame_out
+            .into_iter()
+            .map(|o| match o {
+                Output::Columns(c) => Ok(c),
+                Output::Finished(_) => Err(Error::internal(
+                    "analytic pipeline: a batch finished before its sequential calls",
+                )),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.assemble_results(&batches, columns, sequential_out, true, shape)
     }
 }
 

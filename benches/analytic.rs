@@ -13,7 +13,7 @@ use std::hint::black_box;
 use arrow::array::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use velostream::datagen::TradesGenerator;
-use velostream::exec::runner::batches_per_push;
+use velostream::exec::runner::CallSize;
 use velostream::{AnalyticSplit, Engine, QueryOptions};
 
 const ROWS: u64 = 2_000_000;
@@ -26,7 +26,7 @@ fn run(engine: &Engine, sql: &str, batches: &[RecordBatch]) -> u64 {
         .query(sql, &[("trades", schema)], QueryOptions::default())
         .expect("query");
     let mut rows = 0u64;
-    for chunk in batches.chunks(batches_per_push(engine.partitions())) {
+    for chunk in CallSize::in_memory(engine.partitions()).split(batches) {
         for b in q.push_batches("trades", chunk.to_vec()).expect("push") {
             rows += b.num_rows() as u64;
         }

@@ -18,15 +18,15 @@ const AGGS: &str = "trader_id, symbol, COUNT(*) AS trade_count, AVG(price) AS av
     SUM(quantity) AS total_quantity, SUM(price * quantity) AS total_value";
 
 /// Runs `sql` over `batches` on `partitions` threads and returns the output row count:
-/// one push per batch on one partition, as `velo run` does; groups of 32 batches per
-/// partition otherwise (`runner::batches_per_push`).
+/// one push per batch on one partition, as `velo run` does; calls as `velo bench --mode
+/// mem` makes them otherwise (`runner::CallSize::in_memory`).
 fn run(sql: &str, schema: &SchemaRef, batches: &[RecordBatch], partitions: usize) -> usize {
     let engine = Engine::with_partitions(partitions);
     let mut q = engine
         .query(sql, &[("t", schema.clone())], QueryOptions::default())
         .expect("query");
     let mut rows = 0;
-    for group in batches.chunks(velostream::exec::runner::batches_per_push(partitions)) {
+    for group in velostream::exec::runner::CallSize::in_memory(partitions).split(batches) {
         rows += q
             .push_batches("t", group.to_vec())
             .expect("push")

@@ -161,8 +161,8 @@ pub struct BenchResult {
     /// Process CPU time (user + system, all threads) over wall time: 1.0 = one core
     /// busy for the whole run.
     pub cpu: f64,
-    /// Median per-push latency (one push = a group of batches, see
-    /// [`batches_per_push`](crate::exec::runner::batches_per_push)).
+    /// Median per-push latency (one push = a call of batches, see
+    /// [`CallSize`](crate::exec::runner::CallSize)).
     pub p50: Duration,
     /// 99th percentile per-batch latency.
     pub p99: Duration,
@@ -297,10 +297,10 @@ fn run_mem(
         .map(|b| b.schema())
         .unwrap_or_else(TradesGenerator::schema);
     let mut q = engine.query(sql, &[("trades", schema)], QueryOptions::default())?;
-    let group = crate::exec::runner::batches_per_push(engine.partitions());
-    let mut latencies = Vec::with_capacity(batches.len() / group + 1);
+    let calls = crate::exec::runner::CallSize::in_memory(engine.partitions()).split(batches);
+    let mut latencies = Vec::with_capacity(calls.len());
     let mut out_rows = 0u64;
-    for chunk in batches.chunks(group) {
+    for chunk in calls {
         let t = Instant::now();
         let out = q.push_batches("trades", chunk.to_vec())?;
         latencies.push(t.elapsed());

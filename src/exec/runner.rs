@@ -37,9 +37,9 @@ use super::query::Query;
 use crate::error::{Error, Result};
 use crate::io::{BatchSource, Sink, rechunk};
 
-/// Batches the input queue holds (rounded to whole groups, see [`input_queue_groups`]):
-/// 32 batches of 8,192 trade rows are ~12 MB, enough for the reader to absorb a slow
-/// read without holding much memory.
+/// Batches the input queue holds on one partition (see [`CallSize`]): 32 batches of
+/// 8,192 trade rows are ~12 MB, enough for the reader to absorb a slow read without
+/// holding much memory.
 const INPUT_QUEUE_BATCHES: usize = 32;
 
 /// Push results the output queue holds: enough to ride out one slow write.
@@ -113,8 +113,8 @@ pub fn run_to_sinks(
     sink: &mut dyn Sink,
     late_sink: Option<&mut dyn Sink>,
 ) -> Result<RunReport> {
-    let group = batches_per_push(query.partitions());
-    let capacity = input_queue_groups(group);
+    let group = CallSize::reading(query.partitions());
+    let capacity = group.queue_capacity();
     let (groups_tx, groups_rx) = bounded(capacity, capacity / 2);
     let wake = groups_tx.clone();
     let stop = Arc::new(AtomicBool::new(false));
@@ -173,18 +173,88 @@ pub fn run_to_sinks(
     Ok(report)
 }
 
-/// Batches handed to the query per call: one for a single partition; otherwise enough
-/// for each worker to get many (a call ends when its last batch is done, so its tail
-/// idles a worker; 32 per worker measured best on S2/S3b, 8 per worker cost 5–15 %).
-pub fn batches_per_push(partitions: usize) -> usize {
-    if partitions <= 1 { 1 } else { partitions * 32 }
+/// Several partitions: each worker gets at least this many batches a call...
+const CALL_BATCHES_PER_WORKER: usize = 32;
+/// ...and, batches allowing, at least this many rows (32 batches of 8,192)...
+const CALL_ROWS_PER_WORKER: usize = 32 * 8192;
+/// ...but never more than this many batches (tiny batches).
+const CALL_MAX_BATCHES_PER_WORKER: usize = 1024;
+
+/// How the input is cut into calls of the query (`push_batches`). One partition: a batch
+/// a call. Several: enough for each worker to get many batches (32 a worker measured best
+/// on S2/S3b, 8 cost 5–15 %). A call ends when its last batch is done, so its tail idles
+/// a worker, and starting one wakes the workers: together tens of µs a call on each
+/// worker. For batches in memory ([`CallSize::in_memory`]) a call also holds many rows,
+/// which keeps those costs as small a share for small batches as for batches of 8,192:
+/// S3b at batches of 1,000 on two partitions lost 5–8 % of the workers' time to them with
+/// 64 batches a call, about 1 % with 256 or more, and ran 7 % faster with 525. The CLI's
+/// runner ([`CallSize::reading`]) counts batches only: there a reader thread shares the
+/// cores, and calls of 525 batches of 1,000 ran 5 % slower than calls of 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallSize {
+    partitions: usize,
+    /// Rows per worker a call waits for, once it has its batches.
+    rows_per_worker: usize,
 }
 
-/// Groups the input queue holds: about [`INPUT_QUEUE_BATCHES`] batches, but at least two
-/// groups (so the reader works on one while the compute takes the other). A reader
-/// ahead of the query refills the queue once it is half empty (see [`super::handoff`]).
-fn input_queue_groups(group: usize) -> usize {
-    (INPUT_QUEUE_BATCHES / group.max(1)).max(2)
+impl CallSize {
+    /// The calls of a query on `partitions` partitions over batches already in memory
+    /// (how `velo bench --mode mem` pushes; what a host program pushing many small
+    /// batches does well to follow).
+    pub fn in_memory(partitions: usize) -> CallSize {
+        CallSize {
+            partitions: partitions.max(1),
+            rows_per_worker: CALL_ROWS_PER_WORKER,
+        }
+    }
+
+    /// The calls of a query on `partitions` partitions fed by a reader thread.
+    pub fn reading(partitions: usize) -> CallSize {
+        CallSize {
+            partitions: partitions.max(1),
+            rows_per_worker: 0,
+        }
+    }
+
+    /// Whether a call of `batches` batches holding `rows` rows is complete.
+    pub fn is_full(self, batches: usize, rows: usize) -> bool {
+        let p = self.partitions;
+        if p == 1 {
+            return batches >= 1;
+        }
+        batches >= CALL_MAX_BATCHES_PER_WORKER * p
+            || (batches >= CALL_BATCHES_PER_WORKER * p && rows >= self.rows_per_worker * p)
+    }
+
+    /// `batches` cut into calls, in order.
+    pub fn split(self, batches: &[RecordBatch]) -> Vec<&[RecordBatch]> {
+        let mut calls = Vec::new();
+        let (mut start, mut rows) = (0usize, 0usize);
+        for (i, b) in batches.iter().enumerate() {
+            rows += b.num_rows();
+            if self.is_full(i + 1 - start, rows) {
+                calls.push(&batches[start..=i]);
+                start = i + 1;
+                rows = 0;
+            }
+        }
+        if start < batches.len() {
+            calls.push(&batches[start..]);
+        }
+        calls
+    }
+
+    /// Calls the input queue holds: about [`INPUT_QUEUE_BATCHES`] batches on one
+    /// partition; two calls on several (so the reader fills one while the compute takes
+    /// the other). A reader ahead of the query refills the queue once it is half empty
+    /// (see [`super::handoff`]).
+    fn queue_capacity(self) -> usize {
+        if self.partitions == 1 {
+            INPUT_QUEUE_BATCHES
+        } else {
+            2
+        }
+    }
 }
 
 /// A message from the reader to the compute stage.
@@ -224,12 +294,12 @@ struct Written {
 }
 
 /// Starts the reader thread: pulls batches from `source`, re-chunks them, and sends them
-/// in groups of `group` until the input ends, fails, `stop` is set, or the compute
-/// stage closes the queue.
+/// in calls (`group`) until the input ends, fails, `stop` is set, or the compute stage
+/// closes the queue.
 fn spawn_reader(
     source: Box<dyn BatchSource>,
     batch_size: Option<usize>,
-    group: usize,
+    group: CallSize,
     queue: Sender<ReadMessage>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>> {
@@ -257,15 +327,15 @@ fn spawn_reader(
 /// The reader loop of [`spawn_reader`].
 fn read_groups(
     mut batches: impl Iterator<Item = Result<RecordBatch>>,
-    group: usize,
+    group: CallSize,
     queue: &Sender<ReadMessage>,
     stop: &AtomicBool,
 ) {
     loop {
-        let mut pending = Vec::with_capacity(group);
+        let mut pending = Vec::new();
         let mut rows = 0u64;
         let mut exhausted = false;
-        while pending.len() < group {
+        while !group.is_full(pending.len(), rows as usize) {
             if stop.load(Ordering::Relaxed) {
                 return;
             }
@@ -551,6 +621,34 @@ mod tests {
     const SELECT: &str = "SELECT name, qty * 2 AS q FROM t WHERE qty > 0";
 
     #[test]
+    fn calls_hold_many_batches_and_rows_per_worker() {
+        let lens = |partitions: usize, rows: usize, n: usize| -> Vec<usize> {
+            let batches = plain_batches(&vec![rows; n]);
+            let calls = CallSize::in_memory(partitions).split(&batches);
+            let joined: Vec<RecordBatch> = calls.iter().flat_map(|c| c.to_vec()).collect();
+            assert_eq!(joined, batches, "calls cover the input in order");
+            calls.iter().map(|c| c.len()).collect()
+        };
+        // one partition: a batch a call
+        assert_eq!(lens(1, 8192, 3), [1, 1, 1]);
+        // 32 batches of 8,192 rows per worker
+        assert_eq!(lens(2, 8192, 130), [64, 64, 2]);
+        assert_eq!(lens(3, 8192, 100), [96, 4]);
+        // small batches: 2 × 262,144 rows, 525 batches of 1,000
+        assert_eq!(lens(2, 1000, 1100), [525, 525, 50]);
+        // tiny batches: at most 1,024 per worker
+        assert_eq!(lens(2, 10, 5000), [2048, 2048, 904]);
+        // large batches: still 32 per worker
+        assert_eq!(lens(2, 100_000, 70), [64, 6]);
+        assert!(lens(2, 10, 0).is_empty());
+        // a reader's calls count batches only
+        let batches = plain_batches(&vec![1000; 130]);
+        let calls = CallSize::reading(2).split(&batches);
+        let sizes: Vec<usize> = calls.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [64, 64, 2]);
+    }
+
+    #[test]
     fn results_equal_a_sequential_run() {
         let sizes = [50, 0, 33, 100, 1, 64, 7];
         let batches = plain_batches(&sizes);
@@ -585,7 +683,11 @@ mod tests {
                 assert_eq!(report.rows_out, expected.num_rows() as u64, "{setting}");
                 assert_eq!(report.batches_out, sink.batches.len() as u64, "{setting}");
                 assert_eq!(report.push_latencies.len() as u64, report.pushes);
-                let group = batches_per_push(partitions) as u64;
+                let group = if partitions == 1 {
+                    1
+                } else {
+                    (partitions * CALL_BATCHES_PER_WORKER) as u64
+                };
                 assert_eq!(
                     report.pushes,
                     report.batches_in.div_ceil(group),

@@ -175,8 +175,8 @@ pub fn run_to_sinks(
 
 /// Several partitions: each worker gets at least this many batches a call...
 const CALL_BATCHES_PER_WORKER: usize = 32;
-/// ...and, batches allowing, at least this many rows (32 batches of 8,192)...
-const CALL_ROWS_PER_WORKER: usize = 32 * 8192;
+/// ...and, for batches in memory, at least this many rows (64 batches of 8,192)...
+const CALL_ROWS_PER_WORKER: usize = 64 * 8192;
 /// ...but never more than this many batches (tiny batches).
 const CALL_MAX_BATCHES_PER_WORKER: usize = 1024;
 
@@ -184,12 +184,14 @@ const CALL_MAX_BATCHES_PER_WORKER: usize = 1024;
 /// a call. Several: enough for each worker to get many batches (32 a worker measured best
 /// on S2/S3b, 8 cost 5–15 %). A call ends when its last batch is done, so its tail idles
 /// a worker, and starting one wakes the workers: together tens of µs a call on each
-/// worker. For batches in memory ([`CallSize::in_memory`]) a call also holds many rows,
-/// which keeps those costs as small a share for small batches as for batches of 8,192:
-/// S3b at batches of 1,000 on two partitions lost 5–8 % of the workers' time to them with
-/// 64 batches a call, about 1 % with 256 or more, and ran 7 % faster with 525. The CLI's
-/// runner ([`CallSize::reading`]) counts batches only: there a reader thread shares the
-/// cores, and calls of 525 batches of 1,000 ran 5 % slower than calls of 64.
+/// worker. For batches in memory ([`CallSize::in_memory`]) a call also holds at least
+/// 524,288 rows per worker, which keeps those costs a small share whatever the batch
+/// size: S3b at batches of 1,000 on two partitions lost 5–8 % of the workers' time to
+/// them with 64 batches a call, about 1 % with 256 or more, and ran 5–7 % faster with 525;
+/// S1 at batches of 8,192 ran 3 % faster with 128 batches a call than with 64 (S3a and
+/// S3b 1–2 %), at twice the latency of a call. The CLI's runner ([`CallSize::reading`])
+/// counts batches only: there a reader thread shares the cores, and calls of 525 batches
+/// of 1,000 ran 5 % slower than calls of 64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallSize {
     partitions: usize,
@@ -631,11 +633,11 @@ mod tests {
         };
         // one partition: a batch a call
         assert_eq!(lens(1, 8192, 3), [1, 1, 1]);
-        // 32 batches of 8,192 rows per worker
-        assert_eq!(lens(2, 8192, 130), [64, 64, 2]);
-        assert_eq!(lens(3, 8192, 100), [96, 4]);
-        // small batches: 2 × 262,144 rows, 525 batches of 1,000
-        assert_eq!(lens(2, 1000, 1100), [525, 525, 50]);
+        // 64 batches of 8,192 rows per worker
+        assert_eq!(lens(2, 8192, 300), [128, 128, 44]);
+        assert_eq!(lens(3, 8192, 200), [192, 8]);
+        // small batches: 2 × 524,288 rows, 1,049 batches of 1,000
+        assert_eq!(lens(2, 1000, 2200), [1049, 1049, 102]);
         // tiny batches: at most 1,024 per worker
         assert_eq!(lens(2, 10, 5000), [2048, 2048, 904]);
         // large batches: still 32 per worker

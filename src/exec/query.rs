@@ -253,10 +253,10 @@ impl Query {
         // ROWS-window analytics run the pre-projection inside their own parallel rounds,
         // and append the call columns (input order kept)
         if let Some(op) = &mut self.analytic {
-            let physical = &self.physical;
-            let changelog = self.plan.options.changelog;
-            let shape = |b: RecordBatch| shape_emission(physical, changelog, b);
-            let results = op.process(&physical.pre, batches, &shape)?;
+            let results = {
+                let shape = shaper(&self.physical, self.plan.options.changelog);
+                op.process(&self.physical.pre, batches, &shape)?
+            };
             self.metrics.groups_live = op.groups_live();
             self.metrics.state_bytes = op.state_bytes();
             let mut out = Vec::with_capacity(results.len());
@@ -274,10 +274,10 @@ impl Query {
             Some(Stateful::Plain(agg)) => {
                 // projected and pre-aggregated in one parallel task per batch, EMIT
                 // CHANGES rows shaped inside the merge
-                let physical = &self.physical;
-                let changelog = self.plan.options.changelog;
-                let shape = |b: RecordBatch| shape_emission(physical, changelog, b);
-                let e = agg.update_batches_with(&batches, |b| stage.apply(b), &shape)?;
+                let e = {
+                    let shape = shaper(&self.physical, self.plan.options.changelog);
+                    agg.update_batches_with(&batches, |b| stage.apply(b), &shape)?
+                };
                 self.metrics.groups_live = agg.groups_live();
                 self.metrics.state_bytes = agg.state_bytes();
                 for b in e.into_iter().flatten() {
@@ -396,13 +396,17 @@ impl Query {
                 redo,
             })
         };
-        let physical = &self.physical;
-        let changelog = self.plan.options.changelog;
-        let shape = |b: RecordBatch| shape_emission(physical, changelog, b);
-        let result = match &mut self.aggregate {
-            Some(Stateful::Panes(a)) => a.update_batches_with(&batches, prepare, settle, &shape),
-            Some(Stateful::Session(a)) => a.update_batches_with(&batches, prepare, settle, &shape),
-            _ => return Err(Error::internal("window without a windowed operator")),
+        let result = {
+            let shape = shaper(&self.physical, self.plan.options.changelog);
+            match &mut self.aggregate {
+                Some(Stateful::Panes(a)) => {
+                    a.update_batches_with(&batches, prepare, settle, &shape)
+                }
+                Some(Stateful::Session(a)) => {
+                    a.update_batches_with(&batches, prepare, settle, &shape)
+                }
+                _ => return Err(Error::internal("window without a windowed operator")),
+            }
         };
         self.watermark = wm;
         if redoes > 0 {
@@ -594,7 +598,6 @@ impl Query {
     }
 }
 
-/// The aggregate output columns the post-projection reads (all but `_op`).
 /// An emission of the query's operator in its final shape: the SELECT over the
 /// operator's output (a changelog's `_op` column kept last), then the ORDER BY. Touches
 /// no query state, so the windowed operators run it on their workers.
@@ -631,6 +634,15 @@ fn shape_emission(
     }
 }
 
+/// [`shape_emission`] for one query, as the operators take it ([`super::Shape`]).
+fn shaper(
+    physical: &PhysicalPlan,
+    changelog: bool,
+) -> impl Fn(RecordBatch) -> Result<RecordBatch> + Sync + '_ {
+    move |b| shape_emission(physical, changelog, b)
+}
+
+/// The aggregate output columns the post-projection reads (all but `_op`).
 fn post_input_columns(batch: &RecordBatch, changelog: bool) -> Vec<arrow::array::ArrayRef> {
     let cols = batch.columns();
     if changelog && !cols.is_empty() {

@@ -36,7 +36,6 @@ use arrow::datatypes::{
 };
 
 use crate::error::{Error, Result};
-pub(crate) use crate::exec::Shape;
 use crate::expr::Expr;
 use crate::plan::window::WindowPlan;
 use crate::sql::WindowKind;

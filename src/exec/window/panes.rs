@@ -38,11 +38,11 @@ use super::key_ranks::KeyRanks;
 use super::pane_fifo::WindowMerger;
 use super::pane_keys::{PaneKeyIndex, PaneKeyMap};
 use super::{
-    Settle, Shape, WindowExec, WindowShape, batch_of, event_times, floor_to, min_max_of,
-    sort_by_columns,
+    Settle, WindowExec, WindowShape, batch_of, event_times, floor_to, min_max_of, sort_by_columns,
 };
 use crate::aggregate::{GroupValues, GroupsAccumulator, emitted_key_type, new_group_values};
 use crate::error::{Error, Result};
+use crate::exec::Shape;
 use crate::exec::hash_aggregate::{AggregateSpec, GroupState, having_mask};
 use crate::exec::overlap::fill_scratch;
 use crate::exec::workers::Workers;

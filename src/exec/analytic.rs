@@ -250,8 +250,8 @@ pub struct AnalyticOperator {
     /// Whether every window's key table takes the batches' key columns as they are (no
     /// dictionary keys), which the pipelined split by batch needs.
     direct_keys: bool,
-    /// The pipelined split's measured costs (`None` before its first call).
-    stage_costs: Option<pipeline::StageCosts>,
+    /// The pipelined split's measured costs, and when to measure them again.
+    pipeline_costs: pipeline::PipelineCosts,
     /// Key-id buffers of the pipelined split, kept between calls.
     spare_ids: Vec<Vec<u32>>,
 }
@@ -368,7 +368,7 @@ impl AnalyticOperator {
             split,
             zeros: Vec::new(),
             direct_keys,
-            stage_costs: None,
+            pipeline_costs: pipeline::PipelineCosts::default(),
             spare_ids: Vec::new(),
         })
     }

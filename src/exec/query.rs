@@ -298,6 +298,12 @@ impl Query {
         Ok(out)
     }
 
+    /// The analytic operator, for tests of its plans.
+    #[cfg(test)]
+    pub(crate) fn analytic_operator(&mut self) -> Option<&mut super::analytic::AnalyticOperator> {
+        self.analytic.as_mut()
+    }
+
     /// Runs `f` over the batches, in parallel when the call is big enough for the workers.
     fn in_parallel<T: Send>(
         &self,

@@ -219,6 +219,40 @@ impl Tally {
     }
 }
 
+/// The pipelined split's measured costs, and when to measure them again.
+///
+/// The costs of a call decide the next call's plan, and a call the costs turn down (for
+/// the split with a separate interning round) measures nothing. A call slowed by
+/// something else (first-touch page faults, another process on the cores) could then
+/// keep a query on the slower split for good: S1 on two partitions ran about 15 % slower
+/// on it. So after [`PROBE_EVERY`] calls turned down in a row, one runs pipelined again,
+/// and its measurement replaces the costs instead of being averaged in.
+#[derive(Debug, Default)]
+pub(super) struct PipelineCosts {
+    /// `None` before the first pipelined call.
+    measured: Option<StageCosts>,
+    /// Calls turned down since the last pipelined one.
+    turned_down: u32,
+    /// The running call is a probe.
+    probing: bool,
+}
+
+/// Calls the measured costs turn down in a row before one runs pipelined to measure them
+/// again (about 6 % of the calls then run on the split the costs advise against).
+const PROBE_EVERY: u32 = 16;
+
+impl PipelineCosts {
+    /// Takes a call's measurement: averaged with the costs so far, or in their place
+    /// after a probe.
+    fn record(&mut self, measured: StageCosts) {
+        self.measured = Some(match self.measured {
+            Some(c) if !self.probing => c.blend(measured),
+            _ => measured,
+        });
+        self.probing = false;
+    }
+}
+
 /// What the stager reads and writes.
 struct Stager<'a> {
     pre: &'a FilterProject,
@@ -532,7 +566,9 @@ impl AnalyticOperator {
     /// Whether this call of `raw` batches runs pipelined; the groups if so (see
     /// [`pipeline_groups`]; under `AnalyticSplit::ByBatch`, whenever it can). Only with every key table taking the batches' own key types
     /// (dictionary keys are interned by value, through partial tables).
-    pub(super) fn pipeline_plan(&self, raw: &[RecordBatch]) -> Option<Vec<Range<usize>>> {
+    /// Every [`PROBE_EVERY`]th call in a row that the costs turn down runs pipelined all
+    /// the same, to measure them again (see [`PipelineCosts`]).
+    pub(super) fn pipeline_plan(&mut self, raw: &[RecordBatch]) -> Option<Vec<Range<usize>>> {
         if self.split == Split::Owners || !self.direct_keys {
             return None;
         }
@@ -541,11 +577,28 @@ impl AnalyticOperator {
         if !forced && !self.batch_split_fits(rows) {
             return None;
         }
-        // a split by batch asked for runs pipelined whenever it can
         let costs = self
-            .stage_costs
+            .pipeline_costs
+            .measured
             .unwrap_or_else(|| StageCosts::prior(&self.spec));
-        pipeline_groups(raw, self.owners.len(), costs, !forced)
+        let threads = self.owners.len();
+        // a split by batch asked for runs pipelined whenever it can
+        if forced {
+            return pipeline_groups(raw, threads, costs, false);
+        }
+        let state = &mut self.pipeline_costs;
+        if let Some(groups) = pipeline_groups(raw, threads, costs, true) {
+            state.turned_down = 0;
+            return Some(groups);
+        }
+        state.turned_down += 1;
+        if state.turned_down < PROBE_EVERY {
+            return None;
+        }
+        state.turned_down = 0;
+        let groups = pipeline_groups(raw, threads, costs, false)?;
+        state.probing = true;
+        Some(groups)
     }
 
     /// Runs a call pipelined over `groups` (from [`AnalyticOperator::pipeline_plan`]),
@@ -644,7 +697,7 @@ impl AnalyticOperator {
                 stage: s / k,
                 own: o / k,
             };
-            self.stage_costs = Some(self.stage_costs.map_or(measured, |c| c.blend(measured)));
+            self.pipeline_costs.record(measured);
         }
         // the sequential calls' columns still need the batches
         let mut batches = Vec::with_capacity(if has_sequential { raw.len() } else { 0 });
@@ -755,6 +808,93 @@ mod tests {
             let batch = own.max(1.0) * rows as f64;
             prop_assert!(spread <= 2.0 * batch + 1e-6, "{groups:?} {times:?}");
         }
+    }
+
+    /// Calls whose measured costs turn the pipeline down run on the split with an
+    /// interning round, which measures nothing; the 16th in a row runs pipelined again
+    /// and its measurement replaces the costs. Results stay those of one partition.
+    #[test]
+    fn a_pipeline_turned_down_is_measured_again() {
+        use arrow::array::{Float64Array, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+
+        use crate::{Engine, Query, QueryOptions};
+
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("s", DataType::Utf8, false),
+            Field::new("x", DataType::Float64, false),
+        ]));
+        let call: Vec<RecordBatch> = (0..8)
+            .map(|b| {
+                let rows = b * 1000..(b + 1) * 1000;
+                let s =
+                    StringArray::from_iter_values(rows.clone().map(|i| format!("k{}", i / 7 % 5)));
+                let x = Float64Array::from_iter_values(rows.map(|i| (i % 13) as f64));
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![std::sync::Arc::new(s), std::sync::Arc::new(x)],
+                )
+                .expect("batch")
+            })
+            .collect();
+        let sql = "SELECT s, x, AVG(x) OVER (PARTITION BY s ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS a FROM t";
+        let query = |partitions| {
+            Engine::with_partitions(partitions)
+                .with_min_parallel_rows(0)
+                .query(sql, &[("t", schema.clone())], QueryOptions::default())
+                .expect("query")
+        };
+        let (mut one, mut two) = (query(1), query(2));
+        let mut push = |calls: usize, two: &mut Query| {
+            for _ in 0..calls {
+                let want = one.push_batches("t", call.clone()).expect("one partition");
+                let got = two.push_batches("t", call.clone()).expect("two partitions");
+                assert_eq!(got, want);
+            }
+        };
+        push(1, &mut two);
+        let op = two.analytic_operator().expect("an analytic query");
+        assert_eq!(op.split, Split::Batches);
+        assert!(
+            op.pipeline_costs.measured.is_some(),
+            "the first call ran pipelined"
+        );
+        // staging half a kernel, the stager's own kernels three: the pipeline loses
+        let bad = StageCosts {
+            stage: 0.5,
+            own: 3.0,
+        };
+        op.pipeline_costs.measured = Some(bad);
+        push(PROBE_EVERY as usize - 1, &mut two);
+        let op = two.analytic_operator().expect("an analytic query");
+        assert_eq!(
+            op.pipeline_costs.measured,
+            Some(bad),
+            "turned down, nothing measured"
+        );
+        push(1, &mut two);
+        let op = two.analytic_operator().expect("an analytic query");
+        assert_ne!(
+            op.pipeline_costs.measured,
+            Some(bad),
+            "the probe measured again"
+        );
+        assert!(!op.pipeline_costs.probing);
+    }
+
+    /// A call's measurement is averaged into the costs, a probe's replaces them.
+    #[test]
+    fn a_probe_replaces_the_costs() {
+        let costs = |stage, own| StageCosts { stage, own };
+        let mut c = PipelineCosts::default();
+        c.record(costs(0.4, 2.0));
+        assert_eq!(c.measured, Some(costs(0.4, 2.0)));
+        c.record(costs(0.2, 1.0));
+        assert_eq!(c.measured, Some(costs(0.30000000000000004, 1.5)));
+        c.probing = true;
+        c.record(costs(0.25, 1.1));
+        assert_eq!(c.measured, Some(costs(0.25, 1.1)));
+        assert!(!c.probing);
     }
 
     /// Staging as dear as the kernels leaves the stager no group on two threads: no plan.

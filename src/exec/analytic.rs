@@ -35,10 +35,10 @@ use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
-use super::Shape;
 use super::filter_project::{FilterProject, remap};
 use super::physical::{LimitSpec, PhysicalPlan};
 use super::workers::{AnalyticSplit, Workers};
+use super::{Check, Shape, check_batch};
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
 use crate::analytic::kernel::{FrameKernel, Kernel, KernelInput, Rows, Run, SequentialKernel};
 use crate::analytic::output::OutputColumn;
@@ -435,18 +435,26 @@ impl AnalyticOperator {
     /// pre-projection and key interning in parallel across batches, the kernels in
     /// parallel across owners.
     ///
+    /// Each batch passes `check` (by its position) right before its pre-projection.
+    ///
     /// # Errors
-    /// Expression failures, overflow in an exact SUM, the memory limit.
+    /// Expression failures, overflow in an exact SUM, the memory limit, a batch that
+    /// fails `check` (the first in input order).
     pub fn process(
         &mut self,
         pre: &FilterProject,
         batches: Vec<RecordBatch>,
         shape: Shape<'_>,
+        check: Check<'_>,
     ) -> Result<Vec<RecordBatch>> {
         let out = if self.owners.len() == 1 {
             let batches = batches
                 .iter()
-                .map(|b| pre.apply(b))
+                .enumerate()
+                .map(|(i, b)| {
+                    check_batch(check, i, b)?;
+                    pre.apply(b)
+                })
                 .collect::<Result<Vec<_>>>()?;
             let results = self.run_single(&batches)?;
             let schema = &self.spec.schema;
@@ -457,8 +465,10 @@ impl AnalyticOperator {
                 .collect::<Result<Vec<_>>>()?
         } else {
             match self.workers.for_call(&batches).cloned() {
-                Some(pool) => pool.install(|| self.run_owners(pre, &batches, true, shape))?,
-                None => self.run_owners(pre, &batches, false, shape)?,
+                Some(pool) => {
+                    pool.install(|| self.run_owners(pre, &batches, true, shape, check))?
+                }
+                None => self.run_owners(pre, &batches, false, shape, check)?,
             }
         };
         if let Some(limit) = self.spec.memory_limit_bytes {
@@ -534,10 +544,11 @@ impl AnalyticOperator {
         raw: &[RecordBatch],
         parallel: bool,
         shape: Shape<'_>,
+        check: Check<'_>,
     ) -> Result<Vec<RecordBatch>> {
         let owners = self.owners.len();
         if parallel && let Some(groups) = self.pipeline_plan(raw) {
-            return self.run_pipeline(pre, raw, groups, shape);
+            return self.run_pipeline(pre, raw, groups, shape, check);
         }
         for (w, layout) in self.windows.iter_mut().zip(&self.spec.windows) {
             if w.global.is_none() {
@@ -576,6 +587,7 @@ impl AnalyticOperator {
                 .iter()
                 .enumerate()
                 .map(|(b, raw)| BatchSlot {
+                    index: b,
                     raw,
                     count: b < counted,
                     partials: Vec::new(),
@@ -595,6 +607,7 @@ impl AnalyticOperator {
                 }
             }
             let round1 = |slot: &mut BatchSlot<'_>| -> Result<()> {
+                check_batch(check, slot.index, slot.raw)?;
                 let batch = pre.apply(slot.raw)?;
                 for (p, layout) in slot.partials.iter_mut().zip(&slot_layouts) {
                     if p.table.len() > PARTIAL_MAX_KEYS {
@@ -618,7 +631,9 @@ impl AnalyticOperator {
                 Ok(())
             };
             if parallel {
-                slots.par_iter_mut().try_for_each(round1)?;
+                // the first error in batch order, as on one thread
+                let done: Vec<Result<()>> = slots.par_iter_mut().map(round1).collect();
+                done.into_iter().collect::<Result<()>>()?;
             } else {
                 slots.iter_mut().try_for_each(round1)?;
             }
@@ -1052,6 +1067,8 @@ type OwnerColumns = Vec<Vec<Option<OutputColumn>>>;
 /// One input batch of a round-1 task: the raw batch, the partial tables it interns
 /// into (one per window with keys), and what the task produces.
 struct BatchSlot<'a> {
+    /// Its position in the call.
+    index: usize,
     raw: &'a RecordBatch,
     /// Whether its rows are counted by key (see [`KeyMaps::count_ids`]).
     count: bool,

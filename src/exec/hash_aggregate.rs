@@ -305,11 +305,11 @@ impl HashAggregate {
     /// # Errors
     /// Overflow in exact sums, the memory limit.
     pub fn update_batches(&mut self, batches: &[RecordBatch]) -> Result<Vec<Option<RecordBatch>>> {
-        self.update_batches_with(batches, |b| Ok(b.clone()), &Ok)
+        self.update_batches_with(batches, |_, b| Ok(b.clone()), &Ok)
     }
 
-    /// As [`HashAggregate::update_batches`], with `prepare` (the pre-projection) applied
-    /// to each input batch inside the same parallel task as its pre-aggregation, so a
+    /// As [`HashAggregate::update_batches`], with `prepare(i, batch)` (the pre-projection)
+    /// applied to each input batch inside the same parallel task as its pre-aggregation, so a
     /// batch is projected and aggregated while it is still in the worker's cache, with
     /// one fork/join per call; and with `shape` (the query's SELECT and ORDER BY over the
     /// aggregate) applied to each batch's EMIT CHANGES rows inside its merge, on the
@@ -324,7 +324,7 @@ impl HashAggregate {
         shape: Shape<'_>,
     ) -> Result<Vec<Option<RecordBatch>>>
     where
-        F: Fn(&RecordBatch) -> Result<RecordBatch> + Sync,
+        F: Fn(usize, &RecordBatch) -> Result<RecordBatch> + Sync,
     {
         let call = self.workers.ordered_call(batches);
         // a few partial states, reused batch after batch
@@ -336,7 +336,7 @@ impl HashAggregate {
         let spec = Arc::clone(&self.spec);
         let work = |i: usize, p: &mut GroupState| -> Result<()> {
             match batches.get(i) {
-                Some(b) => p.update(&spec, &prepare(b)?),
+                Some(b) => p.update(&spec, &prepare(i, b)?),
                 None => Err(Error::internal("batch index out of range")),
             }
         };

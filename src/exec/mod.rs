@@ -35,3 +35,18 @@ pub use workers::{AnalyticSplit, Workers};
 /// operator runs it where the emission is built (on a worker, inside the in-order merge)
 /// instead of leaving it to the calling thread after the parallel call.
 pub type Shape<'a> = &'a (dyn Fn(RecordBatch) -> Result<RecordBatch> + Sync);
+
+/// The check each batch of a call must pass before anything reads its column values,
+/// by the batch's position in the call: batches read unchecked (see
+/// [`crate::io::BatchSource::defer_checks`]) are checked by the worker that first uses
+/// them, just before its pre-projection, instead of all on the reader's thread.
+pub type Check<'a> = Option<&'a (dyn Fn(usize, &RecordBatch) -> Result<()> + Sync)>;
+
+/// Runs `check` on batch `i` of a call, if there is one.
+#[inline]
+pub(crate) fn check_batch(check: Check<'_>, i: usize, batch: &RecordBatch) -> Result<()> {
+    match check {
+        Some(check) => check(i, batch),
+        None => Ok(()),
+    }
+}

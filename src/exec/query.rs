@@ -14,6 +14,7 @@ use super::window::panes::PaneAggregate;
 use super::window::session::SessionAggregate;
 use super::window::{Settle, TimeSpan, WindowExec, WindowShape, passing_where, screen, time_span};
 use super::workers::Workers;
+use super::{Check, check_batch};
 use crate::error::{Error, Result};
 use crate::expr::types::sql_type_name;
 use crate::plan::QueryPlan;
@@ -233,6 +234,19 @@ impl Query {
         input: &str,
         batches: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>> {
+        self.push_checked(input, batches, None)
+    }
+
+    /// [`Query::push_batches`] of batches read unchecked
+    /// ([`crate::io::BatchSource::defer_checks`]): each must pass `check` (by its
+    /// position in `batches`) before its values are read, which the operators do where
+    /// they first use it. Errors come in input order, as the source's own would.
+    pub(crate) fn push_checked(
+        &mut self,
+        input: &str,
+        batches: Vec<RecordBatch>,
+        check: Check<'_>,
+    ) -> Result<Vec<RecordBatch>> {
         if self.finished {
             return Err(Error::execution("push after finish(): the query has ended"));
         }
@@ -255,7 +269,7 @@ impl Query {
         if let Some(op) = &mut self.analytic {
             let results = {
                 let shape = shaper(&self.physical, self.plan.options.changelog);
-                op.process(&self.physical.pre, batches, &shape)?
+                op.process(&self.physical.pre, batches, &shape, check)?
             };
             self.metrics.groups_live = op.groups_live();
             self.metrics.state_bytes = op.state_bytes();
@@ -266,7 +280,7 @@ impl Query {
             return Ok(out);
         }
         if let Some(w) = self.window.clone() {
-            return self.push_windowed(&w, batches);
+            return self.push_windowed(&w, batches, check);
         }
         let stage = &self.physical.pre;
         let mut out = Vec::with_capacity(batches.len());
@@ -276,7 +290,11 @@ impl Query {
                 // CHANGES rows shaped inside the merge
                 let e = {
                     let shape = shaper(&self.physical, self.plan.options.changelog);
-                    agg.update_batches_with(&batches, |b| stage.apply(b), &shape)?
+                    let prepare = |i, b: &RecordBatch| {
+                        check_batch(check, i, b)?;
+                        stage.apply(b)
+                    };
+                    agg.update_batches_with(&batches, prepare, &shape)?
                 };
                 self.metrics.groups_live = agg.groups_live();
                 self.metrics.state_bytes = agg.state_bytes();
@@ -287,7 +305,10 @@ impl Query {
             }
             Some(_) => return Err(Error::internal("windowed operator without a window")),
             None => self
-                .in_parallel(&batches, |b| stage.apply(b))?
+                .in_parallel(&batches, |i, b| {
+                    check_batch(check, i, b)?;
+                    stage.apply(b)
+                })?
                 .into_iter()
                 .map(Some)
                 .collect(),
@@ -304,15 +325,20 @@ impl Query {
         self.analytic.as_mut()
     }
 
-    /// Runs `f` over the batches, in parallel when the call is big enough for the workers.
+    /// Runs `f(i, batch)` over the batches, in parallel when the call is big enough for
+    /// the workers; the first error in batch order is the one returned.
     fn in_parallel<T: Send>(
         &self,
         batches: &[RecordBatch],
-        f: impl Fn(&RecordBatch) -> Result<T> + Sync + Send,
+        f: impl Fn(usize, &RecordBatch) -> Result<T> + Sync + Send,
     ) -> Result<Vec<T>> {
+        let run = |(i, b): (usize, &RecordBatch)| f(i, b);
         match self.workers.for_call(batches) {
-            Some(pool) => pool.install(|| batches.par_iter().map(&f).collect::<Result<Vec<_>>>()),
-            None => batches.iter().map(f).collect::<Result<Vec<_>>>(),
+            Some(pool) => pool
+                .install(|| batches.par_iter().enumerate().map(run).collect::<Vec<_>>())
+                .into_iter()
+                .collect(),
+            None => batches.iter().enumerate().map(run).collect(),
         }
     }
 
@@ -322,6 +348,7 @@ impl Query {
         &mut self,
         w: &WindowExec,
         batches: Vec<RecordBatch>,
+        check: Check<'_>,
     ) -> Result<Vec<RecordBatch>> {
         // Screening needs the watermark before each batch, which depends on the largest
         // event times of the batches before it. Optimistically, each batch's own task
@@ -334,7 +361,10 @@ impl Query {
         let delay = w.delay;
         let exact: Option<Vec<(TimeSpan, i64)>> = if self.exact_screening > 0 {
             self.exact_screening -= 1;
-            let spans = self.in_parallel(&batches, |b| time_span(b.column(w.input_time_index)))?;
+            let spans = self.in_parallel(&batches, |i, b| {
+                check_batch(check, i, b)?;
+                time_span(b.column(w.input_time_index))
+            })?;
             let mut wm = self.watermark;
             Some(
                 spans
@@ -353,7 +383,10 @@ impl Query {
         };
         let known = AtomicI64::new(self.watermark);
         let stage = &self.physical.pre;
+        // the batches are checked here unless the pass over their spans did it
+        let check = if exact.is_some() { None } else { check };
         let prepare = |i: usize, b: &RecordBatch| -> Result<(RecordBatch, Screening)> {
+            check_batch(check, i, b)?;
             let (span, guess) = match &exact {
                 Some(v) => *v
                     .get(i)
@@ -680,4 +713,96 @@ fn sort_batch(batch: &RecordBatch, keys: &[crate::plan::logical::SortKey]) -> Re
 
 fn type_text(t: &DataType) -> String {
     sql_type_name(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::datagen::trades::TradesGenerator;
+    use crate::{Engine, QueryOptions};
+
+    /// One query shape per path a batch takes through `push_checked`.
+    const SHAPES: [&str; 6] = [
+        "SELECT symbol, price FROM trades WHERE price > 120",
+        "SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol",
+        "SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol \
+         WINDOW TUMBLING(ts, INTERVAL '1' SECOND) EMIT FINAL",
+        "SELECT symbol, COUNT(*) AS n FROM trades GROUP BY symbol \
+         WINDOW SESSION(ts, INTERVAL '1' SECOND) EMIT FINAL",
+        "SELECT symbol, AVG(price) OVER (PARTITION BY symbol ORDER BY ts \
+         ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS m FROM trades",
+        "SELECT symbol, SUM(quantity) OVER (PARTITION BY symbol ORDER BY ts \
+         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS q FROM trades",
+    ];
+
+    fn call(batches: usize) -> Vec<RecordBatch> {
+        let g = TradesGenerator::new(batches as u64 * 1_000, 1_000, 7, 0);
+        (0..batches)
+            .map(|b| g.batch_at(b as u64 * 1_000, 1_000))
+            .collect()
+    }
+
+    fn query(sql: &str, partitions: usize) -> Query {
+        Engine::with_partitions(partitions)
+            .with_min_parallel_rows(0)
+            .query(
+                sql,
+                &[("trades", TradesGenerator::schema())],
+                QueryOptions::default(),
+            )
+            .expect("query")
+    }
+
+    /// Every batch is checked once, whichever path it takes (one or two partitions; the
+    /// windowed path with its pass over the event-time spans too), and the results are
+    /// those of a push without a check.
+    #[test]
+    fn push_checked_checks_every_batch_once() {
+        for sql in SHAPES {
+            for partitions in [1, 2] {
+                for exact in [false, true] {
+                    let batches = call(12);
+                    let mut q = query(sql, partitions);
+                    q.exact_screening = u32::from(exact);
+                    let seen: Vec<AtomicUsize> =
+                        (0..batches.len()).map(|_| AtomicUsize::new(0)).collect();
+                    let check = |i: usize, _: &RecordBatch| {
+                        seen[i].fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    };
+                    let got = q.push_checked("trades", batches.clone(), Some(&check));
+                    let want = query(sql, partitions).push_batches("trades", batches);
+                    assert_eq!(got.expect("checked"), want.expect("unchecked"), "{sql}");
+                    let counts: Vec<usize> =
+                        seen.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+                    assert_eq!(
+                        counts,
+                        vec![1; 12],
+                        "{sql}, {partitions} partitions, exact {exact}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A batch that fails its check fails the call with the check's error: the first
+    /// failing batch in input order, whatever thread met which first.
+    #[test]
+    fn the_first_failing_check_in_input_order_is_the_error() {
+        for sql in SHAPES {
+            for partitions in [1, 2] {
+                let mut q = query(sql, partitions);
+                let check = |i: usize, _: &RecordBatch| match i {
+                    5 | 9 => Err(Error::execution(format!("batch {i} is corrupt"))),
+                    _ => Ok(()),
+                };
+                let e = q
+                    .push_checked("trades", call(12), Some(&check))
+                    .expect_err("a corrupt batch");
+                assert!(e.to_string().contains("batch 5 is corrupt"), "{sql}: {e}");
+            }
+        }
+    }
 }

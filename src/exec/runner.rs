@@ -35,7 +35,7 @@ use indicatif::ProgressBar;
 use super::handoff::{Receiver, Sender, bounded};
 use super::query::Query;
 use crate::error::{Error, Result};
-use crate::io::{BatchSource, Sink, rechunk};
+use crate::io::{BatchCheck, BatchSource, Sink, rechunk};
 
 /// Batches the input queue holds on one partition (see [`CallSize`]): 32 batches of
 /// 8,192 trade rows are ~12 MB, enough for the reader to absorb a slow read without
@@ -113,6 +113,19 @@ pub fn run_to_sinks(
     sink: &mut dyn Sink,
     late_sink: Option<&mut dyn Sink>,
 ) -> Result<RunReport> {
+    let mut source = source;
+    // Several partitions: the workers check each batch just before they first use it
+    // (its bytes then come from memory once), instead of the reader thread checking all
+    // of them on a core the workers need. One partition keeps the checks on the reader,
+    // where they overlap the computing. Not when batches are re-cut (that reads them).
+    let deferred = if query.partitions() > 1 && settings.batch_size.is_none() {
+        // SAFETY: the reader thread only counts the rows of the batches it reads and
+        // hands them to `compute`, which passes each to the query with this check
+        // (`Query::push_checked`): the operators run it before anything reads a value.
+        unsafe { source.defer_checks() }
+    } else {
+        None
+    };
     let group = CallSize::reading(query.partitions());
     let capacity = group.queue_capacity();
     let (groups_tx, groups_rx) = bounded(capacity, capacity / 2);
@@ -139,6 +152,7 @@ pub fn run_to_sinks(
             results_tx,
             settings,
             collect_late,
+            deferred.as_deref(),
             &mut report,
         );
         // The input queue is closed (`groups_rx` was moved into `compute` and dropped);
@@ -374,6 +388,7 @@ fn compute(
     results: Sender<WriteMessage>,
     settings: &RunSettings,
     collect_late: bool,
+    deferred: Option<&dyn BatchCheck>,
     report: &mut RunReport,
 ) -> Result<ComputeEnd> {
     let input = query.input_name().to_string();
@@ -387,6 +402,8 @@ fn compute(
         sent
     };
     let mut end = ComputeEnd::InputEnd;
+    // the source's index of the next batch (every batch it yields reaches this stage)
+    let mut next_batch = 0u64;
     loop {
         let waited = Instant::now();
         let message = groups.recv();
@@ -406,7 +423,15 @@ fn compute(
         report.rows_in += rows;
         report.pushes += 1;
         let started = Instant::now();
-        let out = query.push_batches(&input, batches)?;
+        let first = next_batch;
+        next_batch += batches.len() as u64;
+        let out = match deferred {
+            Some(c) => {
+                let check = |i: usize, b: &RecordBatch| c.check(first + i as u64, b);
+                query.push_checked(&input, batches, Some(&check))?
+            }
+            None => query.push_batches(&input, batches)?,
+        };
         let late = if collect_late {
             query.take_late_rows()
         } else {

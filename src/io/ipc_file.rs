@@ -38,7 +38,7 @@ use super::io_error;
 use super::ipc_message::{MessageKind, decode_guarded, inspect_message, metadata_flatbuffer};
 use super::ipc_validate::{SizeChecker, validate_batch, validates_schema};
 use super::mapped_blocks::{MappedBlocks, release_unused_pages};
-use super::source::BatchSource;
+use super::source::{BatchCheck, BatchSource};
 use crate::error::{Error, Result};
 
 /// Bytes before the first message: the magic padded to 8.
@@ -69,6 +69,8 @@ pub struct IpcFileSource {
     total_rows: u64,
     /// Whether batches are decoded unchecked and then checked by `validate_batch`.
     checks_itself: bool,
+    /// Whether those checks were handed to the caller ([`BatchSource::defer_checks`]).
+    deferred: bool,
     /// For a mapped file: the blocks whose pages are dropped once their batches are.
     mapped: Option<Arc<MappedBlocks>>,
 }
@@ -194,7 +196,9 @@ impl IpcFileSource {
         if checks_itself {
             // SAFETY: arrow's per-array validation is off, but no batch leaves this
             // source before `validate_batch` has checked every column (see
-            // `ipc_validate`): type, length, buffer sizes, null counts, offsets, UTF-8.
+            // `ipc_validate`): type, length, buffer sizes, null counts, offsets, UTF-8
+            // (or, once the checks are deferred, before the caller runs it: the
+            // contract of the unsafe `defer_checks`).
             // The bounds the decoder itself relies on are checked before it runs: buffer
             // ranges by `check_block`, buffer sizes for the declared rows by
             // `SizeChecker` (any schema `validates_schema` accepts, it covers).
@@ -261,6 +265,7 @@ impl IpcFileSource {
             schema,
             total_rows,
             checks_itself,
+            deferred: false,
             mapped: None,
         })
     }
@@ -360,7 +365,7 @@ impl Iterator for IpcFileSource {
         };
         let decoded = decode_guarded(|| self.decoder.read_record_batch(&block, &block_data))
             .and_then(|batch| match batch {
-                Some(batch) if self.checks_itself => {
+                Some(batch) if self.checks_itself && !self.deferred => {
                     let rows = usize::try_from(self.block_rows[index]).unwrap_or(usize::MAX);
                     validate_batch(&batch, &self.schema, rows).map(|()| Some(batch))
                 }
@@ -414,6 +419,43 @@ impl BatchSource for IpcFileSource {
         self.schema = schema.clone();
         self.projected = true;
         Some(schema)
+    }
+
+    /// With the decoder's own validation off (flat schemas), before the first batch.
+    unsafe fn defer_checks(&mut self) -> Option<Arc<dyn BatchCheck>> {
+        if !self.checks_itself || self.deferred || self.next_block != 0 {
+            return None;
+        }
+        self.deferred = true;
+        Some(Arc::new(DeferredCheck {
+            path: self.path.clone(),
+            schema: self.schema.clone(),
+            block_rows: self.block_rows.clone(),
+        }))
+    }
+}
+
+/// The checks an [`IpcFileSource`] handed over: those its `next()` would have run.
+struct DeferredCheck {
+    path: PathBuf,
+    schema: SchemaRef,
+    block_rows: Vec<u64>,
+}
+
+impl BatchCheck for DeferredCheck {
+    fn check(&self, index: u64, batch: &RecordBatch) -> Result<()> {
+        let rows = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.block_rows.get(i))
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "no record batch {index} in {}",
+                    self.path.display()
+                ))
+            })?;
+        let rows = usize::try_from(*rows).unwrap_or(usize::MAX);
+        validate_batch(batch, &self.schema, rows)
+            .map_err(|e| Error::input(&self.path, format!("corrupt record batch {index}: {e}")))
     }
 }
 
@@ -592,6 +634,36 @@ mod tests {
         assert!(message.contains("corrupt record batch 0"), "{message}");
         assert!(message.contains("column 'name'"), "{message}");
         assert!(message.contains("UTF-8"), "{message}");
+    }
+
+    /// Deferred checks: the source yields the corrupt batch, and the check it handed
+    /// over gives the error its own check would have; a source defers only before its
+    /// first batch.
+    #[test]
+    fn deferred_checks_give_the_sources_own_error() {
+        let corrupt = invalid_utf8_file();
+        let mut source = IpcFileSource::from_buffer("t.arrow", Buffer::from(corrupt)).unwrap();
+        // SAFETY: the batch's values are read only after the check, which fails.
+        let check = unsafe { source.defer_checks() }.expect("a flat schema defers");
+        let batch = source.next().expect("a batch").expect("decoded unchecked");
+        let message = check.check(0, &batch).unwrap_err().to_string();
+        assert!(message.contains("corrupt record batch 0"), "{message}");
+        assert!(message.contains("column 'name'"), "{message}");
+        assert!(message.contains("UTF-8"), "{message}");
+        assert!(message.contains("t.arrow"), "{message}");
+
+        let intact = ipc_file_bytes(&plain_schema(), &plain_batches(&[20, 5]));
+        let mut source = IpcFileSource::from_buffer("t.arrow", Buffer::from(intact)).unwrap();
+        let first = source
+            .next()
+            .expect("a batch")
+            .expect("checked by the source");
+        // SAFETY: no batch is read after this call.
+        assert!(
+            unsafe { source.defer_checks() }.is_none(),
+            "not after a batch"
+        );
+        assert_eq!(first.num_rows(), 20);
     }
 
     /// The batches of `bytes` read with only `columns` decoded (`None` if refused).

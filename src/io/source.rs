@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -45,6 +46,30 @@ pub trait BatchSource: Iterator<Item = Result<RecordBatch>> + Send {
         let _ = columns;
         None
     }
+
+    /// Hands the checks of the batches still to come (offsets, UTF-8 and the like) to
+    /// the caller, so that they run where the batches are used: on the query's workers,
+    /// each just before the batch's first use, instead of all on the thread that reads.
+    /// `None` (the default): the source goes on checking every batch itself. A source
+    /// that defers does so only before its first batch, so a batch's position among
+    /// those it yields is its index in the input.
+    ///
+    /// # Safety
+    /// Once this returns `Some`, the batches the source yields may hold offsets out of
+    /// bounds or invalid UTF-8: nothing may read their column values (their schema and
+    /// row count excepted) before the returned [`BatchCheck`] has passed them.
+    unsafe fn defer_checks(&mut self) -> Option<Arc<dyn BatchCheck>> {
+        None
+    }
+}
+
+/// The check of batches a source yields unchecked (see [`BatchSource::defer_checks`]).
+pub trait BatchCheck: Send + Sync {
+    /// Checks the source's batch `index` (its position among the batches it yielded).
+    ///
+    /// # Errors
+    /// [`Error::Input`] naming the source and the batch when a column is corrupt.
+    fn check(&self, index: u64, batch: &RecordBatch) -> Result<()>;
 }
 
 /// Opens `path` (`"-"` = Arrow IPC stream on stdin) as a [`BatchSource`].

@@ -28,8 +28,9 @@ use arrow::datatypes::SchemaRef;
 use rayon::prelude::*;
 
 use super::{
-    AnalyticOperator, AnalyticSpec, BatchKeys, CallColumns, CallLayout, Shape, Split, call_input,
-    catch_up_window, count_rows, finish_batch, kernel_column, sequential_column, window_kernels,
+    AnalyticOperator, AnalyticSpec, BatchKeys, CallColumns, CallLayout, Check, Shape, Split,
+    call_input, catch_up_window, check_batch, count_rows, finish_batch, kernel_column,
+    sequential_column, window_kernels,
 };
 use crate::aggregate::GroupValues;
 use crate::analytic::kernel::{FrameKernel, Rows, SequentialKernel};
@@ -256,6 +257,8 @@ impl PipelineCosts {
 /// What the stager reads and writes.
 struct Stager<'a> {
     pre: &'a FilterProject,
+    /// What each batch passes before its pre-projection.
+    check: Check<'a>,
     raw: &'a [RecordBatch],
     spec: &'a AnalyticSpec,
     /// Per window: its key table (`None`: no PARTITION BY).
@@ -271,6 +274,7 @@ impl Stager<'_> {
             .raw
             .get(b)
             .ok_or_else(|| Error::internal("analytic pipeline: batch out of range"))?;
+        check_batch(self.check, b, raw)?;
         let batch = self.pre.apply(raw)?;
         let mut ids = Vec::with_capacity(self.tables.len());
         let mut num_keys = Vec::with_capacity(self.tables.len());
@@ -609,6 +613,7 @@ impl AnalyticOperator {
         raw: &[RecordBatch],
         groups: Vec<Range<usize>>,
         shape: Shape<'_>,
+        check: Check<'_>,
     ) -> Result<Vec<RecordBatch>> {
         self.split = Split::Batches;
         let history: Vec<u64> = self
@@ -634,6 +639,7 @@ impl AnalyticOperator {
         let zeros = &zeros[..];
         let stager = Stager {
             pre,
+            check,
             raw,
             spec,
             tables: windows.iter_mut().map(|w| w.global.as_mut()).collect(),

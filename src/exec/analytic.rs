@@ -38,7 +38,7 @@ use rayon::prelude::*;
 use super::filter_project::{FilterProject, remap};
 use super::physical::{LimitSpec, PhysicalPlan};
 use super::workers::{AnalyticSplit, Workers};
-use super::{Check, Shape, check_batch};
+use super::{Check, Shape};
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
 use crate::analytic::kernel::{FrameKernel, Kernel, KernelInput, Rows, Run, SequentialKernel};
 use crate::analytic::output::OutputColumn;
@@ -451,10 +451,7 @@ impl AnalyticOperator {
             let batches = batches
                 .iter()
                 .enumerate()
-                .map(|(i, b)| {
-                    check_batch(check, i, b)?;
-                    pre.apply(b)
-                })
+                .map(|(i, b)| pre.apply_checked(check, i, b))
                 .collect::<Result<Vec<_>>>()?;
             let results = self.run_single(&batches)?;
             let schema = &self.spec.schema;
@@ -607,8 +604,7 @@ impl AnalyticOperator {
                 }
             }
             let round1 = |slot: &mut BatchSlot<'_>| -> Result<()> {
-                check_batch(check, slot.index, slot.raw)?;
-                let batch = pre.apply(slot.raw)?;
+                let batch = pre.apply_checked(check, slot.index, slot.raw)?;
                 for (p, layout) in slot.partials.iter_mut().zip(&slot_layouts) {
                     if p.table.len() > PARTIAL_MAX_KEYS {
                         p.table.clear();

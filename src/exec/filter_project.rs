@@ -13,6 +13,7 @@ use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Schema, SchemaRef};
 
 use super::selection::Selection;
+use super::{Check, check_batch};
 use crate::error::Result;
 use crate::expr::Expr;
 
@@ -87,6 +88,21 @@ impl FilterProject {
         columns.sort_unstable();
         columns.dedup();
         columns
+    }
+
+    /// Batch `i` of a call, after its `check` (batches read unchecked, see
+    /// [`super::Check`]): WHERE and SELECT read its values, so the check comes here.
+    ///
+    /// # Errors
+    /// The check's, then as [`FilterProject::apply`].
+    pub fn apply_checked(
+        &self,
+        check: Check<'_>,
+        i: usize,
+        batch: &RecordBatch,
+    ) -> Result<RecordBatch> {
+        check_batch(check, i, batch)?;
+        self.apply(batch)
     }
 
     /// Applies WHERE and SELECT to one batch.

@@ -290,10 +290,7 @@ impl Query {
                 // CHANGES rows shaped inside the merge
                 let e = {
                     let shape = shaper(&self.physical, self.plan.options.changelog);
-                    let prepare = |i, b: &RecordBatch| {
-                        check_batch(check, i, b)?;
-                        stage.apply(b)
-                    };
+                    let prepare = |i, b: &RecordBatch| stage.apply_checked(check, i, b);
                     agg.update_batches_with(&batches, prepare, &shape)?
                 };
                 self.metrics.groups_live = agg.groups_live();
@@ -305,10 +302,7 @@ impl Query {
             }
             Some(_) => return Err(Error::internal("windowed operator without a window")),
             None => self
-                .in_parallel(&batches, |i, b| {
-                    check_batch(check, i, b)?;
-                    stage.apply(b)
-                })?
+                .in_parallel(&batches, |i, b| stage.apply_checked(check, i, b))?
                 .into_iter()
                 .map(Some)
                 .collect(),

@@ -108,12 +108,11 @@ pub fn run_to_sink(
 /// The first input, execution or output error in stream order.
 pub fn run_to_sinks(
     query: &mut Query,
-    source: Box<dyn BatchSource>,
+    mut source: Box<dyn BatchSource>,
     settings: &RunSettings,
     sink: &mut dyn Sink,
     late_sink: Option<&mut dyn Sink>,
 ) -> Result<RunReport> {
-    let mut source = source;
     // Several partitions: the workers check each batch just before they first use it
     // (its bytes then come from memory once), instead of the reader thread checking all
     // of them on a core the workers need. One partition keeps the checks on the reader,

@@ -29,8 +29,8 @@ use rayon::prelude::*;
 
 use super::{
     AnalyticOperator, AnalyticSpec, BatchKeys, CallColumns, CallLayout, Check, Shape, Split,
-    call_input, catch_up_window, check_batch, count_rows, finish_batch, kernel_column,
-    sequential_column, window_kernels,
+    call_input, catch_up_window, count_rows, finish_batch, kernel_column, sequential_column,
+    window_kernels,
 };
 use crate::aggregate::GroupValues;
 use crate::analytic::kernel::{FrameKernel, Rows, SequentialKernel};
@@ -274,8 +274,7 @@ impl Stager<'_> {
             .raw
             .get(b)
             .ok_or_else(|| Error::internal("analytic pipeline: batch out of range"))?;
-        check_batch(self.check, b, raw)?;
-        let batch = self.pre.apply(raw)?;
+        let batch = self.pre.apply_checked(self.check, b, raw)?;
         let mut ids = Vec::with_capacity(self.tables.len());
         let mut num_keys = Vec::with_capacity(self.tables.len());
         for (table, layout) in self.tables.iter_mut().zip(&self.spec.windows) {

@@ -50,8 +50,25 @@ pub struct MessageInfo {
 /// A message describing what is wrong, for the caller to wrap with the path and the
 /// message's position.
 pub fn inspect_message(metadata: &[u8], body_bytes: Option<usize>) -> Result<MessageInfo, String> {
-    let message =
-        ipc::root_as_message(metadata).map_err(|e| format!("invalid message metadata ({e})"))?;
+    inspect_parsed(&parse_message(metadata)?, body_bytes)
+}
+
+/// Verifies the flatbuffer `metadata` of one message (without its length prefix).
+///
+/// # Errors
+/// A message saying the metadata is not a valid message.
+pub fn parse_message(metadata: &[u8]) -> Result<ipc::Message<'_>, String> {
+    ipc::root_as_message(metadata).map_err(|e| format!("invalid message metadata ({e})"))
+}
+
+/// [`inspect_message`] on a message already verified by [`parse_message`].
+///
+/// # Errors
+/// As for [`inspect_message`].
+pub fn inspect_parsed(
+    message: &ipc::Message<'_>,
+    body_bytes: Option<usize>,
+) -> Result<MessageInfo, String> {
     let declared_body = usize::try_from(message.bodyLength())
         .map_err(|_| format!("negative body length {}", message.bodyLength()))?;
     let body = body_bytes.unwrap_or(declared_body);

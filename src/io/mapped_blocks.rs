@@ -114,16 +114,6 @@ impl MappedBlocks {
         }))
     }
 
-    /// Drops every resident page of the map. Only for when no batch has been cut from
-    /// it yet (see [`release_unused_pages`]).
-    pub(crate) fn release_everything(&self) {
-        advise_dont_need(
-            &self.mmap,
-            self.page_bytes,
-            0..self.mmap.len().div_ceil(self.page_bytes),
-        );
-    }
-
     /// The bytes of block `index` (`bytes`, a slice of the map) as a buffer whose pages
     /// are released when it and every slice of it have been dropped. Each block is
     /// leased at most once.
@@ -219,18 +209,6 @@ impl Releases {
             self.waiting_bytes = 0;
         }
         to_drop
-    }
-}
-
-/// Drops the resident pages that lie wholly inside `bytes` (a byte range of `mmap`),
-/// while no batch has been cut from the map yet: `open` reads a header in every block
-/// while checking the file, and the kernel maps the pages around each read (fault-around,
-/// large folios), which would otherwise make most of the file resident before the first
-/// batch is decoded.
-pub(crate) fn release_unused_pages(mmap: &Mmap, bytes: Range<usize>) {
-    if let Some(page_bytes) = page_bytes() {
-        let pages = bytes.start.div_ceil(page_bytes)..bytes.end / page_bytes;
-        advise_dont_need(mmap, page_bytes, pages);
     }
 }
 

@@ -189,6 +189,11 @@ impl Query {
         self.partitions
     }
 
+    /// The query's worker pool (none with one partition).
+    pub(crate) fn pool(&self) -> Option<&std::sync::Arc<rayon::ThreadPool>> {
+        self.workers.pool()
+    }
+
     /// True once a LIMIT is satisfied: further input cannot change the result.
     pub fn is_done(&self) -> bool {
         self.aggregate.is_none() && self.fetch_left == Some(0)

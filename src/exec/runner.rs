@@ -31,11 +31,13 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use indicatif::ProgressBar;
+use rayon::ThreadPool;
+use rayon::prelude::*;
 
 use super::handoff::{Receiver, Sender, bounded};
 use super::query::Query;
 use crate::error::{Error, Result};
-use crate::io::{BatchCheck, BatchSource, Sink, rechunk};
+use crate::io::{BatchCheck, BatchDecoder, BatchSource, Sink, rechunk};
 
 /// Batches the input queue holds on one partition (see [`CallSize`]): 32 batches of
 /// 8,192 trade rows are ~12 MB, enough for the reader to absorb a slow read without
@@ -125,12 +127,26 @@ pub fn run_to_sinks(
     } else {
         None
     };
+    // Several partitions: a source that can (an IPC file) has its batches decoded on the
+    // query's workers, a call's worth at a time: the reader thread hands the pool the job
+    // and waits, rather than decode on a core the workers need. The workers take the job
+    // up whenever they run out of work in a call, and at its end.
+    let split = match query.pool() {
+        Some(pool) if query.partitions() > 1 && settings.batch_size.is_none() => source
+            .split_decoding()
+            .map(|decoder| (Arc::clone(pool), decoder)),
+        _ => None,
+    };
     let group = CallSize::reading(query.partitions());
     let capacity = group.queue_capacity();
     let (groups_tx, groups_rx) = bounded(capacity, capacity / 2);
     let wake = groups_tx.clone();
     let stop = Arc::new(AtomicBool::new(false));
-    let reader = spawn_reader(source, settings.batch_size, group, groups_tx, stop.clone())?;
+    let input = match split {
+        Some((pool, decoder)) => Input::Split(pool, decoder),
+        None => Input::Source(source, settings.batch_size),
+    };
+    let reader = spawn_reader(input, group, groups_tx, stop.clone())?;
     let collect_late = late_sink.is_some();
     let mut report = RunReport::default();
     let (computed, written) = std::thread::scope(|scope| {
@@ -308,12 +324,19 @@ struct Written {
     batches: u64,
 }
 
-/// Starts the reader thread: pulls batches from `source`, re-chunks them, and sends them
+/// What the reader thread reads.
+enum Input {
+    /// A source, its batches re-cut to a size if given.
+    Source(Box<dyn BatchSource>, Option<usize>),
+    /// A source's batches decoded on the pool.
+    Split(Arc<ThreadPool>, Arc<dyn BatchDecoder>),
+}
+
+/// Starts the reader thread: pulls batches from `input`, re-chunks them, and sends them
 /// in calls (`group`) until the input ends, fails, `stop` is set, or the compute stage
 /// closes the queue.
 fn spawn_reader(
-    source: Box<dyn BatchSource>,
-    batch_size: Option<usize>,
+    input: Input,
     group: CallSize,
     queue: Sender<ReadMessage>,
     stop: Arc<AtomicBool>,
@@ -321,13 +344,18 @@ fn spawn_reader(
     std::thread::Builder::new()
         .name("velo-reader".into())
         .spawn(move || {
-            let schema = source.schema();
-            let batches: Box<dyn Iterator<Item = Result<RecordBatch>>> = match batch_size {
-                Some(n) => Box::new(rechunk(source, schema, n)),
-                None => Box::new(source),
-            };
-            let read = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                read_groups(batches, group, &queue, &stop)
+            let read = std::panic::catch_unwind(AssertUnwindSafe(|| match input {
+                Input::Source(source, batch_size) => {
+                    let schema = source.schema();
+                    let batches: Box<dyn Iterator<Item = Result<RecordBatch>>> = match batch_size {
+                        Some(n) => Box::new(rechunk(source, schema, n)),
+                        None => Box::new(source),
+                    };
+                    read_groups(batches, group, &queue, &stop)
+                }
+                Input::Split(pool, decoder) => {
+                    decode_groups(&pool, decoder.as_ref(), group, &queue, &stop)
+                }
             }));
             if read.is_err() {
                 // The compute stage must not wait for a reader that is gone.
@@ -337,6 +365,49 @@ fn spawn_reader(
             }
         })
         .map_err(|e| Error::internal(format!("cannot start the reader thread: {e}")))
+}
+
+/// The reader loop of [`spawn_reader`] for a split source: each call's batches decoded
+/// on `pool`, the first error in input order ending the input.
+fn decode_groups(
+    pool: &ThreadPool,
+    decoder: &dyn BatchDecoder,
+    group: CallSize,
+    queue: &Sender<ReadMessage>,
+    stop: &AtomicBool,
+) {
+    let n = decoder.num_batches();
+    let mut start = 0;
+    while start < n {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let (mut end, mut rows) = (start, 0u64);
+        while end < n && !group.is_full(end - start, usize::try_from(rows).unwrap_or(usize::MAX)) {
+            rows += decoder.rows(end);
+            end += 1;
+        }
+        let decoded: Vec<Result<RecordBatch>> = pool.install(|| {
+            (start..end)
+                .into_par_iter()
+                .map(|i| decoder.decode(i))
+                .collect()
+        });
+        let batches: Result<Vec<RecordBatch>> = decoded.into_iter().collect();
+        let message = match batches {
+            Ok(batches) => ReadMessage::Group(batches, rows),
+            Err(e) => {
+                // Either send fails only if the compute stage has stopped already.
+                let _ = queue.send(ReadMessage::Failed(e));
+                return;
+            }
+        };
+        if queue.send(message).is_err() {
+            return;
+        }
+        start = end;
+    }
+    let _ = queue.send(ReadMessage::End);
 }
 
 /// The reader loop of [`spawn_reader`].

@@ -100,6 +100,11 @@ impl Workers {
         }
     }
 
+    /// The query's pool, if it has one.
+    pub fn pool(&self) -> Option<&Arc<ThreadPool>> {
+        self.pool.as_ref()
+    }
+
     /// The smallest call, in rows, that runs on the workers.
     pub fn min_rows(&self) -> usize {
         self.min_rows

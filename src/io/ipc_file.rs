@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::buffer::Buffer;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::convert::try_fb_to_schema;
 use arrow::ipc::reader::FileDecoder;
 use arrow::ipc::{Block, MetadataVersion, root_as_footer};
@@ -40,7 +40,7 @@ use super::ipc_message::{
 };
 use super::ipc_validate::{SizeChecker, validate_batch, validates_schema};
 use super::mapped_blocks::MappedBlocks;
-use super::source::{BatchCheck, BatchSource};
+use super::source::{BatchCheck, BatchDecoder, BatchSource};
 use crate::error::{Error, Result};
 
 /// Bytes before the first message: the magic padded to 8.
@@ -416,33 +416,20 @@ impl Iterator for IpcFileSource {
         let index = self.next_block;
         let block = *self.blocks.get(index)?;
         self.next_block += 1;
-        let block_data = match &self.mapped {
-            Some(mapped) => mapped.lease(index, slice_block(&self.data, &block)),
-            None => slice_block(&self.data, &block),
+        let check = (self.checks_itself && !self.deferred)
+            .then(|| (self.schema.as_ref(), self.block_rows[index]));
+        let blocks = BlockSource {
+            path: &self.path,
+            data: &self.data,
+            decoder: &self.decoder,
+            mapped: self.mapped.as_ref(),
         };
-        let decoded = decode_guarded(|| self.decoder.read_record_batch(&block, &block_data))
-            .and_then(|batch| match batch {
-                Some(batch) if self.checks_itself && !self.deferred => {
-                    let rows = usize::try_from(self.block_rows[index]).unwrap_or(usize::MAX);
-                    validate_batch(&batch, &self.schema, rows).map(|()| Some(batch))
-                }
-                other => Ok(other),
-            });
-        match decoded {
-            Ok(Some(batch)) => Some(Ok(batch)),
-            Ok(None) => Some(Err(Error::input(
-                &self.path,
-                format!("corrupt record batch {index}: the message holds no record batch"),
-            ))),
-            Err(e) => {
-                // A corrupt batch ends the source: do not skip to the next one.
-                self.next_block = self.blocks.len();
-                Some(Err(Error::input(
-                    &self.path,
-                    format!("corrupt record batch {index}: {e}"),
-                )))
-            }
+        let decoded = blocks.decode(&block, index, check);
+        if decoded.is_err() {
+            // A corrupt batch ends the source: do not skip to the next one.
+            self.next_block = self.blocks.len();
         }
+        Some(decoded)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -489,6 +476,108 @@ impl BatchSource for IpcFileSource {
             schema: self.schema.clone(),
             block_rows: self.block_rows.clone(),
         }))
+    }
+
+    /// Before the first batch; the batches then come from the returned decoder only.
+    fn split_decoding(&mut self) -> Option<Arc<dyn BatchDecoder>> {
+        if self.next_block != 0 {
+            return None;
+        }
+        let emptied = FileDecoder::new(self.schema.clone(), self.version);
+        let decoder = std::mem::replace(&mut self.decoder, emptied);
+        self.next_block = self.blocks.len();
+        Some(Arc::new(SplitDecoder {
+            path: self.path.clone(),
+            data: self.data.clone(),
+            decoder,
+            mapped: self.mapped.clone(),
+            blocks: self.blocks.clone(),
+            block_rows: self.block_rows.clone(),
+            check: (self.checks_itself && !self.deferred).then(|| self.schema.clone()),
+        }))
+    }
+}
+
+/// What decoding a block reads: shared by `next()` and [`SplitDecoder`].
+struct BlockSource<'a> {
+    path: &'a Path,
+    data: &'a Buffer,
+    decoder: &'a FileDecoder,
+    mapped: Option<&'a Arc<MappedBlocks>>,
+}
+
+impl BlockSource<'_> {
+    /// Record batch `index` (`block`, checked at open), decoded, and checked against
+    /// `check` (the schema and the header's rows) if given.
+    fn decode(
+        &self,
+        block: &Block,
+        index: usize,
+        check: Option<(&Schema, u64)>,
+    ) -> Result<RecordBatch> {
+        let block_data = match self.mapped {
+            Some(mapped) => mapped.lease(index, slice_block(self.data, block)),
+            None => slice_block(self.data, block),
+        };
+        let decoded = decode_guarded(|| self.decoder.read_record_batch(block, &block_data))
+            .and_then(|batch| match (batch, check) {
+                (Some(batch), Some((schema, rows))) => {
+                    let rows = usize::try_from(rows).unwrap_or(usize::MAX);
+                    validate_batch(&batch, schema, rows).map(|()| Some(batch))
+                }
+                (batch, _) => Ok(batch),
+            });
+        match decoded {
+            Ok(Some(batch)) => Ok(batch),
+            Ok(None) => Err(Error::input(
+                self.path,
+                format!("corrupt record batch {index}: the message holds no record batch"),
+            )),
+            Err(e) => Err(Error::input(
+                self.path,
+                format!("corrupt record batch {index}: {e}"),
+            )),
+        }
+    }
+}
+
+/// The batches of an [`IpcFileSource`] decoded by index on any thread (see
+/// [`BatchSource::split_decoding`]).
+struct SplitDecoder {
+    path: PathBuf,
+    data: Buffer,
+    decoder: FileDecoder,
+    mapped: Option<Arc<MappedBlocks>>,
+    blocks: Vec<Block>,
+    block_rows: Vec<u64>,
+    /// The schema to check each batch against, unless the checks were deferred.
+    check: Option<SchemaRef>,
+}
+
+impl BatchDecoder for SplitDecoder {
+    fn num_batches(&self) -> usize {
+        self.blocks.len()
+    }
+
+    fn rows(&self, index: usize) -> u64 {
+        self.block_rows.get(index).copied().unwrap_or(0)
+    }
+
+    fn decode(&self, index: usize) -> Result<RecordBatch> {
+        let block = self.blocks.get(index).ok_or_else(|| {
+            Error::internal(format!(
+                "no record batch {index} in {}",
+                self.path.display()
+            ))
+        })?;
+        let blocks = BlockSource {
+            path: &self.path,
+            data: &self.data,
+            decoder: &self.decoder,
+            mapped: self.mapped.as_ref(),
+        };
+        let check = self.check.as_deref().map(|s| (s, self.rows(index)));
+        blocks.decode(block, index, check)
     }
 }
 
@@ -760,6 +849,62 @@ mod tests {
             "not after a batch"
         );
         assert_eq!(first.num_rows(), 20);
+    }
+
+    #[test]
+    fn a_split_decoder_decodes_what_the_source_would_yield_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.arrow");
+        let written = plain_batches(&[5, 0, 100, 1, 37, 8]);
+        std::fs::write(&path, ipc_file_bytes(&plain_schema(), &written)).unwrap();
+        for columns in [None, Some(vec![1, 3])] {
+            let open = || {
+                let mut source = IpcFileSource::open(&path).unwrap();
+                if let Some(columns) = &columns {
+                    source.read_columns(columns).unwrap();
+                }
+                source
+            };
+            let expected: Vec<RecordBatch> = open().map(|b| b.unwrap()).collect();
+            let mut source = open();
+            let decoder = source.split_decoding().expect("an IPC file splits");
+            assert!(
+                source.next().is_none(),
+                "the source yields nothing once split"
+            );
+            assert_eq!(decoder.num_batches(), expected.len());
+            // Back to front, as workers may take them.
+            for i in (0..expected.len()).rev() {
+                assert_eq!(decoder.rows(i), expected[i].num_rows() as u64);
+                assert_eq!(decoder.decode(i).unwrap(), expected[i], "batch {i}");
+            }
+            assert_eq!(decoder.rows(expected.len()), 0);
+            assert!(decoder.decode(expected.len()).is_err());
+        }
+
+        let mut source = IpcFileSource::open(&path).unwrap();
+        source.next().unwrap().unwrap();
+        assert!(source.split_decoding().is_none(), "not after a batch");
+    }
+
+    #[test]
+    fn a_split_decoder_checks_unless_the_checks_were_deferred() {
+        let corrupt = invalid_utf8_file();
+        let mut source =
+            IpcFileSource::from_buffer("t.arrow", Buffer::from(corrupt.clone())).unwrap();
+        let decoder = source.split_decoding().unwrap();
+        let message = decoder.decode(0).unwrap_err().to_string();
+        assert!(message.contains("corrupt record batch 0"), "{message}");
+        assert!(message.contains("column 'name'"), "{message}");
+        assert!(message.contains("UTF-8"), "{message}");
+
+        let mut source = IpcFileSource::from_buffer("t.arrow", Buffer::from(corrupt)).unwrap();
+        // SAFETY: the batch's values are read only after the check, which fails.
+        let check = unsafe { source.defer_checks() }.unwrap();
+        let decoder = source.split_decoding().unwrap();
+        let batch = decoder.decode(0).expect("decoded unchecked");
+        let message = check.check(0, &batch).unwrap_err().to_string();
+        assert!(message.contains("UTF-8"), "{message}");
     }
 
     /// The batches of `bytes` read with only `columns` decoded (`None` if refused).

@@ -46,7 +46,7 @@ pub use json::JsonSource;
 pub use output::{Output, PipeClosed};
 pub use rechunk::{Rechunker, rechunk};
 pub use sink::{EncoderSink, Sink, open_sink};
-pub use source::{BatchCheck, BatchSource, DEFAULT_BATCH_SIZE, open_source};
+pub use source::{BatchCheck, BatchDecoder, BatchSource, DEFAULT_BATCH_SIZE, open_source};
 pub use table::{DEFAULT_TABLE_ROWS, TableSink};
 
 use std::io;

@@ -61,6 +61,32 @@ pub trait BatchSource: Iterator<Item = Result<RecordBatch>> + Send {
     unsafe fn defer_checks(&mut self) -> Option<Arc<dyn BatchCheck>> {
         None
     }
+
+    /// Hands the decoding of the batches still to come to the caller, who may then
+    /// decode several at once, on any threads (the query's workers, between and beside
+    /// their calls). The source itself yields nothing more. `None` (the default): the
+    /// source decodes each batch as it yields it. Only before the first batch.
+    fn split_decoding(&mut self) -> Option<Arc<dyn BatchDecoder>> {
+        None
+    }
+}
+
+/// The batches of a source decoded by index, on any thread (see
+/// [`BatchSource::split_decoding`]).
+pub trait BatchDecoder: Send + Sync {
+    /// Number of batches.
+    fn num_batches(&self) -> usize;
+
+    /// Rows of batch `index` (0 past the end).
+    fn rows(&self, index: usize) -> u64;
+
+    /// Batch `index`, decoded; checked too, unless the source's checks were deferred
+    /// ([`BatchSource::defer_checks`]), whose contract then covers it. Each index is
+    /// decoded at most once.
+    ///
+    /// # Errors
+    /// [`Error::Input`] naming the source and the batch when it is corrupt.
+    fn decode(&self, index: usize) -> Result<RecordBatch>;
 }
 
 /// The check of batches a source yields unchecked (see [`BatchSource::defer_checks`]).

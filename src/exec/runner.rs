@@ -130,11 +130,19 @@ pub fn run_to_sinks(
     // Several partitions: a source that can (an IPC file) has its batches decoded on the
     // query's workers, a call's worth at a time: the reader thread hands the pool the job
     // and waits, rather than decode on a core the workers need. The workers take the job
-    // up whenever they run out of work in a call, and at its end.
+    // up whenever they run out of work in a call, and at its end. Not for small batches,
+    // where decoding is a larger share of the work and the reader thread decoding beside
+    // the workers measured 2-3 % faster (S3b at batches of 1,000).
+    let large_batches = match (source.total_rows(), source.size_hint().0) {
+        (Some(rows), batches) if batches > 0 => rows / batches as u64 >= SPLIT_DECODE_MIN_ROWS,
+        _ => false,
+    };
     let split = match query.pool() {
-        Some(pool) if query.partitions() > 1 && settings.batch_size.is_none() => source
-            .split_decoding()
-            .map(|decoder| (Arc::clone(pool), decoder)),
+        Some(pool) if query.partitions() > 1 && settings.batch_size.is_none() && large_batches => {
+            source
+                .split_decoding()
+                .map(|decoder| (Arc::clone(pool), decoder))
+        }
         _ => None,
     };
     let group = CallSize::reading(query.partitions());
@@ -201,6 +209,10 @@ pub fn run_to_sinks(
     }
     Ok(report)
 }
+
+/// The fewest rows a source's batches hold on average for them to be decoded on the
+/// query's pool (see `run_to_sinks`).
+const SPLIT_DECODE_MIN_ROWS: u64 = 4096;
 
 /// Several partitions: each worker gets at least this many batches a call...
 const CALL_BATCHES_PER_WORKER: usize = 32;

@@ -229,9 +229,24 @@ fn last_trader_string(bytes: &[u8]) -> usize {
 
 #[test]
 fn a_corrupt_batch_fails_mid_stream_naming_the_file_and_leaves_no_output() {
+    // Batches of 1,000: the reader thread decodes them on two partitions too.
+    a_corrupt_last_batch_fails(1_000);
+}
+
+#[test]
+fn a_corrupt_batch_decoded_on_the_workers_fails_naming_the_file_and_leaves_no_output() {
+    // Batches of 8,192: on two partitions the workers decode them (split decoding).
+    a_corrupt_last_batch_fails(8_192);
+}
+
+/// A file of 40 batches of `batch` rows with invalid UTF-8 in the last one: every query
+/// that reads the column fails naming batch 39, at one and two partitions, and leaves no
+/// output; a query that does not read it gives the intact file's results.
+fn a_corrupt_last_batch_fails(batch: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = gen_trades(dir.path(), "corrupt.arrow", 40_000, 1_000);
-    let intact = gen_trades(dir.path(), "intact.arrow", 40_000, 1_000);
+    let rows = 40 * batch as u64;
+    let input = gen_trades(dir.path(), "corrupt.arrow", rows, batch);
+    let intact = gen_trades(dir.path(), "intact.arrow", rows, batch);
     let mut bytes = fs::read(&input).expect("read");
     // Invalid UTF-8 in the last batch's trader_id: the footer and every message header
     // are fine, so the file opens and the error comes when that batch is decoded, after

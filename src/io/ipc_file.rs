@@ -11,8 +11,9 @@
 //! [`ipc_message`](super::ipc_message)); it reads each header with `pread` rather than
 //! through the map (see `Headers`), and gives the total row count. `next()` then decodes
 //! a batch with arrow-ipc's `FileDecoder` on a slice of the mapped file: no copy unless a
-//! buffer is misaligned (or, once the decoding is split off, `SplitDecoder` decodes any
-//! batch on any thread, see [`BatchSource::split_decoding`]). For flat schemas the
+//! buffer is misaligned. The same `Batches` decode any batch on any thread once the
+//! decoding is split off ([`BatchSource::split_decoding`]), and run the checks once they
+//! are handed over ([`BatchSource::defer_checks`]). For flat schemas the
 //! decoder's own validation is replaced by a faster one (see
 //! [`ipc_validate`](super::ipc_validate)): reading 10 M trade rows takes ~30 ms, most of
 //! it checking the string columns, against ~105 ms for arrow's copying `FileReader`.
@@ -29,7 +30,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::buffer::Buffer;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::ipc::convert::try_fb_to_schema;
 use arrow::ipc::reader::FileDecoder;
 use arrow::ipc::{Block, MetadataVersion, root_as_footer};
@@ -53,23 +54,34 @@ const TRAILER_BYTES: usize = 10;
 /// Reads an Arrow IPC file batch by batch from a memory map (or any [`Buffer`]).
 #[derive(Debug)]
 pub struct IpcFileSource {
-    path: PathBuf,
-    data: Buffer,
-    decoder: FileDecoder,
+    /// What decoding and checking a batch needs; shared with the split decoder and the
+    /// handed-over checks, so changed (projection, deferral) only before either exists.
+    batches: Arc<Batches>,
     /// The file's metadata version (to rebuild the decoder for a projection).
     version: MetadataVersion,
     /// Whether [`BatchSource::read_columns`] has narrowed the batches.
     projected: bool,
-    blocks: Vec<Block>,
-    /// Rows of each block, from its message header.
-    block_rows: Vec<u64>,
     next_block: usize,
-    schema: SchemaRef,
     total_rows: u64,
     /// Whether batches are decoded unchecked and then checked by `validate_batch`.
     checks_itself: bool,
-    /// Whether those checks were handed to the caller ([`BatchSource::defer_checks`]).
-    deferred: bool,
+}
+
+/// The record batches of an IPC file: the source decodes them in order from this; split
+/// off ([`BatchSource::split_decoding`]) it decodes any of them on any thread, and handed
+/// over ([`BatchSource::defer_checks`]) it runs their checks.
+#[derive(Debug)]
+struct Batches {
+    path: PathBuf,
+    data: Buffer,
+    decoder: FileDecoder,
+    blocks: Vec<Block>,
+    /// Rows of each block, from its message header.
+    block_rows: Vec<u64>,
+    schema: SchemaRef,
+    /// Whether `decode` runs `validate_batch` (the decoder's own validation is off, and
+    /// the checks were not handed over).
+    checks: bool,
     /// For a mapped file: the blocks whose pages are dropped once their batches are.
     mapped: Option<Arc<MappedBlocks>>,
 }
@@ -110,10 +122,7 @@ impl IpcFileSource {
         // SAFETY: `ptr` points to `len` readable bytes owned by `mmap`, which the buffer
         // keeps alive through its `Arc`; the bytes are never written through.
         let data = unsafe { Buffer::from_custom_allocation(ptr, len, mmap.clone()) };
-        let mut source = Self::from_headers(path, data, Headers::file(&file, len))?;
-        let ranges = source.blocks.iter().map(block_range).collect();
-        source.mapped = MappedBlocks::new(mmap, ranges);
-        Ok(source)
+        Self::from_headers(path, data, Headers::file(&file), Some(mmap))
     }
 
     /// Reads an Arrow IPC file held in `data` (the whole file). `path` names it in errors.
@@ -121,22 +130,22 @@ impl IpcFileSource {
     /// # Errors
     /// As for [`IpcFileSource::open`].
     pub fn from_buffer(path: impl AsRef<Path>, data: Buffer) -> Result<Self> {
-        let headers = Headers::Bytes(data.clone());
-        Self::from_headers(path, data, headers)
+        Self::from_headers(path, data, Headers::Bytes, None)
     }
 
-    /// As [`IpcFileSource::from_buffer`], reading the blocks' message headers from
-    /// `headers` (`data` or the file it maps).
+    /// As [`IpcFileSource::from_buffer`], reading the magic, the footer and the blocks'
+    /// message headers from `headers`; `mmap`, if given, is the map `data` lies in.
     fn from_headers(
         path: impl AsRef<Path>,
         data: Buffer,
         mut headers: Headers<'_>,
+        mmap: Option<Arc<Mmap>>,
     ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let len = data.len();
         let cannot_read = |e| io_error(&path, "cannot read", e);
         let prefix = headers
-            .read(0, len.min(HEADER_BYTES))
+            .read(&data, 0, len.min(HEADER_BYTES))
             .map_err(cannot_read)?;
         if !prefix.starts_with(ARROW_FILE_MAGIC) {
             if prefix.is_empty() {
@@ -162,7 +171,9 @@ impl IpcFileSource {
             .checked_sub(TRAILER_BYTES)
             .filter(|&t| t >= HEADER_BYTES)
             .ok_or_else(truncated)?;
-        let trailer_bytes = headers.read(trailer, TRAILER_BYTES).map_err(cannot_read)?;
+        let trailer_bytes = headers
+            .read(&data, trailer, TRAILER_BYTES)
+            .map_err(cannot_read)?;
         let (footer_len_bytes, magic) = trailer_bytes.split_at(4);
         if magic != ARROW_FILE_MAGIC {
             return Err(truncated());
@@ -183,7 +194,7 @@ impl IpcFileSource {
                 )
             })?;
         let footer_bytes = headers
-            .read(footer_start, trailer - footer_start)
+            .read(&data, footer_start, trailer - footer_start)
             .map_err(cannot_read)?
             .to_vec();
         let footer = root_as_footer(&footer_bytes)
@@ -212,7 +223,15 @@ impl IpcFileSource {
 
         for (i, block) in footer.dictionaries().iter().flatten().enumerate() {
             let what = format!("dictionary batch {i}");
-            let info = check_block(&path, &mut headers, footer_start, block, &what, &sizes)?;
+            let info = check_block(
+                &path,
+                &data,
+                &mut headers,
+                footer_start,
+                block,
+                &what,
+                &sizes,
+            )?;
             if info.kind != MessageKind::DictionaryBatch {
                 return Err(Error::input(
                     &path,
@@ -234,7 +253,15 @@ impl IpcFileSource {
         let mut total_rows = 0u64;
         for (i, block) in record_batches.iter().flatten().enumerate() {
             let what = format!("record batch {i}");
-            let info = check_block(&path, &mut headers, footer_start, block, &what, &sizes)?;
+            let info = check_block(
+                &path,
+                &data,
+                &mut headers,
+                footer_start,
+                block,
+                &what,
+                &sizes,
+            )?;
             let MessageKind::RecordBatch { rows } = info.kind else {
                 return Err(Error::input(
                     &path,
@@ -249,31 +276,37 @@ impl IpcFileSource {
             block_rows.push(rows);
         }
 
+        let mapped = mmap.and_then(|mmap| {
+            let ranges = blocks.iter().map(block_range).collect();
+            MappedBlocks::new(mmap, ranges)
+        });
         Ok(IpcFileSource {
-            path,
-            data,
-            decoder,
+            batches: Arc::new(Batches {
+                path,
+                data,
+                decoder,
+                blocks,
+                block_rows,
+                schema,
+                checks: checks_itself,
+                mapped,
+            }),
             version,
             projected: false,
-            blocks,
-            block_rows,
             next_block: 0,
-            schema,
             total_rows,
             checks_itself,
-            deferred: false,
-            mapped: None,
         })
     }
 
     /// Number of record batches in the file.
     pub fn num_batches(&self) -> usize {
-        self.blocks.len()
+        self.batches.blocks.len()
     }
 
     /// The file this source reads.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.batches.path
     }
 }
 
@@ -284,39 +317,35 @@ impl IpcFileSource {
 /// batch was read. On a 436 MB file of 1,221 blocks `open` took 5.2 ms that way, 2.0–2.2
 /// ms with `pread` (the magic, the footer and the headers: the map stays untouched).
 enum Headers<'a> {
-    Bytes(Buffer),
-    File {
-        file: &'a File,
-        len: usize,
-        scratch: Vec<u8>,
-    },
+    /// From the file's bytes.
+    Bytes,
+    /// From the file the bytes map, into `scratch`.
+    File { file: &'a File, scratch: Vec<u8> },
 }
 
 impl<'a> Headers<'a> {
-    fn file(file: &'a File, len: usize) -> Self {
+    fn file(file: &'a File) -> Self {
         Headers::File {
             file,
-            len,
             scratch: Vec::new(),
         }
     }
 
-    /// Bytes `offset..offset + len`, which the caller has checked lie inside the file.
-    fn read(&mut self, offset: usize, len: usize) -> std::io::Result<&[u8]> {
+    /// Bytes `offset..offset + len` of `data` (the whole file), which the caller has
+    /// checked lie inside it.
+    fn read<'s>(
+        &'s mut self,
+        data: &'s Buffer,
+        offset: usize,
+        len: usize,
+    ) -> std::io::Result<&'s [u8]> {
         match self {
-            Headers::Bytes(data) => Ok(&data.as_slice()[offset..offset + len]),
-            Headers::File { file, scratch, .. } => {
+            Headers::Bytes => Ok(&data.as_slice()[offset..offset + len]),
+            Headers::File { file, scratch } => {
                 scratch.resize(len, 0);
                 read_at(file, scratch, offset as u64)?;
                 Ok(scratch)
             }
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Headers::Bytes(data) => data.len(),
-            Headers::File { len, .. } => *len,
         }
     }
 }
@@ -345,6 +374,7 @@ fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<
 /// (`sizes`).
 fn check_block(
     path: &Path,
+    data: &Buffer,
     headers: &mut Headers<'_>,
     footer_start: usize,
     block: &Block,
@@ -372,12 +402,12 @@ fn check_block(
         .and_then(|e| e.checked_add(body_len));
     match end {
         Some(end) if end <= footer_start => {}
-        Some(end) if end > headers.len() => {
+        Some(end) if end > data.len() => {
             return Err(Error::input(
                 path,
                 format!(
                     "file is truncated: {what} ends at byte {end}, past the end of the file ({} bytes)",
-                    headers.len()
+                    data.len()
                 ),
             ));
         }
@@ -388,7 +418,7 @@ fn check_block(
         }
     }
     let region = headers
-        .read(offset, meta_len)
+        .read(data, offset, meta_len)
         .map_err(|e| io_error(path, &format!("cannot read {what}"), e))?;
     let message = parse_message(metadata_flatbuffer(region).map_err(bad)?).map_err(bad)?;
     let info = inspect_parsed(&message, Some(body_len)).map_err(bad)?;
@@ -416,33 +446,27 @@ impl Iterator for IpcFileSource {
 
     fn next(&mut self) -> Option<Self::Item> {
         let index = self.next_block;
-        let block = *self.blocks.get(index)?;
+        if index >= self.batches.blocks.len() {
+            return None;
+        }
         self.next_block += 1;
-        let check = (self.checks_itself && !self.deferred)
-            .then(|| (self.schema.as_ref(), self.block_rows[index]));
-        let blocks = BlockSource {
-            path: &self.path,
-            data: &self.data,
-            decoder: &self.decoder,
-            mapped: self.mapped.as_ref(),
-        };
-        let decoded = blocks.decode(&block, index, check);
+        let decoded = self.batches.decode(index);
         if decoded.is_err() {
             // A corrupt batch ends the source: do not skip to the next one.
-            self.next_block = self.blocks.len();
+            self.next_block = self.batches.blocks.len();
         }
         Some(decoded)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.blocks.len() - self.next_block;
+        let left = self.batches.blocks.len() - self.next_block;
         (left, Some(left))
     }
 }
 
 impl BatchSource for IpcFileSource {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.batches.schema.clone()
     }
 
     fn total_rows(&self) -> Option<u64> {
@@ -450,34 +474,36 @@ impl BatchSource for IpcFileSource {
     }
 
     /// Decodes (and checks) only `columns`: the buffers of the others are never read,
-    /// so their pages are never faulted in. Before the first batch only.
+    /// so their pages are never faulted in. Before the first batch, and before the
+    /// decoding is split off or the checks handed over.
     fn read_columns(&mut self, columns: &[usize]) -> Option<SchemaRef> {
-        let all = self.schema.fields().len();
-        let ascending = columns.windows(2).all(|w| w[0] < w[1]);
-        let inside = columns.last().is_some_and(|&last| last < all);
-        if self.projected || self.next_block != 0 || !ascending || !inside || columns.len() == all {
+        if self.projected || self.next_block != 0 {
             return None;
         }
-        let schema = Arc::new(self.schema.project(columns).ok()?);
-        let unprojected = FileDecoder::new(self.schema.clone(), self.version);
-        let decoder = std::mem::replace(&mut self.decoder, unprojected);
-        self.decoder = decoder.with_projection(columns.to_vec());
-        self.schema = schema.clone();
+        let batches = Arc::get_mut(&mut self.batches)?;
+        let all = batches.schema.fields().len();
+        let ascending = columns.windows(2).all(|w| w[0] < w[1]);
+        let inside = columns.last().is_some_and(|&last| last < all);
+        if !ascending || !inside || columns.len() == all {
+            return None;
+        }
+        let schema = Arc::new(batches.schema.project(columns).ok()?);
+        let unprojected = FileDecoder::new(batches.schema.clone(), self.version);
+        let decoder = std::mem::replace(&mut batches.decoder, unprojected);
+        batches.decoder = decoder.with_projection(columns.to_vec());
+        batches.schema = schema.clone();
         self.projected = true;
         Some(schema)
     }
 
     /// With the decoder's own validation off (flat schemas), before the first batch.
     unsafe fn defer_checks(&mut self) -> Option<Arc<dyn BatchCheck>> {
-        if !self.checks_itself || self.deferred || self.next_block != 0 {
+        if !self.checks_itself || self.next_block != 0 {
             return None;
         }
-        self.deferred = true;
-        Some(Arc::new(DeferredCheck {
-            path: self.path.clone(),
-            schema: self.schema.clone(),
-            block_rows: self.block_rows.clone(),
-        }))
+        let batches = Arc::get_mut(&mut self.batches)?;
+        batches.checks = false;
+        Some(self.batches.clone())
     }
 
     /// Before the first batch; the batches then come from the returned decoder only.
@@ -485,78 +511,44 @@ impl BatchSource for IpcFileSource {
         if self.next_block != 0 {
             return None;
         }
-        let emptied = FileDecoder::new(self.schema.clone(), self.version);
-        let decoder = std::mem::replace(&mut self.decoder, emptied);
-        self.next_block = self.blocks.len();
-        Some(Arc::new(SplitDecoder {
-            path: self.path.clone(),
-            data: self.data.clone(),
-            decoder,
-            mapped: self.mapped.clone(),
-            blocks: self.blocks.clone(),
-            block_rows: self.block_rows.clone(),
-            check: (self.checks_itself && !self.deferred).then(|| self.schema.clone()),
-        }))
+        self.next_block = self.batches.blocks.len();
+        Some(self.batches.clone())
     }
 }
 
-/// What decoding a block reads: shared by `next()` and [`SplitDecoder`].
-struct BlockSource<'a> {
-    path: &'a Path,
-    data: &'a Buffer,
-    decoder: &'a FileDecoder,
-    mapped: Option<&'a Arc<MappedBlocks>>,
-}
+impl Batches {
+    /// Rows of batch `index` as its header gives them.
+    fn header_rows(&self, index: usize) -> Result<usize> {
+        let rows = self
+            .block_rows
+            .get(index)
+            .ok_or_else(|| self.missing(index))?;
+        Ok(usize::try_from(*rows).unwrap_or(usize::MAX))
+    }
 
-impl BlockSource<'_> {
-    /// Record batch `index` (`block`, checked at open), decoded, and checked against
-    /// `check` (the schema and the header's rows) if given.
-    fn decode(
-        &self,
-        block: &Block,
-        index: usize,
-        check: Option<(&Schema, u64)>,
-    ) -> Result<RecordBatch> {
-        let block_data = match self.mapped {
-            Some(mapped) => mapped.lease(index, slice_block(self.data, block)),
-            None => slice_block(self.data, block),
-        };
-        let decoded = decode_guarded(|| self.decoder.read_record_batch(block, &block_data))
-            .and_then(|batch| match (batch, check) {
-                (Some(batch), Some((schema, rows))) => {
-                    let rows = usize::try_from(rows).unwrap_or(usize::MAX);
-                    validate_batch(&batch, schema, rows).map(|()| Some(batch))
-                }
-                (batch, _) => Ok(batch),
-            });
-        match decoded {
-            Ok(Some(batch)) => Ok(batch),
-            Ok(None) => Err(Error::input(
-                self.path,
-                format!("corrupt record batch {index}: the message holds no record batch"),
-            )),
-            Err(e) => Err(Error::input(
-                self.path,
-                format!("corrupt record batch {index}: {e}"),
-            )),
-        }
+    /// No input reaches this: callers count the batches they were given.
+    fn missing(&self, index: usize) -> Error {
+        Error::internal(format!(
+            "no record batch {index} in {}",
+            self.path.display()
+        ))
+    }
+
+    /// `validate_batch` on batch `index`, as an error naming the file and the batch.
+    fn validate(&self, index: usize, batch: &RecordBatch) -> Result<()> {
+        let rows = self.header_rows(index)?;
+        validate_batch(batch, &self.schema, rows).map_err(|e| self.corrupt(index, &e))
+    }
+
+    fn corrupt(&self, index: usize, detail: &str) -> Error {
+        Error::input(
+            &self.path,
+            format!("corrupt record batch {index}: {detail}"),
+        )
     }
 }
 
-/// The batches of an [`IpcFileSource`] decoded by index on any thread (see
-/// [`BatchSource::split_decoding`]).
-struct SplitDecoder {
-    path: PathBuf,
-    data: Buffer,
-    decoder: FileDecoder,
-    mapped: Option<Arc<MappedBlocks>>,
-    blocks: Vec<Block>,
-    block_rows: Vec<u64>,
-    /// The schema to check each batch against, unless the checks were deferred.
-    check: Option<SchemaRef>,
-}
-
-impl BatchDecoder for SplitDecoder {
+impl BatchDecoder for Batches {
     fn num_batches(&self) -> usize {
         self.blocks.len()
     }
@@ -565,45 +557,29 @@ impl BatchDecoder for SplitDecoder {
         self.block_rows.get(index).copied().unwrap_or(0)
     }
 
+    /// Record batch `index` (its block checked at open), decoded, and validated unless
+    /// the checks were handed over.
     fn decode(&self, index: usize) -> Result<RecordBatch> {
-        let block = self.blocks.get(index).ok_or_else(|| {
-            Error::internal(format!(
-                "no record batch {index} in {}",
-                self.path.display()
-            ))
-        })?;
-        let blocks = BlockSource {
-            path: &self.path,
-            data: &self.data,
-            decoder: &self.decoder,
-            mapped: self.mapped.as_ref(),
+        let block = self.blocks.get(index).ok_or_else(|| self.missing(index))?;
+        let block_data = match &self.mapped {
+            Some(mapped) => mapped.lease(index, slice_block(&self.data, block)),
+            None => slice_block(&self.data, block),
         };
-        let check = self.check.as_deref().map(|s| (s, self.rows(index)));
-        blocks.decode(block, index, check)
+        let batch = decode_guarded(|| self.decoder.read_record_batch(block, &block_data))
+            .map_err(|e| self.corrupt(index, &e))?
+            .ok_or_else(|| self.corrupt(index, "the message holds no record batch"))?;
+        if self.checks {
+            self.validate(index, &batch)?;
+        }
+        Ok(batch)
     }
 }
 
 /// The checks an [`IpcFileSource`] handed over: those its `next()` would have run.
-struct DeferredCheck {
-    path: PathBuf,
-    schema: SchemaRef,
-    block_rows: Vec<u64>,
-}
-
-impl BatchCheck for DeferredCheck {
+impl BatchCheck for Batches {
     fn check(&self, index: u64, batch: &RecordBatch) -> Result<()> {
-        let rows = usize::try_from(index)
-            .ok()
-            .and_then(|i| self.block_rows.get(i))
-            .ok_or_else(|| {
-                Error::internal(format!(
-                    "no record batch {index} in {}",
-                    self.path.display()
-                ))
-            })?;
-        let rows = usize::try_from(*rows).unwrap_or(usize::MAX);
-        validate_batch(batch, &self.schema, rows)
-            .map_err(|e| Error::input(&self.path, format!("corrupt record batch {index}: {e}")))
+        let index = usize::try_from(index).unwrap_or(usize::MAX);
+        self.validate(index, batch)
     }
 }
 
@@ -787,7 +763,7 @@ mod tests {
         // slice past the end of the block and panic.
         let bytes = ipc_file_bytes(&plain_schema(), &plain_batches(&[20]));
         let source = IpcFileSource::from_buffer("t.arrow", Buffer::from(bytes.clone())).unwrap();
-        let block = source.blocks[0];
+        let block = source.batches.blocks[0];
         let needle = block.bodyLength().to_le_bytes();
         let trailer = bytes.len() - TRAILER_BYTES;
         let footer_len = i32::from_le_bytes(bytes[trailer..trailer + 4].try_into().unwrap());
@@ -1017,8 +993,8 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
 
         let mut source = IpcFileSource::open(&path).unwrap();
-        let start = source.data.as_ptr() as usize;
-        assert!(source.mapped.is_some());
+        let start = source.batches.data.as_ptr() as usize;
+        assert!(source.batches.mapped.is_some());
         // The checks at open read the headers with `pread`: no page of the map is
         // resident before the first batch.
         assert_eq!(mapped_rss_bytes(start), 0);

@@ -221,17 +221,20 @@ impl IpcFileSource {
             decoder = unsafe { decoder.with_skip_validation(true) };
         }
 
-        for (i, block) in footer.dictionaries().iter().flatten().enumerate() {
-            let what = format!("dictionary batch {i}");
-            let info = check_block(
+        let mut check = |block: &Block, what: &str| {
+            check_block(
                 &path,
                 &data,
                 &mut headers,
                 footer_start,
                 block,
-                &what,
+                what,
                 &sizes,
-            )?;
+            )
+        };
+        for (i, block) in footer.dictionaries().iter().flatten().enumerate() {
+            let what = format!("dictionary batch {i}");
+            let info = check(block, &what)?;
             if info.kind != MessageKind::DictionaryBatch {
                 return Err(Error::input(
                     &path,
@@ -253,15 +256,7 @@ impl IpcFileSource {
         let mut total_rows = 0u64;
         for (i, block) in record_batches.iter().flatten().enumerate() {
             let what = format!("record batch {i}");
-            let info = check_block(
-                &path,
-                &data,
-                &mut headers,
-                footer_start,
-                block,
-                &what,
-                &sizes,
-            )?;
+            let info = check(block, &what)?;
             let MessageKind::RecordBatch { rows } = info.kind else {
                 return Err(Error::input(
                     &path,

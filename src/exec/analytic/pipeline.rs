@@ -2,10 +2,7 @@
 //! order, runs the pre-projection and interns their keys straight into the windows' key
 //! tables, and hands each batch on as soon as it is staged; the other threads run the
 //! frame kernels of the first groups of batches right behind it. The stager then runs the
-//! last group itself, interning and computing each batch in one pass. Where that group
-//! starts is decided as the stager goes: at each batch it compares how much the last
-//! thread behind it has left with what it would have left itself, at the rates both
-//! measured so far in the call (see [`CutRule`]), so that both finish together.
+//! last group itself, interning and computing each batch in one pass.
 //!
 //! ```text
 //!  stager:    stage 0 1 2 3 4 5 6 │ 7 8 9   (stage + kernels, batch by batch)
@@ -24,7 +21,6 @@
 
 use std::ops::Range;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, RecordBatch};
@@ -161,14 +157,6 @@ struct Board {
     slots: Vec<OnceLock<Option<Staged>>>,
     /// Per group: every key's rows before the group's first batch, per window.
     marks: Vec<OnceLock<Option<Vec<Vec<u64>>>>>,
-    /// The first batch of the stager's own group, where the last group behind it ends
-    /// (`usize::MAX` until decided). Stored before that batch's slot is set, so a thread
-    /// that sees the slot sees the cut.
-    cut: AtomicUsize,
-    /// How far the last thread behind the stager has come.
-    behind: Progress,
-    /// When the last thread behind the stager finished its group.
-    behind_end: OnceLock<Instant>,
 }
 
 impl Board {
@@ -176,15 +164,7 @@ impl Board {
         Board {
             slots: (0..batches).map(|_| OnceLock::new()).collect(),
             marks: (0..groups).map(|_| OnceLock::new()).collect(),
-            cut: AtomicUsize::new(usize::MAX),
-            behind: Progress::default(),
-            behind_end: OnceLock::new(),
         }
-    }
-
-    /// The first batch of the stager's own group (`usize::MAX`: not yet decided).
-    fn cut(&self) -> usize {
-        self.cut.load(Ordering::Acquire)
     }
 
     /// Batch `b`, once staged.
@@ -240,148 +220,6 @@ impl Tally {
     }
 }
 
-/// The rows a thread behind the stager has computed in the call, and the time its
-/// kernels took (not its waits); written by that thread after each batch.
-#[derive(Debug, Default)]
-struct Progress {
-    rows: AtomicU64,
-    nanos: AtomicU64,
-}
-
-impl Progress {
-    fn publish(&self, t: Tally) {
-        let nanos = u64::try_from(t.time.as_nanos()).unwrap_or(u64::MAX);
-        self.nanos.store(nanos, Ordering::Relaxed);
-        self.rows.store(t.rows as u64, Ordering::Relaxed);
-    }
-
-    /// (rows, seconds) so far.
-    fn read(&self) -> (u64, f64) {
-        let rows = self.rows.load(Ordering::Relaxed);
-        let nanos = self.nanos.load(Ordering::Relaxed);
-        (rows, nanos as f64 * 1e-9)
-    }
-}
-
-/// Where the stager's own group starts. The plan from earlier calls' costs
-/// ([`pipeline_groups`]) fixes the groups behind it but the last one's end: a plan made
-/// before the call misjudges it by the call's own noise (S1 on two partitions: one
-/// thread idled 3–5 % of each call waiting for the other). Instead, before staging each
-/// batch the stager checks whether, were its group to start there, the last thread behind
-/// it (at its kernel rate so far in the call, from the rows it has done) would take as
-/// long for the batches it has left as the stager (at its staging rate so far, plus its
-/// own kernels at `own` times the thread behind's rate) for the rest of the call.
-struct CutRule {
-    /// Rows before each batch (and, last, in all).
-    before: Vec<usize>,
-    /// The first batch of the last group behind the stager: the cut comes after it.
-    behind_start: usize,
-    /// The plan's cut, taken while nothing is measured yet (or always, in tests); after
-    /// the last group's start and at the last batch at the latest.
-    planned: usize,
-    /// Always cut at `planned` (tests).
-    fixed: bool,
-    /// The stager's own kernels' cost per row, in units of the thread behind's.
-    own: f64,
-    /// How much longer than forecast the stager's side takes, relative to the other's
-    /// (measured on earlier calls: see [`PipelineCosts::skew`]): the cut comes where the
-    /// thread behind has `skew` times the stager's forecast left.
-    skew: f64,
-}
-
-impl CutRule {
-    fn new(
-        raw: &[RecordBatch],
-        groups: &[Range<usize>],
-        (own, skew): (f64, f64),
-        forced: Option<usize>,
-    ) -> CutRule {
-        let mut before = Vec::with_capacity(raw.len() + 1);
-        let mut sum = 0usize;
-        before.push(0);
-        for b in raw {
-            sum += b.num_rows();
-            before.push(sum);
-        }
-        let n = groups.len();
-        let behind_start = if n >= 2 { groups[n - 2].start } else { 0 };
-        let planned = forced.unwrap_or_else(|| groups.last().map_or(0, |g| g.start));
-        CutRule {
-            before,
-            behind_start,
-            planned: planned.clamp(behind_start + 1, raw.len().saturating_sub(1).max(1)),
-            fixed: forced.is_some(),
-            own,
-            skew,
-        }
-    }
-
-    /// Whether the stager's group starts at batch `b` (nothing before it staged yet),
-    /// given what the last thread behind has done (`behind`: rows, seconds) and the
-    /// stager's staging so far.
-    fn cut_here(&self, b: usize, behind: (u64, f64), staging: Tally) -> Cut {
-        let batches = self.before.len().saturating_sub(1);
-        let planned = || {
-            if b >= self.planned {
-                Cut::Planned
-            } else {
-                Cut::Not
-            }
-        };
-        if self.fixed || b <= self.behind_start || b + 1 >= batches {
-            return planned();
-        }
-        let (done, busy) = behind;
-        let (Some(stage), true) = (staging.per_row(), done > 0 && busy > 0.0) else {
-            return planned();
-        };
-        let kernel = busy / done as f64;
-        let at = |i: usize| self.before.get(i).copied().unwrap_or(0) as f64;
-        let left = (at(b) - at(self.behind_start) - done as f64).max(0.0);
-        let ahead = at(batches) - at(b);
-        let forecast = Forecast {
-            behind: kernel * left,
-            stager: (stage + self.own * kernel) * ahead,
-        };
-        if forecast.behind >= self.skew * forecast.stager {
-            Cut::Balanced(forecast)
-        } else {
-            Cut::Not
-        }
-    }
-}
-
-/// What [`CutRule::cut_here`] decided.
-enum Cut {
-    /// Not at this batch.
-    Not,
-    /// Here, as planned (nothing measured yet, or a test's cut).
-    Planned,
-    /// Here, by the rates measured in the call.
-    Balanced(Forecast),
-}
-
-/// The seconds each side was forecast to have left at the cut.
-#[derive(Debug, Clone, Copy)]
-struct Forecast {
-    /// The last thread behind the stager.
-    behind: f64,
-    /// The stager.
-    stager: f64,
-}
-
-impl Forecast {
-    /// How much longer than forecast the stager took, over how much longer the thread
-    /// behind took, given the seconds each actually took after the cut; `None` when a
-    /// side had nothing left.
-    fn skew(self, behind: f64, stager: f64) -> Option<f64> {
-        let ok = |x: f64| x.is_finite() && x > 0.0;
-        (ok(self.behind) && ok(self.stager) && ok(behind) && ok(stager))
-            .then(|| (stager / self.stager) / (behind / self.behind))
-            .map(|k| k.clamp(0.25, 4.0))
-    }
-}
-
 /// The pipelined split's measured costs, and when to measure them again.
 ///
 /// The costs of a call decide the next call's plan, and a call the costs turn down (for
@@ -398,18 +236,6 @@ pub(super) struct PipelineCosts {
     turned_down: u32,
     /// The running call is a probe.
     probing: bool,
-    /// How much longer than forecast at the cut the stager's side took, over how much
-    /// longer the other side took, averaged over the calls (`None`: not measured yet,
-    /// taken as 1). Covers what the rule's rates do not see: the stager no longer counts
-    /// keys after the cut, its kernels run on batches it has just staged, the thread
-    /// behind slows once both run kernels.
-    skew: Option<f64>,
-    /// Tests: the stager's own group starts at this batch (or at the last one).
-    #[cfg(test)]
-    forced_cut: Option<usize>,
-    /// Tests: where the last pipelined call's stager group started.
-    #[cfg(test)]
-    last_cut: Option<usize>,
 }
 
 /// Calls the measured costs turn down in a row before one runs pipelined to measure them
@@ -425,14 +251,6 @@ impl PipelineCosts {
             _ => measured,
         });
         self.probing = false;
-    }
-
-    /// Takes a call's skew (see [`Forecast::skew`]).
-    fn record_skew(&mut self, skew: f64) {
-        self.skew = Some(match self.skew {
-            Some(s) => (s + skew) / 2.0,
-            None => skew,
-        });
     }
 }
 
@@ -493,24 +311,22 @@ impl Stager<'_> {
     }
 
     /// Stages every batch in order, publishing each, and the key counts at each group
-    /// start; decides where its own group starts (`rule`) and runs that group's kernels
-    /// (`kernels`, forks made at the call's start) on its batches as it stages them.
-    /// Returns its group's outputs, the staging and kernel tallies and its cut.
+    /// start; runs the last group's kernels (`kernels`, forks made at the call's start)
+    /// on the batches of the last group as it stages them. Returns the last group's
+    /// outputs, and the staging and kernel tallies.
     #[allow(clippy::too_many_arguments)]
     fn run(
         mut self,
         board: &Board,
         groups: &[Range<usize>],
-        rule: &CutRule,
         history: &[u64],
         calls: &[CallLayout],
         kernels: &mut [Option<Box<dyn FrameKernel>>],
         zeros: &[u32],
         finish: Option<&Finish<'_>>,
-    ) -> Result<Staging> {
+    ) -> Result<(Vec<Output>, Tally, Tally)> {
         let _close = CloseBoard(board);
-        let mut cut = usize::MAX;
-        let mut forecast = None;
+        let last = groups.last().map_or(0, |g| g.start);
         let mut counts: Vec<Vec<u64>> = self
             .tables
             .iter()
@@ -518,34 +334,22 @@ impl Stager<'_> {
             .collect();
         let mut hist = Vec::new();
         let (mut staging, mut computing) = (Tally::default(), Tally::default());
-        let mut out = Vec::with_capacity(self.raw.len().saturating_sub(rule.planned));
+        let mut out = Vec::with_capacity(self.raw.len().saturating_sub(last));
         for b in 0..self.raw.len() {
             for (g, range) in groups.iter().enumerate().skip(1) {
                 if range.start == b && g + 1 < groups.len() {
                     let _ = board.marks[g].set(Some(counts.clone()));
                 }
             }
-            let decision = if cut == usize::MAX {
-                rule.cut_here(b, board.behind.read(), staging)
-            } else {
-                Cut::Not
-            };
-            if !matches!(decision, Cut::Not) {
-                if let Cut::Balanced(f) = decision {
-                    forecast = Some((Instant::now(), f));
-                }
-                cut = b;
-                board.cut.store(b, Ordering::Release);
-                if b > 0 {
-                    let t = Instant::now();
-                    catch_up(board, calls, kernels, &counts, history, b)?;
-                    computing.add(t, 0);
-                }
+            if b == last && b > 0 {
+                let t = Instant::now();
+                catch_up(board, calls, kernels, &counts, history, b)?;
+                computing.add(t, 0);
             }
             let t = Instant::now();
             let staged = self.stage(b)?;
             let n = staged.batch.num_rows();
-            if b < cut {
+            if b < last {
                 for (w, count) in counts.iter_mut().enumerate() {
                     match staged.ids.get(w) {
                         Some(Some(ids)) => {
@@ -562,7 +366,7 @@ impl Stager<'_> {
             }
             staging.add(t, n);
             let _ = board.slots[b].set(Some(staged));
-            if b >= cut {
+            if b >= last {
                 let t = Instant::now();
                 let staged = board.staged(b)?;
                 let columns = frame_columns(staged, calls, kernels, zeros)?;
@@ -570,28 +374,8 @@ impl Stager<'_> {
                 computing.add(t, n);
             }
         }
-        Ok(Staging {
-            out,
-            staging,
-            computing,
-            forecast,
-            end: Instant::now(),
-        })
+        Ok((out, staging, computing))
     }
-}
-
-/// What the stager hands back.
-struct Staging {
-    /// Its own group's outputs.
-    out: Vec<Output>,
-    /// Its staging.
-    staging: Tally,
-    /// Its own kernels (and catch-up).
-    computing: Tally,
-    /// When it cut, and the forecast it cut by (`None`: a planned cut).
-    forecast: Option<(Instant, Forecast)>,
-    /// When it finished.
-    end: Instant,
 }
 
 /// The frame calls (`kernels`, by call) over one staged batch.
@@ -652,15 +436,12 @@ fn catch_up(
 }
 
 /// Group `g` (not the last) behind the stager: caught up to its start from the stager's
-/// counts, then its batches as they are staged; the last group behind the stager (`last`)
-/// ends where the stager's starts, and publishes its progress for the stager to decide
-/// where that is.
+/// counts, then its batches as they are staged.
 #[allow(clippy::too_many_arguments)]
 fn follow(
     board: &Board,
     g: usize,
     range: Range<usize>,
-    last: bool,
     history: &[u64],
     calls: &[CallLayout],
     kernels: &mut [Option<Box<dyn FrameKernel>>],
@@ -675,25 +456,12 @@ fn follow(
         computing.add(t, 0);
     }
     let mut out = Vec::with_capacity(range.len());
-    let end = if last { board.slots.len() } else { range.end };
-    let mut done = Tally::default();
-    for b in range.start..end {
+    for b in range {
         let staged = board.staged(b)?;
-        if last && b >= board.cut() {
-            break;
-        }
         let t = Instant::now();
         let columns = frame_columns(staged, calls, kernels, zeros)?;
         out.push(output(staged, columns, finish)?);
-        done.add(t, staged.batch.num_rows());
-        if last {
-            board.behind.publish(done);
-        }
-    }
-    computing.time += done.time;
-    computing.rows += done.rows;
-    if last {
-        let _ = board.behind_end.set(Instant::now());
+        computing.add(t, staged.batch.num_rows());
     }
     Ok((out, computing))
 }
@@ -858,17 +626,6 @@ impl AnalyticOperator {
         }
         let mut sets = self.fork_sets(groups.len())?;
         let board_store = Board::new(raw.len(), groups.len());
-        #[cfg(test)]
-        let forced = self.pipeline_costs.forced_cut;
-        #[cfg(not(test))]
-        let forced = None;
-        let own = self
-            .pipeline_costs
-            .measured
-            .unwrap_or_else(|| StageCosts::prior(&self.spec))
-            .own;
-        let skew = self.pipeline_costs.skew.unwrap_or(1.0);
-        let rule = CutRule::new(raw, &groups, (own, skew), forced);
         let AnalyticOperator {
             spec,
             sequential,
@@ -897,22 +654,10 @@ impl AnalyticOperator {
         let (last_set, follower_sets) = sets
             .split_last_mut()
             .ok_or_else(|| Error::internal("analytic pipeline without groups"))?;
-        let (history, groups, board, rule) = (&history[..], &groups[..], &board_store, &rule);
-        let behind = groups.len().saturating_sub(2);
+        let (history, groups, board) = (&history[..], &groups[..], &board_store);
         let followers = || {
             let run = |(g, (set, range)): (usize, (&mut Vec<_>, &Range<usize>))| {
-                let last = g == behind;
-                follow(
-                    board,
-                    g,
-                    range.clone(),
-                    last,
-                    history,
-                    calls,
-                    set,
-                    zeros,
-                    finish,
-                )
+                follow(board, g, range.clone(), history, calls, set, zeros, finish)
             };
             let mut groups_out = || {
                 follower_sets
@@ -931,7 +676,7 @@ impl AnalyticOperator {
             }
         };
         let (staged, (followed, sequential_out)) = rayon::join(
-            || stager.run(board, groups, rule, history, calls, last_set, zeros, finish),
+            || stager.run(board, groups, history, calls, last_set, zeros, finish),
             followers,
         );
         // the stager's kernels hold every key's state at the call's end
@@ -942,23 +687,7 @@ impl AnalyticOperator {
                 w.num_keys = g.len();
             }
         }
-        let Staging {
-            out: last_out,
-            staging,
-            computing: own,
-            forecast,
-            end,
-        } = staged?;
-        #[cfg(test)]
-        {
-            self.pipeline_costs.last_cut = Some(board_store.cut());
-        }
-        if let (Some((cut, f)), Some(behind_end)) = (forecast, board_store.behind_end.get()) {
-            let took = |t: &Instant| t.saturating_duration_since(cut).as_secs_f64();
-            if let Some(skew) = f.skew(took(behind_end), took(&end)) {
-                self.pipeline_costs.record_skew(skew);
-            }
-        }
+        let (last_out, staging, own) = staged?;
         let mut frame_out: Vec<Output> = Vec::with_capacity(raw.len());
         let mut behind = Tally::default();
         for (out, tally) in followed? {
@@ -1156,165 +885,6 @@ mod tests {
             "the probe measured again"
         );
         assert!(!op.pipeline_costs.probing);
-    }
-
-    /// One call of eight batches of 1,000 rows over five keys whose runs cross every
-    /// batch boundary, and a query over it with a frame call of each kind that splits by
-    /// batch (float sums in chunks, exact sums, a deque, a ring of values, a count).
-    fn cut_case() -> (arrow::datatypes::SchemaRef, Vec<RecordBatch>) {
-        use arrow::array::{Float64Array, Int64Array, StringArray};
-        use arrow::datatypes::{DataType, Field, Schema};
-
-        let schema = std::sync::Arc::new(Schema::new(vec![
-            Field::new("s", DataType::Utf8, false),
-            Field::new("x", DataType::Float64, true),
-            Field::new("i", DataType::Int64, false),
-        ]));
-        let call = (0..8)
-            .map(|b| {
-                let rows = b * 1000..(b + 1) * 1000;
-                let s =
-                    StringArray::from_iter_values(rows.clone().map(|i| format!("k{}", i / 7 % 5)));
-                let x = Float64Array::from_iter(
-                    rows.clone()
-                        .map(|i| (i % 17 != 0).then(|| (i * 7919 % 1013) as f64 * 0.1)),
-                );
-                let n = Int64Array::from_iter_values(rows.map(|i| (i * 31 % 97) as i64));
-                RecordBatch::try_new(
-                    schema.clone(),
-                    vec![
-                        std::sync::Arc::new(s),
-                        std::sync::Arc::new(x),
-                        std::sync::Arc::new(n),
-                    ],
-                )
-                .expect("batch")
-            })
-            .collect();
-        (schema, call)
-    }
-
-    /// Wherever the stager's own group starts, two and three partitions give one
-    /// partition's bits: the last thread behind it stops there and the stager's kernels
-    /// are caught up to it, with and without a sequential call beside the frames.
-    #[test]
-    fn every_cut_gives_the_bits_of_one_partition() {
-        use crate::{AnalyticSplit, Engine, QueryOptions};
-
-        let (schema, call) = cut_case();
-        let frames = "AVG(x) OVER (PARTITION BY s ROWS BETWEEN 99 PRECEDING AND CURRENT ROW) AS a, \
-             SUM(i) OVER (PARTITION BY s ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) AS b, \
-             MIN(x) OVER (PARTITION BY s ROWS BETWEEN 30 PRECEDING AND CURRENT ROW) AS c, \
-             LAG(i, 3) OVER (PARTITION BY s) AS d, \
-             COUNT(x) OVER (PARTITION BY s ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS e";
-        for sequential in ["", ", ROW_NUMBER() OVER (PARTITION BY s) AS f"] {
-            let sql = format!("SELECT s, x, {frames}{sequential} FROM t");
-            let query = |partitions| {
-                Engine::with_partitions(partitions)
-                    .with_min_parallel_rows(0)
-                    .with_analytic_split(AnalyticSplit::ByBatch)
-                    .query(&sql, &[("t", schema.clone())], QueryOptions::default())
-                    .expect("query")
-            };
-            for partitions in [2, 3] {
-                let mut one = query(1);
-                let mut many = query(partitions);
-                let mut cuts = Vec::new();
-                for cut in 0..call.len() + 1 {
-                    let want = one.push_batches("t", call.clone()).expect("one partition");
-                    let op = many.analytic_operator().expect("an analytic query");
-                    op.pipeline_costs.forced_cut = Some(cut);
-                    let got = many
-                        .push_batches("t", call.clone())
-                        .expect("more partitions");
-                    assert_eq!(got, want, "{partitions} partitions, cut {cut}, {sql}");
-                    let op = many.analytic_operator().expect("an analytic query");
-                    cuts.push(op.pipeline_costs.last_cut.unwrap_or(usize::MAX));
-                }
-                // the cut asked for, after the last group behind the stager has a batch
-                // and at the last batch at the latest: on two partitions every batch but
-                // the first starts the stager's group in turn; on three, every one after
-                // the plan's first two groups
-                if partitions == 2 {
-                    assert_eq!(cuts, [1, 1, 2, 3, 4, 5, 6, 7, 7]);
-                }
-                let lowest = cuts.iter().copied().min().unwrap_or(0);
-                for c in lowest..call.len() {
-                    assert!(cuts.contains(&c), "{partitions} partitions: {cuts:?}");
-                }
-                assert!(cuts.iter().all(|&c| c >= 2 && c < call.len()) || partitions == 2);
-            }
-        }
-    }
-
-    /// The rule cuts where the thread behind has as long left as the stager, at the
-    /// rates measured in the call; without a measurement, or by a test's order, where
-    /// planned; never before the last group behind has a batch, always at the last batch.
-    #[test]
-    fn the_cut_balances_the_measured_rates() {
-        let raw = batches(&[100; 10]);
-        let groups = [0..6, 6..10];
-        let rule = CutRule::new(&raw, &groups, (1.0, 1.0), None);
-        let staging = |secs: f64, rows: usize| Tally {
-            time: Duration::from_secs_f64(secs),
-            rows,
-        };
-        let cut = |rule: &CutRule, b: usize, behind: (u64, f64), staged: Tally| -> bool {
-            !matches!(rule.cut_here(b, behind, staged), Cut::Not)
-        };
-        // nothing measured: the plan
-        assert!(!cut(&rule, 5, (0, 0.0), staging(0.5, 500)));
-        assert!(cut(&rule, 6, (0, 0.0), staging(0.6, 600)));
-        // kernels 1 s a row behind, staging 0.25 s a row: at batch 7 with 300 rows done,
-        // 400 rows (400 s) behind against 300 rows at 1.25 s (375 s) ahead: cut
-        assert!(cut(&rule, 7, (300, 300.0), staging(175.0, 700)));
-        assert!(matches!(
-            rule.cut_here(7, (300, 300.0), staging(175.0, 700)),
-            Cut::Balanced(Forecast { behind, stager }) if behind == 400.0 && stager == 375.0
-        ));
-        // at batch 6 with 300 done: 300 s behind against 500 s ahead: not yet
-        assert!(!cut(&rule, 6, (300, 300.0), staging(150.0, 600)));
-        // a stager whose side took twice its forecast cuts later
-        let skewed = CutRule::new(&raw, &groups, (1.0, 2.0), None);
-        assert!(!cut(&skewed, 7, (300, 300.0), staging(175.0, 700)));
-        assert!(cut(&skewed, 8, (300, 300.0), staging(200.0, 800)));
-        // the last batch always; before the thread behind has one, never
-        assert!(cut(&rule, 9, (900, 900.0), staging(225.0, 900)));
-        let three = CutRule::new(&raw, &[0..2, 2..5, 5..10], (1.0, 1.0), Some(0));
-        assert!(!cut(&three, 2, (0, 0.0), staging(50.0, 200)));
-        assert!(cut(&three, 3, (0, 0.0), staging(75.0, 300)));
-        // a test's cut, clamped after the last group behind and to the last batch
-        let forced = |c| CutRule::new(&raw, &groups, (1.0, 1.0), Some(c));
-        assert!(!cut(&forced(0), 0, (0, 0.0), staging(0.0, 0)));
-        assert!(cut(&forced(0), 1, (1, 1e9), staging(0.0, 100)));
-        assert!(!cut(&forced(8), 7, (600, 1.0), staging(175.0, 700)));
-        assert!(cut(&forced(20), 9, (0, 0.0), staging(0.0, 900)));
-        assert!(!cut(&forced(20), 8, (0, 0.0), staging(0.0, 800)));
-    }
-
-    /// The skew is how much longer than forecast the stager took over how much longer
-    /// the thread behind did; averaged over calls.
-    #[test]
-    fn the_skew_compares_both_sides_with_their_forecasts() {
-        let f = Forecast {
-            behind: 2.0,
-            stager: 1.0,
-        };
-        assert_eq!(f.skew(2.0, 1.0), Some(1.0));
-        assert_eq!(f.skew(2.0, 1.5), Some(1.5));
-        assert_eq!(f.skew(4.0, 1.0), Some(0.5));
-        assert_eq!(f.skew(1.0, 100.0), Some(4.0));
-        assert_eq!(f.skew(0.0, 1.0), None);
-        let nothing_left = Forecast {
-            behind: 0.0,
-            stager: 1.0,
-        };
-        assert_eq!(nothing_left.skew(1.0, 1.0), None);
-        let mut c = PipelineCosts::default();
-        c.record_skew(2.0);
-        assert_eq!(c.skew, Some(2.0));
-        c.record_skew(1.0);
-        assert_eq!(c.skew, Some(1.5));
     }
 
     /// A call's measurement is averaged into the costs, a probe's replaces them.

@@ -226,12 +226,19 @@ impl Tally {
 /// the split with a separate interning round) measures nothing. A call slowed by
 /// something else (first-touch page faults, another process on the cores) could then
 /// keep a query on the slower split for good: S1 on two partitions ran about 15 % slower
-/// on it. So after [`PROBE_EVERY`] calls turned down in a row, one runs pipelined again,
-/// and its measurement replaces the costs instead of being averaged in.
+/// on it. So the costs turn the pipeline down only once they have refused it on
+/// [`REFUSALS_TO_TURN_DOWN`] calls in a row, the first ones run pipelined all the same (one
+/// slow call no longer moves a query to the other split: the first call of a `velo bench`
+/// run, slowed by first-touch page faults, moved 8 of S1's 10 calls there); and after
+/// [`PROBE_EVERY`] calls turned down in a row, one runs pipelined again. The measurement of
+/// a call run against the costs replaces them instead of being averaged in.
 #[derive(Debug, Default)]
 pub(super) struct PipelineCosts {
     /// `None` before the first pipelined call.
     measured: Option<StageCosts>,
+    /// Calls in a row the costs refused, run pipelined all the same (at most
+    /// [`REFUSALS_TO_TURN_DOWN`] − 1; kept there while the pipeline stays turned down).
+    refused: u32,
     /// Calls turned down since the last pipelined one.
     turned_down: u32,
     /// The running call is a probe.
@@ -241,6 +248,10 @@ pub(super) struct PipelineCosts {
 /// Calls the measured costs turn down in a row before one runs pipelined to measure them
 /// again (about 6 % of the calls then run on the split the costs advise against).
 const PROBE_EVERY: u32 = 16;
+
+/// Calls in a row the costs must refuse the pipeline before it is turned down: the first
+/// ones run pipelined all the same, and measure the costs again.
+const REFUSALS_TO_TURN_DOWN: u32 = 3;
 
 impl PipelineCosts {
     /// Takes a call's measurement: averaged with the costs so far, or in their place
@@ -569,8 +580,9 @@ impl AnalyticOperator {
     /// Whether this call of `raw` batches runs pipelined; the groups if so (see
     /// [`pipeline_groups`]; under `AnalyticSplit::ByBatch`, whenever it can). Only with every key table taking the batches' own key types
     /// (dictionary keys are interned by value, through partial tables).
-    /// Every [`PROBE_EVERY`]th call in a row that the costs turn down runs pipelined all
-    /// the same, to measure them again (see [`PipelineCosts`]).
+    /// The costs turn it down once they have refused it on [`REFUSALS_TO_TURN_DOWN`]
+    /// calls in a row; every [`PROBE_EVERY`]th call in a row that the costs turn down runs
+    /// pipelined all the same, to measure them again (see [`PipelineCosts`]).
     pub(super) fn pipeline_plan(&mut self, raw: &[RecordBatch]) -> Option<Vec<Range<usize>>> {
         if self.split == Split::Owners || !self.direct_keys {
             return None;
@@ -592,7 +604,19 @@ impl AnalyticOperator {
         let state = &mut self.pipeline_costs;
         if let Some(groups) = pipeline_groups(raw, threads, costs, true) {
             state.turned_down = 0;
+            state.refused = 0;
             return Some(groups);
+        }
+        if state.refused + 1 < REFUSALS_TO_TURN_DOWN {
+            // costs that leave no plan at all come from a call slowed by something else:
+            // plan this one from the prior
+            let groups = pipeline_groups(raw, threads, costs, false)
+                .or_else(|| pipeline_groups(raw, threads, StageCosts::prior(&self.spec), false));
+            if let Some(groups) = groups {
+                state.refused += 1;
+                state.probing = true;
+                return Some(groups);
+            }
         }
         state.turned_down += 1;
         if state.turned_down < PROBE_EVERY {
@@ -815,9 +839,10 @@ mod tests {
         }
     }
 
-    /// Calls whose measured costs turn the pipeline down run on the split with an
-    /// interning round, which measures nothing; the 16th in a row runs pipelined again
-    /// and its measurement replaces the costs. Results stay those of one partition.
+    /// Calls whose measured costs refuse the pipeline run it all the same, measured, until
+    /// the costs have refused it three times in a row; then calls run on the split with
+    /// an interning round, which measures nothing, and the 16th in a row runs pipelined
+    /// again and its measurement replaces the costs. Results stay those of one partition.
     #[test]
     fn a_pipeline_turned_down_is_measured_again() {
         use arrow::array::{Float64Array, StringArray};
@@ -870,6 +895,34 @@ mod tests {
             own: 3.0,
         };
         op.pipeline_costs.measured = Some(bad);
+        // refused once: run pipelined all the same, its measurement in place of the costs
+        push(1, &mut two);
+        let op = two.analytic_operator().expect("an analytic query");
+        assert_ne!(
+            op.pipeline_costs.measured,
+            Some(bad),
+            "one refusal does not turn it down"
+        );
+        assert_eq!(op.pipeline_costs.refused, 1);
+        assert_eq!(op.pipeline_costs.turned_down, 0);
+        // costs so bad that they leave no plan at all: the prior plans the call, and its
+        // measurement replaces them (averaged in, the stager's own kernels would stay at
+        // 15 or more)
+        let hopeless = StageCosts {
+            stage: 5.0,
+            own: 30.0,
+        };
+        assert!(pipeline_groups(&call, 2, hopeless, false).is_none());
+        op.pipeline_costs.measured = Some(hopeless);
+        op.pipeline_costs.refused = 0;
+        push(1, &mut two);
+        let op = two.analytic_operator().expect("an analytic query");
+        let measured = op.pipeline_costs.measured.unwrap_or(hopeless);
+        assert!(measured.own < 10.0 && measured.stage < 2.5, "{measured:?}");
+        assert_eq!(op.pipeline_costs.refused, 1);
+        // refused on the calls before as well: turned down
+        op.pipeline_costs.measured = Some(bad);
+        op.pipeline_costs.refused = REFUSALS_TO_TURN_DOWN - 1;
         push(PROBE_EVERY as usize - 1, &mut two);
         let op = two.analytic_operator().expect("an analytic query");
         assert_eq!(

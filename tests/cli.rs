@@ -1113,6 +1113,130 @@ fn bench_json_runs_every_scenario_and_mode_through_the_query_path() {
     }
 }
 
+/// `-p 2,1,2`: both partition counts measured (the duplicate dropped, in the order
+/// listed), then one scaling line comparing the second with the first, whose figures
+/// follow from the two result lines: the ratio of their rows/s, best and median, and the
+/// ceiling, the first's wall time times the cores over the second's CPU time.
+#[test]
+fn bench_with_a_list_of_partition_counts_prints_their_scaling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_arg = dir.path().to_str().expect("utf-8 temp dir");
+    let o = run(&[
+        "bench",
+        "--scenario",
+        "S1",
+        "--rows",
+        "20000",
+        "--batch-size",
+        "1000",
+        "--mode",
+        "mem,file",
+        "--repeat",
+        "2",
+        "-p",
+        "2,1,2",
+        "--json",
+        "--dir",
+        dir_arg,
+    ]);
+    // modes are one name or all: a list is refused, by name
+    assert_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("unknown mode 'mem,file'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "bench",
+        "--scenario",
+        "S1",
+        "--rows",
+        "20000",
+        "--batch-size",
+        "1000",
+        "--mode",
+        "all",
+        "--repeat",
+        "2",
+        "-p",
+        "2,1,2",
+        "--json",
+        "--dir",
+        dir_arg,
+    ]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
+    let (scaling, results): (Vec<&str>, Vec<&str>) =
+        lines.iter().partition(|l| l.contains("\"scaling\":true"));
+    assert_eq!(results.len(), 6, "3 modes x 2 partition counts:\n{out}");
+    assert_eq!(scaling.len(), 3, "one comparison per mode:\n{out}");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    for mode in ["mem", "file", "file-to-file"] {
+        let of_mode = |l: &&&str| l.contains(&format!("\"mode\":\"{mode}\""));
+        let rows: Vec<&&str> = results.iter().filter(of_mode).collect();
+        let parts: Vec<f64> = rows.iter().map(|l| json_number(l, "partitions")).collect();
+        assert_eq!(parts, [2.0, 1.0], "{mode}: in the order listed, once each");
+        let (two, one) = (rows[0], rows[1]);
+        let c = scaling.iter().find(of_mode).expect("a scaling line");
+        assert_eq!(json_number(c, "partitions"), 1.0);
+        assert_eq!(json_number(c, "base_partitions"), 2.0);
+        let near = |got: f64, want: f64, tol: f64| (got - want).abs() <= tol * want.abs();
+        let ratio = json_number(one, "rows_per_sec") / json_number(two, "rows_per_sec");
+        assert!(
+            near(json_number(c, "ratio"), ratio, 1e-3),
+            "{c} against {ratio}"
+        );
+        let median =
+            json_number(one, "median_rows_per_sec") / json_number(two, "median_rows_per_sec");
+        assert!(near(json_number(c, "median_ratio"), median, 1e-3), "{c}");
+        // `cpu` is printed to two decimals
+        let cpu_time = json_number(one, "cpu") * json_number(one, "wall_s");
+        if cpu_time > 0.0 {
+            let ceiling = json_number(two, "wall_s") * cores / cpu_time;
+            assert!(
+                near(json_number(c, "ceiling"), ceiling, 0.05),
+                "{c} against {ceiling}"
+            );
+        }
+        assert_eq!(json_number(one, "rows_out"), 20000.0);
+        assert_eq!(json_number(two, "rows_out"), 20000.0);
+    }
+    // the table: the same comparisons as lines after it
+    let o = run(&[
+        "bench",
+        "--scenario",
+        "S1",
+        "--rows",
+        "20000",
+        "--batch-size",
+        "1000",
+        "--mode",
+        "mem",
+        "--repeat",
+        "1",
+        "-p",
+        "1,2",
+        "--dir",
+        dir_arg,
+    ]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("S1 mem: 2 partitions over 1: ") && l.contains("x best")),
+        "{out}"
+    );
+    // a bad item names itself and the list
+    let o = run(&["bench", "--rows", "10", "-p", "1,x"]);
+    assert_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("--partitions: expected a number, 'all' or a comma-separated list of them, got 'x' in '1,x'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// The queries of the README's `sql` blocks (the grammar block, written with `<...>`
 /// placeholders, aside): each line starting with `SELECT` begins a query, `--` comments
 /// and `[...]` optional parts are dropped.

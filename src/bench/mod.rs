@@ -114,7 +114,10 @@ pub struct BenchArgs {
     /// Rows per batch.
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Partitions (threads): a number or `all` (number of cores).
+    /// Partitions (threads): a number or `all` (number of cores), or a comma-separated
+    /// list of them (`1,2`): each measurement then alternates its repetitions between the
+    /// partition counts, so all of them meet the same moments of a noisy host, and the
+    /// speed-up over the first is printed after the table.
     #[arg(short, long, default_value = "1")]
     pub partitions: String,
     /// How ROWS-window analytics spread their per-key state over the partitions (S1).
@@ -348,8 +351,10 @@ fn run_file(
 /// Runs the benchmark and prints the results.
 ///
 /// Modes run one after the other (all scenarios of a mode together, `mem` last), so the
-/// in-memory input of `mem` is not held while the file modes run; before each scenario
-/// and mode the peak-RSS mark is reset, so each result reports its own peak.
+/// in-memory input of `mem` is not held while the file modes run; before each run the
+/// peak-RSS mark is reset, so each result reports its own peak. With several partition
+/// counts, each measurement's repetitions alternate between them, and the comparisons
+/// with the first ([`scaling`]) follow the table.
 ///
 /// # Errors
 /// Bad arguments, I/O errors writing the input file.
@@ -365,16 +370,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
     };
     let rows = args.rows.unwrap_or(default_rows);
     let batch_size = args.batch_size.unwrap_or(default_batch).max(1);
-    let partitions = match args.partitions.as_str() {
-        "all" => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        n => n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            Error::plan(format!(
-                "--partitions: expected a number or 'all', got '{n}'"
-            ))
-        })?,
-    };
+    let partitions = parse_partitions(&args.partitions)?;
     let scenarios: Vec<&Scenario> = if args.scenario.eq_ignore_ascii_case("all") {
         SCENARIOS.iter().collect()
     } else {
@@ -400,8 +396,10 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
             )));
         }
     };
-    let engine =
-        Engine::with_partitions(partitions).with_analytic_split(args.analytic_split.into());
+    let engines: Vec<Engine> = partitions
+        .iter()
+        .map(|&p| Engine::with_partitions(p).with_analytic_split(args.analytic_split.into()))
+        .collect();
     let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let input_path = dir.join(format!(
         "velo-bench-{rows}-{batch_size}-{}.arrow",
@@ -409,7 +407,7 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
     ));
     let output_path = dir.join(format!("velo-bench-out-{}.arrow", std::process::id()));
     let measured = measure_modes(
-        &engine,
+        &engines,
         &scenarios,
         &modes,
         (rows, batch_size),
@@ -420,24 +418,146 @@ pub fn run_bench(args: &BenchArgs) -> Result<()> {
     let _ = std::fs::remove_file(&input_path);
     let _ = std::fs::remove_file(&output_path);
     let (mut results, skipped) = measured?;
-    // Table order: scenario by scenario, modes in the order asked.
+    // Table order: scenario by scenario, modes in the order asked, partitions as listed.
     let rank = |r: &BenchResult| {
         let s = scenarios.iter().position(|s| s.id == r.scenario);
         let m = modes.iter().position(|m| *m == r.mode);
-        (s, m)
+        let p = partitions.iter().position(|p| *p == r.partitions);
+        (s, m, p)
     };
     results.sort_by_key(rank);
     print!("{}", format_results(&results, args.json));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    print!(
+        "{}",
+        format_scaling(&scaling(&results, partitions[0], cores), args.json)
+    );
     for s in skipped {
         eprintln!("skipped {s}");
     }
     Ok(())
 }
 
-/// Runs every scenario in every mode, mode by mode; returns the results and the
-/// scenarios that failed (with their errors).
+/// `--partitions`: a number, `all` (the number of cores), or a comma-separated list of
+/// them, duplicates dropped.
+fn parse_partitions(arg: &str) -> Result<Vec<usize>> {
+    let mut out: Vec<usize> = Vec::new();
+    for item in arg.split(',') {
+        let p = match item.trim() {
+            "all" => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                Error::plan(format!(
+                    "--partitions: expected a number, 'all' or a comma-separated list of them, got '{n}' in '{arg}'"
+                ))
+            })?,
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Two partition counts compared on one scenario and mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scaling {
+    /// Scenario id.
+    pub scenario: &'static str,
+    /// mem / file / file-to-file.
+    pub mode: &'static str,
+    /// The partition count compared.
+    pub partitions: usize,
+    /// The one it is compared with (the first listed).
+    pub base_partitions: usize,
+    /// Best rows/s over the base's best rows/s.
+    pub ratio: f64,
+    /// The same of the median runs.
+    pub median_ratio: f64,
+    /// The most `ratio` could be at the CPU time this run took, on `cores` cores all
+    /// busy all the time: the base's best wall time × cores ÷ this run's CPU time; `None`
+    /// where the CPU time is unknown.
+    pub ceiling: Option<f64>,
+}
+
+/// Every result against the one of the same scenario and mode with `base` partitions.
+pub fn scaling(results: &[BenchResult], base: usize, cores: usize) -> Vec<Scaling> {
+    let mut out = Vec::new();
+    for r in results.iter().filter(|r| r.partitions != base) {
+        let Some(b) = results
+            .iter()
+            .find(|b| b.partitions == base && b.scenario == r.scenario && b.mode == r.mode)
+        else {
+            continue;
+        };
+        let cpu_time = r.cpu * r.wall.as_secs_f64();
+        out.push(Scaling {
+            scenario: r.scenario,
+            mode: r.mode,
+            partitions: r.partitions,
+            base_partitions: base,
+            ratio: r.rows_per_sec() / b.rows_per_sec().max(1e-9),
+            median_ratio: r.median_rows_per_sec() / b.median_rows_per_sec().max(1e-9),
+            ceiling: (cpu_time > 0.0).then(|| b.wall.as_secs_f64() * cores as f64 / cpu_time),
+        });
+    }
+    out
+}
+
+/// The comparisons as lines after the table, or as JSON lines (`"scaling":true`).
+pub fn format_scaling(scaling: &[Scaling], json: bool) -> String {
+    let mut out = String::new();
+    for c in scaling {
+        let ceiling = c
+            .ceiling
+            .map_or_else(|| "null".to_string(), |x| format!("{x:.3}"));
+        if json {
+            let _ = writeln!(
+                out,
+                "{{\"scaling\":true,\"scenario\":\"{}\",\"mode\":\"{}\",\"partitions\":{},\"base_partitions\":{},\"ratio\":{:.4},\"median_ratio\":{:.4},\"ceiling\":{ceiling}}}",
+                c.scenario, c.mode, c.partitions, c.base_partitions, c.ratio, c.median_ratio
+            );
+        } else {
+            let bound = c.ceiling.map_or_else(String::new, |x| {
+                format!(" (at most {x:.2}x at its CPU time, every core busy)")
+            });
+            let _ = writeln!(
+                out,
+                "{} {}: {} partitions over {}: {:.2}x best, {:.2}x median{bound}",
+                c.scenario, c.mode, c.partitions, c.base_partitions, c.ratio, c.median_ratio
+            );
+        }
+    }
+    out
+}
+
+/// The repetitions of one scenario and mode on one engine so far.
+#[derive(Default)]
+struct Measurement {
+    best: Option<Run>,
+    walls: Vec<Duration>,
+    failure: Option<Error>,
+    peak_rss: u64,
+    peak_rss_reset: bool,
+    /// CPU seconds per worker name over the timed runs.
+    workers: Vec<(String, f64)>,
+}
+
+impl Measurement {
+    fn add_workers(&mut self, spent: Vec<(String, f64)>) {
+        for (name, secs) in spent {
+            match self.workers.iter_mut().find(|(n, _)| *n == name) {
+                Some(w) => w.1 += secs,
+                None => self.workers.push((name, secs)),
+            }
+        }
+    }
+}
+
+/// Runs every scenario in every mode, mode by mode, each measurement's repetitions
+/// alternating between `engines`; returns the results and the scenarios that failed
+/// (with their errors).
 fn measure_modes(
-    engine: &Engine,
+    engines: &[Engine],
     scenarios: &[&Scenario],
     modes: &[&'static str],
     (rows, batch_size): (u64, usize),
@@ -474,72 +594,97 @@ fn measure_modes(
             Vec::new()
         };
         for s in scenarios {
-            let peak_reset = reset_peak_rss();
-            let workers_before = balance::WorkerCpu::snapshot();
-            let mut best: Option<Run> = None;
-            let mut walls = Vec::with_capacity(repeat as usize);
-            let mut failure = None;
+            let mut runs: Vec<Measurement> =
+                engines.iter().map(|_| Measurement::default()).collect();
+            for m in &mut runs {
+                m.peak_rss_reset = true;
+            }
             for _ in 0..repeat {
-                if mode == "file-to-file" {
-                    // Each run writes a new file, as a user's would: renamed over the
-                    // previous repetition's, the run would also free that file's blocks
-                    // (about 60 ms for S1's 10 M result rows).
-                    let _ = std::fs::remove_file(&output);
-                }
-                let mut results = Vec::new();
-                let r = timed(|| match mode {
-                    "mem" => run_mem(engine, s.sql, &batches, &mut results),
-                    "file" => run_file(engine, s.sql, &input, None),
-                    _ => run_file(engine, s.sql, &input, Some(&output)),
-                });
-                drop(results);
-                match r {
-                    Ok(r) => {
-                        walls.push(r.wall);
-                        if best.as_ref().is_none_or(|b| r.wall < b.wall) {
-                            best = Some(r);
-                        }
+                for (engine, m) in engines.iter().zip(&mut runs) {
+                    if m.failure.is_some() {
+                        continue;
                     }
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
+                    if mode == "file-to-file" {
+                        // Each run writes a new file, as a user's would: renamed over the
+                        // previous repetition's, the run would also free that file's blocks
+                        // (about 60 ms for S1's 10 M result rows).
+                        let _ = std::fs::remove_file(&output);
+                    }
+                    m.peak_rss_reset &= reset_peak_rss();
+                    let workers_before = balance::WorkerCpu::snapshot();
+                    let mut results = Vec::new();
+                    let r = timed(|| match mode {
+                        "mem" => run_mem(engine, s.sql, &batches, &mut results),
+                        "file" => run_file(engine, s.sql, &input, None),
+                        _ => run_file(engine, s.sql, &input, Some(&output)),
+                    });
+                    drop(results);
+                    m.add_workers(balance::WorkerCpu::snapshot().since(&workers_before));
+                    m.peak_rss = m.peak_rss.max(peak_rss_bytes());
+                    match r {
+                        Ok(r) => {
+                            m.walls.push(r.wall);
+                            if m.best.as_ref().is_none_or(|b| r.wall < b.wall) {
+                                m.best = Some(r);
+                            }
+                        }
+                        Err(e) => m.failure = Some(e),
                     }
                 }
             }
-            let per_worker = balance::WorkerCpu::snapshot().since(&workers_before);
-            match (best, failure) {
-                (Some(mut run), None) => {
-                    run.latencies.sort_unstable();
-                    walls.sort_unstable();
-                    let wall_s = run.wall.as_secs_f64().max(1e-9);
-                    let res = BenchResult {
-                        scenario: s.id,
-                        mode,
-                        rows,
-                        batch_size,
-                        partitions: engine.partitions(),
-                        wall: run.wall,
-                        median_wall: percentile(&walls, 0.5),
-                        rows_out: run.rows_out,
-                        peak_rss_bytes: peak_rss_bytes(),
-                        peak_rss_reset: peak_reset,
-                        cpu: run.cpu.as_secs_f64() / wall_s,
-                        p50: percentile(&run.latencies, 0.5),
-                        p99: percentile(&run.latencies, 0.99),
-                        speedup_vs_original: 0.0,
-                        balance: balance::balance(&per_worker),
-                        worker_idle: run.metrics.worker_idle_share(),
-                        pre_aggregate: run.metrics.pre_aggregate_time,
-                        merge: run.metrics.merge_time,
-                    };
-                    let speedup = res.rows_per_sec() / s.original_rows_per_sec;
-                    results.push(BenchResult {
-                        speedup_vs_original: speedup,
-                        ..res
-                    });
+            for (engine, m) in engines.iter().zip(runs) {
+                let Measurement {
+                    best,
+                    mut walls,
+                    failure,
+                    peak_rss,
+                    peak_rss_reset,
+                    workers,
+                } = m;
+                match (best, failure) {
+                    (Some(mut run), None) => {
+                        run.latencies.sort_unstable();
+                        walls.sort_unstable();
+                        let wall_s = run.wall.as_secs_f64().max(1e-9);
+                        // another engine's workers may still spin into this one's runs
+                        let balance = if engine.partitions() > 1 {
+                            balance::balance(&workers)
+                        } else {
+                            None
+                        };
+                        let res = BenchResult {
+                            scenario: s.id,
+                            mode,
+                            rows,
+                            batch_size,
+                            partitions: engine.partitions(),
+                            wall: run.wall,
+                            median_wall: percentile(&walls, 0.5),
+                            rows_out: run.rows_out,
+                            peak_rss_bytes: peak_rss,
+                            peak_rss_reset,
+                            cpu: run.cpu.as_secs_f64() / wall_s,
+                            p50: percentile(&run.latencies, 0.5),
+                            p99: percentile(&run.latencies, 0.99),
+                            speedup_vs_original: 0.0,
+                            balance,
+                            worker_idle: run.metrics.worker_idle_share(),
+                            pre_aggregate: run.metrics.pre_aggregate_time,
+                            merge: run.metrics.merge_time,
+                        };
+                        let speedup = res.rows_per_sec() / s.original_rows_per_sec;
+                        results.push(BenchResult {
+                            speedup_vs_original: speedup,
+                            ..res
+                        });
+                    }
+                    (_, Some(e)) => skipped.push(format!(
+                        "{} ({mode}, {} partitions): {e}",
+                        s.id,
+                        engine.partitions()
+                    )),
+                    (None, None) => {}
                 }
-                (_, Some(e)) => skipped.push(format!("{} ({mode}): {e}", s.id)),
-                (None, None) => {}
             }
         }
     }

@@ -1055,28 +1055,40 @@ fn json_number(line: &str, name: &str) -> f64 {
         .unwrap_or_else(|e| panic!("{name} in {line}: {e}"))
 }
 
-#[test]
-fn bench_json_runs_every_scenario_and_mode_through_the_query_path() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// `velo bench` over 20,000 rows in batches of 1,000, its input file in `dir`, with
+/// `args`.
+fn small_bench(dir: &tempfile::TempDir, args: &[&str]) -> Output {
     let dir_arg = dir.path().to_str().expect("utf-8 temp dir");
-    let o = run(&[
+    let mut all = vec![
         "bench",
-        "--scenario",
-        "all",
         "--rows",
         "20000",
         "--batch-size",
         "1000",
-        "--mode",
-        "all",
-        "--repeat",
-        "3",
-        "-p",
-        "2",
-        "--json",
         "--dir",
         dir_arg,
-    ]);
+    ];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+#[test]
+fn bench_json_runs_every_scenario_and_mode_through_the_query_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = small_bench(
+        &dir,
+        &[
+            "--scenario",
+            "all",
+            "--mode",
+            "all",
+            "--repeat",
+            "3",
+            "-p",
+            "2",
+            "--json",
+        ],
+    );
     assert_exit(&o, 0);
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
@@ -1120,25 +1132,20 @@ fn bench_json_runs_every_scenario_and_mode_through_the_query_path() {
 #[test]
 fn bench_with_a_list_of_partition_counts_prints_their_scaling() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let dir_arg = dir.path().to_str().expect("utf-8 temp dir");
-    let o = run(&[
-        "bench",
-        "--scenario",
-        "S1",
-        "--rows",
-        "20000",
-        "--batch-size",
-        "1000",
-        "--mode",
-        "mem,file",
-        "--repeat",
-        "2",
-        "-p",
-        "2,1,2",
-        "--json",
-        "--dir",
-        dir_arg,
-    ]);
+    let o = small_bench(
+        &dir,
+        &[
+            "--scenario",
+            "S1",
+            "--mode",
+            "mem,file",
+            "--repeat",
+            "2",
+            "-p",
+            "2,1,2",
+            "--json",
+        ],
+    );
     // modes are one name or all: a list is refused, by name
     assert_exit(&o, 1);
     assert!(
@@ -1146,24 +1153,20 @@ fn bench_with_a_list_of_partition_counts_prints_their_scaling() {
         "{}",
         stderr(&o)
     );
-    let o = run(&[
-        "bench",
-        "--scenario",
-        "S1",
-        "--rows",
-        "20000",
-        "--batch-size",
-        "1000",
-        "--mode",
-        "all",
-        "--repeat",
-        "2",
-        "-p",
-        "2,1,2",
-        "--json",
-        "--dir",
-        dir_arg,
-    ]);
+    let o = small_bench(
+        &dir,
+        &[
+            "--scenario",
+            "S1",
+            "--mode",
+            "all",
+            "--repeat",
+            "2",
+            "-p",
+            "2,1,2",
+            "--json",
+        ],
+    );
     assert_exit(&o, 0);
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
@@ -1203,23 +1206,19 @@ fn bench_with_a_list_of_partition_counts_prints_their_scaling() {
         assert_eq!(json_number(two, "rows_out"), 20000.0);
     }
     // the table: the same comparisons as lines after it
-    let o = run(&[
-        "bench",
-        "--scenario",
-        "S1",
-        "--rows",
-        "20000",
-        "--batch-size",
-        "1000",
-        "--mode",
-        "mem",
-        "--repeat",
-        "1",
-        "-p",
-        "1,2",
-        "--dir",
-        dir_arg,
-    ]);
+    let o = small_bench(
+        &dir,
+        &[
+            "--scenario",
+            "S1",
+            "--mode",
+            "mem",
+            "--repeat",
+            "1",
+            "-p",
+            "1,2",
+        ],
+    );
     assert_exit(&o, 0);
     let out = stdout(&o);
     assert!(

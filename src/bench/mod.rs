@@ -117,7 +117,8 @@ pub struct BenchArgs {
     /// Partitions (threads): a number or `all` (number of cores), or a comma-separated
     /// list of them (`1,2`): each measurement then alternates its repetitions between the
     /// partition counts, so all of them meet the same moments of a noisy host, and the
-    /// speed-up over the first is printed after the table.
+    /// speed-up over the first is printed after the table (each count's peak RSS then
+    /// includes what the others' runs left allocated).
     #[arg(short, long, default_value = "1")]
     pub partitions: String,
     /// How ROWS-window analytics spread their per-key state over the partitions (S1).

@@ -595,11 +595,13 @@ fn measure_modes(
             Vec::new()
         };
         for s in scenarios {
-            let mut runs: Vec<Measurement> =
-                engines.iter().map(|_| Measurement::default()).collect();
-            for m in &mut runs {
-                m.peak_rss_reset = true;
-            }
+            let mut runs: Vec<Measurement> = engines
+                .iter()
+                .map(|_| Measurement {
+                    peak_rss_reset: true,
+                    ..Measurement::default()
+                })
+                .collect();
             for _ in 0..repeat {
                 for (engine, m) in engines.iter().zip(&mut runs) {
                     if m.failure.is_some() {

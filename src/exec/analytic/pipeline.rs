@@ -607,23 +607,23 @@ impl AnalyticOperator {
             state.refused = 0;
             return Some(groups);
         }
-        if state.refused + 1 < REFUSALS_TO_TURN_DOWN {
-            // costs that leave no plan at all come from a call slowed by something else:
-            // plan this one from the prior
-            let groups = pipeline_groups(raw, threads, costs, false)
-                .or_else(|| pipeline_groups(raw, threads, StageCosts::prior(&self.spec), false));
-            if let Some(groups) = groups {
-                state.refused += 1;
-                state.probing = true;
-                return Some(groups);
-            }
-        }
-        state.turned_down += 1;
-        if state.turned_down < PROBE_EVERY {
+        // refused: run against the costs all the same while they have refused it fewer
+        // than REFUSALS_TO_TURN_DOWN times in a row, and then every PROBE_EVERYth call
+        let against = if state.refused + 1 < REFUSALS_TO_TURN_DOWN {
+            state.refused += 1;
+            true
+        } else {
+            state.turned_down += 1;
+            state.turned_down >= PROBE_EVERY
+        };
+        if !against {
             return None;
         }
         state.turned_down = 0;
-        let groups = pipeline_groups(raw, threads, costs, false)?;
+        // costs that leave no plan at all come from a call slowed by something else: plan
+        // this one from the prior
+        let groups = pipeline_groups(raw, threads, costs, false)
+            .or_else(|| pipeline_groups(raw, threads, StageCosts::prior(&self.spec), false))?;
         state.probing = true;
         Some(groups)
     }

@@ -237,6 +237,33 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         )
 }
 
+/// A case whose partition keys come in runs of 1 to 40 rows (both key columns change
+/// together), so that the kernels get most batches' rows as runs rather than per-row ids,
+/// and some batches (runs of one row) as ids, on one partition and split by batch.
+fn keys_in_runs_case_strategy() -> impl Strategy<Value = Case> {
+    let runs = prop::collection::vec(
+        (
+            1usize..40,
+            prop::option::weighted(0.9, 0i64..5),
+            prop::option::weighted(0.9, prop_oneof![Just("a"), Just("bb")]),
+        ),
+        1..12,
+    );
+    (case_strategy(), runs).prop_map(|(mut case, runs)| {
+        let mut keys = runs
+            .iter()
+            .flat_map(|&(len, k, s)| std::iter::repeat_n((k, s), len))
+            .cycle();
+        for row in &mut case.rows {
+            if let Some((k, s)) = keys.next() {
+                row.k = k;
+                row.s = s.map(str::to_string);
+            }
+        }
+        case
+    })
+}
+
 fn split_strategy() -> impl Strategy<Value = AnalyticSplit> {
     prop_oneof![
         Just(AnalyticSplit::Auto),
@@ -616,6 +643,11 @@ proptest! {
 
     #[test]
     fn range_frames_match_the_reference(case in range_case_strategy()) {
+        check(&case)?;
+    }
+
+    #[test]
+    fn analytics_over_keys_in_runs_match_the_reference(case in keys_in_runs_case_strategy()) {
         check(&case)?;
     }
 }

@@ -54,6 +54,94 @@ pub(crate) struct Run {
     pub pid: u32,
 }
 
+/// A batch's rows are handed to the frame kernels as runs only while its runs average at
+/// least this many rows; with shorter runs a list of runs costs more than per-row ids.
+const RUN_MIN_ROWS: usize = 4;
+
+/// Batches after one whose keys did not come in runs that are handed on as per-row ids
+/// without trying runs again.
+const RUN_RETRY_AFTER: u32 = 63;
+
+/// Whether a window's rows go to its frame kernels as runs ([`Rows::Runs`] covering the
+/// batch) or as per-row key ids ([`Rows::All`]). Runs save each kernel its own search for
+/// where a key's run ends (a compare and a mispredicted branch per run), and they are a
+/// twentieth of the ids' bytes on S1's keys, which matters when another core reads them.
+/// The runs are found once per batch, 64 rows at a time from a mask of key changes.
+/// Keys that change every few rows stay per-row ids: after such a batch the next
+/// [`RUN_RETRY_AFTER`] batches do not try.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RunChoice {
+    /// Batches still to go before trying runs again.
+    skip: u32,
+}
+
+impl RunChoice {
+    /// `ids` as runs into `runs` (cleared first), when the batch's keys come in runs;
+    /// `false` (and `runs` unspecified) when they are to go as per-row ids.
+    pub(crate) fn runs(&mut self, ids: &[u32], runs: &mut Vec<Run>) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        if key_runs(ids, ids.len() / RUN_MIN_ROWS, runs) {
+            true
+        } else {
+            self.skip = RUN_RETRY_AFTER;
+            false
+        }
+    }
+}
+
+/// `ids` as runs of one key each, covering every row in order, into `runs` (cleared
+/// first); `false` once there would be more than `max` runs.
+pub(crate) fn key_runs(ids: &[u32], max: usize, runs: &mut Vec<Run>) -> bool {
+    crate::simd::avx512_or_baseline!((ids: &[u32], max: usize, runs: &mut Vec<Run>) -> bool => key_runs_loop(ids, max, runs))
+}
+
+#[inline(always)]
+fn key_runs_loop(ids: &[u32], max: usize, runs: &mut Vec<Run>) -> bool {
+    runs.clear();
+    let Some(&first) = ids.first() else {
+        return true;
+    };
+    let mut start = 0usize;
+    let mut pid = first;
+    // 64 rows at a time, a mask of where the key changes: bit j says that row
+    // base + j + 1 starts a run (compared with the row before it)
+    let next = ids.get(1..).unwrap_or_default();
+    for (c, chunk) in next.chunks(64).enumerate() {
+        let base = c * 64;
+        let before = ids.get(base..).unwrap_or_default();
+        let mut mask = 0u64;
+        for (j, (&x, &p)) in chunk.iter().zip(before).enumerate() {
+            mask |= u64::from(x != p) << j;
+        }
+        while mask != 0 {
+            let i = base + mask.trailing_zeros() as usize + 1;
+            mask &= mask - 1;
+            if runs.len() == max {
+                return false;
+            }
+            runs.push(Run {
+                start: start as u32,
+                len: (i - start) as u32,
+                pid,
+            });
+            start = i;
+            pid = ids.get(i).copied().unwrap_or(pid);
+        }
+    }
+    if runs.len() == max {
+        return false;
+    }
+    runs.push(Run {
+        start: start as u32,
+        len: (ids.len() - start) as u32,
+        pid,
+    });
+    true
+}
+
 /// The rows of a batch one kernel instance processes, in input order.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Rows<'a> {
@@ -310,6 +398,69 @@ pub(crate) fn grow<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The runs of `ids`, one row at a time.
+    fn reference_runs(ids: &[u32]) -> Vec<Run> {
+        let mut runs: Vec<Run> = Vec::new();
+        for (i, &id) in ids.iter().enumerate() {
+            match runs.last_mut() {
+                Some(r) if r.pid == id => r.len += 1,
+                _ => runs.push(Run {
+                    start: i as u32,
+                    len: 1,
+                    pid: id,
+                }),
+            }
+        }
+        runs
+    }
+
+    proptest! {
+        /// Runs of random lengths (1 to 150 rows, so that runs cross the 64-row masks
+        /// and end on their edges) over a few keys, batches of any length: the same runs
+        /// as one row at a time, or `false` exactly when there are more than `max`.
+        #[test]
+        fn key_runs_are_the_runs_one_row_at_a_time(
+            runs in proptest::collection::vec((1usize..150, 0u32..4), 0..60),
+            max in 0usize..80,
+        ) {
+            let ids: Vec<u32> = runs
+                .iter()
+                .flat_map(|&(len, key)| std::iter::repeat_n(key, len))
+                .collect();
+            let want = reference_runs(&ids);
+            let mut got = vec![Run { start: 9, len: 9, pid: 9 }];
+            let fits = key_runs(&ids, max, &mut got);
+            prop_assert_eq!(fits, want.len() <= max);
+            if fits {
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+
+    /// Keys that change every row go as ids, and runs are not tried again for
+    /// `RUN_RETRY_AFTER` batches; then keys in runs go as runs again.
+    #[test]
+    fn a_batch_without_runs_turns_runs_off_for_a_while() {
+        let dense: Vec<u32> = (0..1000).map(|i| i % 7).collect();
+        let runs_of_20: Vec<u32> = (0..1000).map(|i| (i / 20) % 7).collect();
+        let mut choice = RunChoice::default();
+        let mut runs = Vec::new();
+        assert!(choice.runs(&runs_of_20, &mut runs));
+        assert_eq!(runs, reference_runs(&runs_of_20));
+        assert!(!choice.runs(&dense, &mut runs));
+        for b in 0..RUN_RETRY_AFTER {
+            assert!(!choice.runs(&runs_of_20, &mut runs), "batch {b} after");
+        }
+        assert!(choice.runs(&runs_of_20, &mut runs));
+        assert_eq!(runs, reference_runs(&runs_of_20));
+        // runs of 4 rows on average go as runs, of fewer as ids
+        let fours: Vec<u32> = (0..1000).map(|i| (i / 4) % 7).collect();
+        assert!(RunChoice::default().runs(&fours, &mut runs));
+        let threes: Vec<u32> = (0..999).map(|i| (i / 3) % 7).collect();
+        assert!(!RunChoice::default().runs(&threes, &mut runs));
+    }
 
     fn message(r: Result<()>) -> String {
         match r {

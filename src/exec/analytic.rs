@@ -40,7 +40,9 @@ use super::physical::{LimitSpec, PhysicalPlan};
 use super::workers::{AnalyticSplit, Workers};
 use super::{Check, Shape};
 use crate::aggregate::{GroupValues, emitted_key_type, new_group_values};
-use crate::analytic::kernel::{FrameKernel, Kernel, KernelInput, Rows, Run, SequentialKernel};
+use crate::analytic::kernel::{
+    FrameKernel, Kernel, KernelInput, Rows, Run, RunChoice, SequentialKernel,
+};
 use crate::analytic::output::OutputColumn;
 use crate::analytic::{AnalyticFunction, Frame};
 use crate::error::{Error, Result};
@@ -228,6 +230,11 @@ struct WindowState {
     partials: Vec<Option<Partial>>,
     /// One partition: key id per row of each batch of the call.
     gids: Vec<Vec<u32>>,
+    /// Whether the frame kernels get the batch's rows as runs (one partition and the
+    /// pipelined split).
+    run_choice: RunChoice,
+    /// One partition: the batch's rows as runs, when they go that way.
+    runs: Vec<Run>,
 }
 
 /// Per owner thread: its kernels (by call; `None` for sequential calls).
@@ -254,6 +261,8 @@ pub struct AnalyticOperator {
     pipeline_costs: pipeline::PipelineCosts,
     /// Key-id buffers of the pipelined split, kept between calls.
     spare_ids: Vec<Vec<u32>>,
+    /// Run buffers of the pipelined split, kept between calls.
+    spare_runs: Vec<Vec<Run>>,
 }
 
 /// How the frame kernels of several partitions share a call's rows.
@@ -343,6 +352,8 @@ impl AnalyticOperator {
                     global,
                     partials: Vec::new(),
                     gids: Vec::new(),
+                    run_choice: RunChoice::default(),
+                    runs: Vec::new(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -370,6 +381,7 @@ impl AnalyticOperator {
             direct_keys,
             pipeline_costs: pipeline::PipelineCosts::default(),
             spare_ids: Vec::new(),
+            spare_runs: Vec::new(),
         })
     }
 
@@ -421,8 +433,9 @@ impl AnalyticOperator {
                 .flatten()
                 .map(|k| k.size_bytes())
                 .sum::<usize>();
-        // the pipelined split's key-id buffers, kept between calls
-        let spare: usize = self.spare_ids.iter().map(Vec::capacity).sum::<usize>() * 4;
+        // the pipelined split's key-id and run buffers, kept between calls
+        let spare: usize = self.spare_ids.iter().map(Vec::capacity).sum::<usize>() * 4
+            + self.spare_runs.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<Run>();
         (tables + kernels + spare) as u64
     }
 
@@ -488,10 +501,12 @@ impl AnalyticOperator {
             if self.zeros.len() < n {
                 self.zeros.resize(n, 0);
             }
+            let mut as_runs = Vec::with_capacity(self.windows.len());
             for (w, layout) in self.windows.iter_mut().zip(&self.spec.windows) {
                 if w.gids.is_empty() {
                     w.gids.push(Vec::new());
                 }
+                let mut runs = false;
                 if let Some(table) = &mut w.global {
                     let keys: Vec<ArrayRef> = layout
                         .keys
@@ -500,7 +515,9 @@ impl AnalyticOperator {
                         .collect();
                     table.intern(&keys, &mut w.gids[0])?;
                     w.num_keys = table.len();
+                    runs = w.run_choice.runs(&w.gids[0], &mut w.runs);
                 }
+                as_runs.push(runs);
             }
             let mut cols = Vec::with_capacity(self.spec.calls.len());
             for (c, call) in self.spec.calls.iter().enumerate() {
@@ -519,7 +536,12 @@ impl AnalyticOperator {
                 };
                 if let Some(k) = &mut self.owners[0].kernels[c] {
                     let mut column = OutputColumn::new(&call.output_type, n)?;
-                    k.update(&input, &Rows::All { pids: gids }, w.num_keys, &mut column)?;
+                    let rows = if as_runs.get(call.window) == Some(&true) {
+                        Rows::Runs { runs: &w.runs }
+                    } else {
+                        Rows::All { pids: gids }
+                    };
+                    k.update(&input, &rows, w.num_keys, &mut column)?;
                     cols.push(column.finish()?);
                 } else if let Some(k) = &mut self.sequential[c] {
                     cols.push(k.update(&input, gids, w.num_keys)?);
@@ -1308,6 +1330,8 @@ enum BatchKeys<'a> {
     Mapped { ids: &'a [u32], gid: &'a [u32] },
     /// Key ids.
     Ids(&'a [u32]),
+    /// Runs of one key, covering the batch in order.
+    Runs(&'a [Run]),
     /// No PARTITION BY: this many rows, all of key 0.
     One(usize),
 }
@@ -1381,6 +1405,16 @@ fn catch_up_window<'a>(
                 for (i, &g) in ids.iter().enumerate().rev() {
                     if take(i, g, &mut runs) {
                         break;
+                    }
+                }
+            }
+            BatchKeys::Runs(key_runs) => {
+                'scan: for run in key_runs.iter().rev() {
+                    let first = run.start as usize;
+                    for i in (first..first + run.len as usize).rev() {
+                        if take(i, run.pid, &mut runs) {
+                            break 'scan;
+                        }
                     }
                 }
             }

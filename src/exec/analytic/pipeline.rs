@@ -33,7 +33,7 @@ use super::{
     window_kernels,
 };
 use crate::aggregate::GroupValues;
-use crate::analytic::kernel::{FrameKernel, Rows, SequentialKernel};
+use crate::analytic::kernel::{FrameKernel, Rows, Run, RunChoice, SequentialKernel};
 use crate::error::{Error, Result};
 use crate::exec::filter_project::FilterProject;
 
@@ -82,8 +82,12 @@ impl StageCosts {
 /// A batch as the stager hands it on.
 struct Staged {
     batch: RecordBatch,
-    /// Per window: the key id of each row (`None`: no PARTITION BY, every row key 0).
+    /// Per window: the key id of each row (`None`: no PARTITION BY, every row key 0; or
+    /// handed on as runs only).
     ids: Vec<Option<Vec<u32>>>,
+    /// Per window: the rows as runs of one key each, covering the batch in order, when
+    /// its keys come in runs (see [`RunChoice`]).
+    runs: Vec<Option<Vec<Run>>>,
     /// Per window: the keys known once this batch is staged.
     num_keys: Vec<usize>,
     /// Per call: argument columns and order column.
@@ -91,8 +95,17 @@ struct Staged {
 }
 
 impl Staged {
-    /// Window `w`'s rows as kernel input, and its key count.
-    fn rows<'a>(&'a self, w: usize, zeros: &'a [u32]) -> Result<(&'a [u32], usize)> {
+    /// Window `w`'s rows as frame kernel input, and its key count.
+    fn rows<'a>(&'a self, w: usize, zeros: &'a [u32]) -> Result<(Rows<'a>, usize)> {
+        if let (Some(Some(runs)), Some(&keys)) = (self.runs.get(w), self.num_keys.get(w)) {
+            return Ok((Rows::Runs { runs }, keys));
+        }
+        let (pids, keys) = self.ids(w, zeros)?;
+        Ok((Rows::All { pids }, keys))
+    }
+
+    /// Window `w`'s key id per row, and its key count.
+    fn ids<'a>(&'a self, w: usize, zeros: &'a [u32]) -> Result<(&'a [u32], usize)> {
         let n = self.batch.num_rows();
         match (self.ids.get(w), self.num_keys.get(w)) {
             (Some(Some(ids)), Some(&keys)) => Ok((ids, keys)),
@@ -113,6 +126,9 @@ impl Staged {
 
     /// Window `w`'s key ids, as a catch-up scans them.
     fn keys(&self, w: usize) -> BatchKeys<'_> {
+        if let Some(Some(runs)) = self.runs.get(w) {
+            return BatchKeys::Runs(runs);
+        }
         match self.ids.get(w) {
             Some(Some(ids)) => BatchKeys::Ids(ids),
             _ => BatchKeys::One(self.batch.num_rows()),
@@ -274,8 +290,15 @@ struct Stager<'a> {
     spec: &'a AnalyticSpec,
     /// Per window: its key table (`None`: no PARTITION BY).
     tables: Vec<Option<&'a mut Box<dyn GroupValues>>>,
+    /// Per window: whether its rows go on as runs.
+    run_choices: Vec<&'a mut RunChoice>,
     /// Spare key-id buffers.
     spare: &'a mut Vec<Vec<u32>>,
+    /// Spare run buffers.
+    spare_runs: &'a mut Vec<Vec<Run>>,
+    /// Keep each batch's key ids when its rows go on as runs (the sequential calls read
+    /// them).
+    keep_ids: bool,
 }
 
 impl Stager<'_> {
@@ -286,9 +309,13 @@ impl Stager<'_> {
             .get(b)
             .ok_or_else(|| Error::internal("analytic pipeline: batch out of range"))?;
         let batch = self.pre.apply_checked(self.check, b, raw)?;
-        let mut ids = Vec::with_capacity(self.tables.len());
-        let mut num_keys = Vec::with_capacity(self.tables.len());
-        for (table, layout) in self.tables.iter_mut().zip(&self.spec.windows) {
+        let windows = self.tables.len();
+        let mut ids = Vec::with_capacity(windows);
+        let mut runs = Vec::with_capacity(windows);
+        let mut num_keys = Vec::with_capacity(windows);
+        let choices = self.run_choices.iter_mut();
+        for ((table, layout), choice) in self.tables.iter_mut().zip(&self.spec.windows).zip(choices)
+        {
             match table {
                 Some(table) => {
                     let keys: Vec<ArrayRef> = layout
@@ -298,11 +325,26 @@ impl Stager<'_> {
                         .collect();
                     let mut out = self.spare.pop().unwrap_or_default();
                     table.intern(&keys, &mut out)?;
-                    ids.push(Some(out));
                     num_keys.push(table.len());
+                    let mut batch_runs = self.spare_runs.pop().unwrap_or_default();
+                    if choice.runs(&out, &mut batch_runs) {
+                        runs.push(Some(batch_runs));
+                        if self.keep_ids {
+                            ids.push(Some(out));
+                        } else {
+                            // the same buffer again for the next batch, still in cache
+                            self.spare.push(out);
+                            ids.push(None);
+                        }
+                    } else {
+                        self.spare_runs.push(batch_runs);
+                        runs.push(None);
+                        ids.push(Some(out));
+                    }
                 }
                 None => {
                     ids.push(None);
+                    runs.push(None);
                     num_keys.push(1);
                 }
             }
@@ -316,6 +358,7 @@ impl Stager<'_> {
         Ok(Staged {
             batch,
             ids,
+            runs,
             num_keys,
             inputs,
         })
@@ -362,11 +405,18 @@ impl Stager<'_> {
             let n = staged.batch.num_rows();
             if b < last {
                 for (w, count) in counts.iter_mut().enumerate() {
-                    match staged.ids.get(w) {
-                        Some(Some(ids)) => {
-                            let keys = staged.num_keys[w];
+                    let keys = staged.num_keys.get(w).copied().unwrap_or(1);
+                    count.resize(keys, 0);
+                    match (staged.runs.get(w), staged.ids.get(w)) {
+                        (Some(Some(runs)), _) => {
+                            for r in runs {
+                                if let Some(c) = count.get_mut(r.pid as usize) {
+                                    *c += u64::from(r.len);
+                                }
+                            }
+                        }
+                        (_, Some(Some(ids))) => {
                             count_rows(ids, keys, &mut hist);
-                            count.resize(keys, 0);
                             for (c, &h) in count.iter_mut().zip(&hist) {
                                 *c += u64::from(h);
                             }
@@ -407,9 +457,8 @@ fn frame_columns(
         let Some(kernel) = kernel else {
             continue;
         };
-        let (pids, num_keys) = staged.rows(call.window, zeros)?;
+        let (rows, num_keys) = staged.rows(call.window, zeros)?;
         let input = staged.input(c)?;
-        let rows = Rows::All { pids };
         let col = kernel_column(kernel, input, n, &call.output_type, &rows, num_keys, n)?;
         *column = Some(col.finish()?);
     }
@@ -494,7 +543,7 @@ fn follow_sequential(
             let Some(kernel) = kernel else {
                 continue;
             };
-            let (gids, num_keys) = staged.rows(call.window, zeros)?;
+            let (gids, num_keys) = staged.ids(call.window, zeros)?;
             let input = staged.input(c)?;
             row[c] = Some(sequential_column(kernel, input, n, gids, num_keys)?);
         }
@@ -656,19 +705,27 @@ impl AnalyticOperator {
             windows,
             zeros,
             spare_ids,
+            spare_runs,
             ..
         } = self;
         let calls = &spec.calls[..];
         let zeros = &zeros[..];
+        let has_sequential = sequential.iter().any(Option::is_some);
+        let (tables, run_choices) = windows
+            .iter_mut()
+            .map(|w| (w.global.as_mut(), &mut w.run_choice))
+            .unzip();
         let stager = Stager {
             pre,
             check,
             raw,
             spec,
-            tables: windows.iter_mut().map(|w| w.global.as_mut()).collect(),
+            tables,
+            run_choices,
             spare: spare_ids,
+            spare_runs,
+            keep_ids: has_sequential,
         };
-        let has_sequential = sequential.iter().any(Option::is_some);
         // without sequential calls a batch's thread runs all its calls: it finishes it
         let finish_store = Finish {
             schema: &spec.schema,
@@ -732,9 +789,15 @@ impl AnalyticOperator {
         let mut batches = Vec::with_capacity(if has_sequential { raw.len() } else { 0 });
         for slot in board_store.slots {
             let staged = slot.into_inner().flatten().ok_or_else(stopped)?;
+            let keep = raw.len() * self.windows.len();
             for ids in staged.ids.into_iter().flatten() {
-                if self.spare_ids.len() < raw.len() * self.windows.len() {
+                if self.spare_ids.len() < keep {
                     self.spare_ids.push(ids);
+                }
+            }
+            for runs in staged.runs.into_iter().flatten() {
+                if self.spare_runs.len() < keep {
+                    self.spare_runs.push(runs);
                 }
             }
             if has_sequential {

@@ -1,6 +1,7 @@
 //! The split by batch, pipelined: one thread (the stager) reads the call's batches in
 //! order, runs the pre-projection and interns their keys straight into the windows' key
-//! tables, and hands each batch on as soon as it is staged; the other threads run the
+//! tables, and hands each batch on as soon as it is staged (its rows as runs of one key
+//! where its keys come in runs, else a key id per row); the other threads run the
 //! frame kernels of the first groups of batches right behind it. The stager then runs the
 //! last group itself, interning and computing each batch in one pass.
 //!

@@ -273,6 +273,7 @@ impl<T: Copy + Default> Deque<T> {
     }
 
     /// Heap bytes held.
+    #[cfg(test)]
     pub(crate) fn size_bytes(&self) -> usize {
         self.buf.capacity() * std::mem::size_of::<T>()
     }

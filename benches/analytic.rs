@@ -1,7 +1,7 @@
 //! Criterion benches for ROWS-window analytics, through the real query path (`Engine`,
 //! `Query::push_batches`) over SPEC §9 trades data in memory: the S1 moving average at
 //! frames of 10, 100 and 10,000 rows (the cost must not grow with the frame), on 1 and 2
-//! partitions, the same average over time RANGE frames of 1 second and 1 minute, the
+//! partitions, a moving MAX at the same frames on 1, the same average over time RANGE frames of 1 second and 1 minute, the
 //! two ways of splitting analytics over partitions (by batch, by key) on S1 (and S1 with
 //! a moving MIN and MAX beside the average), on a window
 //! without PARTITION BY and on one of many keys, and a mix of functions.
@@ -55,6 +55,19 @@ fn moving_average(c: &mut Criterion) {
                 ),
                 |b| b.iter(|| black_box(run(&engine, &sql, &batches))),
             );
+            // the moving MAX at the same frames (its cost must not grow with them either)
+            if partitions == 1 {
+                let sql = format!(
+                    "SELECT symbol, ts, price, MAX(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN {} PRECEDING AND CURRENT ROW) AS moving_max FROM trades",
+                    frame - 1
+                );
+                group.bench_function(
+                    format!(
+                        "s1_moving_max/frame={frame}/rows={ROWS}/batch={BATCH}/partitions={partitions}"
+                    ),
+                    |b| b.iter(|| black_box(run(&engine, &sql, &batches))),
+                );
+            }
         }
         // time RANGE frames (issue 5): S1 with the frame given as a time span; S1's keys
         // are 1 ms apart, so a 1-minute frame holds about 6,000 rows of each symbol

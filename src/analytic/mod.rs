@@ -5,7 +5,7 @@
 //! ```text
 //!  batch rows (key id, value), in input order
 //!     └─▶ kernel: state[key] ← push value, evict the row that left the frame
-//!                 result[row] ← sum / count / deque front / ring front / counters
+//!                 result[row] ← sum / count / block extremes / ring front / counters
 //! ```
 //!
 //! | function                               | state per key                         | result              |
@@ -17,7 +17,7 @@
 //! | `SUM(x)`                               | ring of values + exact / compensated sum | `HUGEINT` (`DECIMAL(38,0)`) for integers, `DECIMAL(38,s)`, `DOUBLE` for floats |
 //! | `AVG(x)`                               | as SUM + count                        | `DOUBLE`            |
 //! | `STDDEV*`, `VAR*`                      | ring of values + Welford (count, mean, M2) | `DOUBLE`       |
-//! | `MIN(x)`, `MAX(x)`                     | monotonic deque of (row, value)       | argument type       |
+//! | `MIN(x)`, `MAX(x)`                     | the last `n` values as block suffix extremes + the block's extreme (strings: monotonic deque) | argument type |
 //! | `FIRST_VALUE(x)`                       | ring of values (UNBOUNDED: the first) | argument type       |
 //! | `LAST_VALUE(x)`                        | none: the current row's value         | argument type       |
 //! | `LAG(x [, k [, default]])`             | ring of the last `k` values           | argument type       |

@@ -18,7 +18,7 @@
 //! suffix), O(1) per row whatever `n`. Infinities and NaN are summed apart, by IEEE rules,
 //! so the compensation only ever sees finite values.
 
-use super::ring::grow_exact;
+use super::ring::push_within;
 use crate::aggregate::native::ToF64;
 
 /// Neumaier's compensated sum of finite values.
@@ -101,14 +101,7 @@ impl<N: Copy + Default + ToF64> ChunkSum<N> {
                 head.count -= u64::from(slot.1);
                 *slot = (v, valid);
             }
-            None => {
-                if self.vals.len() == self.vals.capacity() {
-                    let before = self.vals.capacity();
-                    grow_exact(&mut self.vals, n);
-                    *bytes += (self.vals.capacity() - before) * std::mem::size_of::<(N, bool)>();
-                }
-                self.vals.push((v, valid));
-            }
+            None => push_within(&mut self.vals, (v, valid), n, bytes),
         }
         head.count += u64::from(valid);
         if valid {

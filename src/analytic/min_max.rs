@@ -30,7 +30,7 @@ use arrow::array::{Array, ArrowPrimitiveType};
 
 use super::kernel::{FrameKernel, KernelInput, Rows, deal_keys, for_each_row, for_each_run, grow};
 use super::output::OutputColumn;
-use super::ring::grow_exact;
+use super::ring::push_within;
 use super::sum::primitive;
 use crate::aggregate::native::OrdNative;
 use crate::error::Result;
@@ -180,16 +180,8 @@ where
                             out.set_opt(o, x, take_older || has_best);
                             match s.slots.get_mut(pos) {
                                 Some(slot) => *slot = (v, valid),
-                                None => {
-                                    // the key's first block: the buffer grows (up to n)
-                                    if s.slots.len() == s.slots.capacity() {
-                                        let before = s.slots.capacity();
-                                        grow_exact(&mut s.slots, n);
-                                        *slot_bytes += (s.slots.capacity() - before)
-                                            * std::mem::size_of::<Slot<T::Native>>();
-                                    }
-                                    s.slots.push((v, valid));
-                                }
+                                // the key's first block: the buffer grows (up to n)
+                                None => push_within(&mut s.slots, (v, valid), n, slot_bytes),
                             }
                             pos += 1;
                             if pos == n {

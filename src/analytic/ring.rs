@@ -33,12 +33,7 @@ impl<T: Copy> Ring<T> {
     #[inline(always)]
     pub(crate) fn push(&mut self, v: T, cap: usize, bytes: &mut usize) -> Option<T> {
         if self.buf.len() < cap {
-            if self.buf.len() == self.buf.capacity() {
-                let before = self.buf.capacity();
-                grow_exact(&mut self.buf, cap);
-                *bytes += (self.buf.capacity() - before) * std::mem::size_of::<T>();
-            }
-            self.buf.push(v);
+            push_within(&mut self.buf, v, cap, bytes);
             None
         } else {
             // cap >= 1 and the ring is full, so head < buf.len()
@@ -279,10 +274,23 @@ impl<T: Copy + Default> Deque<T> {
     }
 }
 
+/// Appends `v` to a buffer that never holds more than `cap` values (the caller keeps
+/// `buf.len() < cap`), growing it as [`grow_exact`] does; heap bytes it allocates are
+/// added to `bytes`.
+#[inline(always)]
+pub(crate) fn push_within<T>(buf: &mut Vec<T>, v: T, cap: usize, bytes: &mut usize) {
+    if buf.len() == buf.capacity() {
+        let before = buf.capacity();
+        grow_exact(buf, cap);
+        *bytes += (buf.capacity() - before) * std::mem::size_of::<T>();
+    }
+    buf.push(v);
+}
+
 /// Reserves room for the next values of a buffer that never holds more than `cap`:
 /// doubling, but exactly up to `cap`.
 #[cold]
-pub(crate) fn grow_exact<T>(buf: &mut Vec<T>, cap: usize) {
+fn grow_exact<T>(buf: &mut Vec<T>, cap: usize) {
     let cap = cap.max(1);
     let want = (buf.capacity() * 2).clamp(FIRST_SLOTS.min(cap), cap);
     buf.reserve_exact(want.saturating_sub(buf.len()));
